@@ -1,0 +1,52 @@
+"""judgekit: one API for model-as-judge work.
+
+Providers, the server and torch are imported only when used: ``import judgekit`` stays light.
+"""
+
+from judgekit.config import JudgeConfig
+from judgekit.errors import (
+    AuthenticationError,
+    CircuitOpenError,
+    ConfigError,
+    JudgeError,
+    JudgeTimeoutError,
+    MissingDependencyError,
+    ParseError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderResponseError,
+    RateLimitError,
+    TemplateError,
+)
+from judgekit.factory import JudgeFactory, register_judge
+from judgekit.interface import JudgeInterface
+from judgekit.simplified import SimplifiedJudge, get_binary_judge_response
+from judgekit.types import JudgeRequest, JudgeResponse, JudgeResult, Usage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "CircuitOpenError",
+    "ConfigError",
+    "JudgeConfig",
+    "JudgeError",
+    "JudgeFactory",
+    "JudgeInterface",
+    "JudgeRequest",
+    "JudgeResponse",
+    "JudgeResult",
+    "JudgeTimeoutError",
+    "MissingDependencyError",
+    "ParseError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderResponseError",
+    "RateLimitError",
+    "SimplifiedJudge",
+    "TemplateError",
+    "Usage",
+    "__version__",
+    "get_binary_judge_response",
+    "register_judge",
+]

@@ -1,0 +1,207 @@
+"""HTTP for the HTTP-speaking providers: one aiohttp session per event loop, status -> exception mapping.
+
+aiohttp is used directly rather than through an SDK: on a 2-core machine at 128 requests in flight it
+costs about 0.4 ms of client CPU per call against 3.8 ms for the openai SDK (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from judgekit._sync import LoopLocal, on_private_loop_exit
+from judgekit.errors import (
+    AuthenticationError,
+    JudgeTimeoutError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderResponseError,
+    RateLimitError,
+)
+
+__all__ = ["HTTPTransport", "parse_retry_after", "status_error"]
+
+_BODY_SNIPPET = 300
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date), else None."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _error_text(body: str) -> str:
+    """The server's error message out of an OpenAI / Anthropic style error body, else a snippet."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:_BODY_SNIPPET].strip()
+    if isinstance(data, dict):
+        err = data.get("error", data.get("detail", data))
+        if isinstance(err, dict):
+            return str(err.get("message") or err.get("msg") or err)[:_BODY_SNIPPET]
+        return str(err)[:_BODY_SNIPPET]
+    return str(data)[:_BODY_SNIPPET]
+
+
+def status_error(status: int, body: str, headers: Any = None, *, provider: str, model: str | None) -> ProviderError:
+    """The one place that maps an HTTP status to a judgekit exception."""
+    detail = _error_text(body)
+    kw: dict[str, Any] = {"provider": provider, "model": model, "status_code": status, "body": body[:2000]}
+    if status == 429:
+        return RateLimitError(f"rate limited: {detail}", retry_after=parse_retry_after(headers), **kw)
+    if status in (401, 403):
+        return AuthenticationError(f"authentication failed (check the API key): {detail}", **kw)
+    if status in (408, 409) or status >= 500:
+        return ProviderError(f"server error: {detail}", retryable=True, retry_after=parse_retry_after(headers), **kw)
+    return ProviderError(f"request rejected: {detail}", retryable=False, **kw)
+
+
+class HTTPTransport:
+    """A pooled aiohttp client bound to the running loop; raises judgekit exceptions only."""
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self._sessions: LoopLocal[aiohttp.ClientSession] = LoopLocal(self._new_session, _close_session)
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+        session = aiohttp.ClientSession(connector=connector, trust_env=True, raise_for_status=False)
+        on_private_loop_exit(session.close)
+        return session
+
+    def _session(self) -> aiohttp.ClientSession:
+        session = self._sessions.get()
+        if session.closed:
+            self._sessions.pop_current()
+            session = self._sessions.get()
+        return session
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        payload: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float,
+        model: str | None = None,
+    ) -> Any:
+        """Send one request and return the decoded JSON body; non-2xx raises a `ProviderError`."""
+        try:
+            async with self._session().request(
+                method,
+                url,
+                data=None if payload is None else json.dumps(payload),
+                headers=_with_json(headers),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    text = body.decode("utf-8", "replace")
+                    raise status_error(resp.status, text, resp.headers, provider=self.provider, model=model)
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self._connection_error(exc, timeout, model) from None
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise ProviderResponseError(
+                f"unreadable response body (not JSON): {body[:120]!r}",
+                provider=self.provider,
+                model=model,
+                status_code=resp.status,
+                retryable=True,
+            ) from None
+
+    async def stream_sse(
+        self,
+        url: str,
+        *,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        timeout: float,
+        model: str | None = None,
+    ) -> AsyncIterator[tuple[str | None, Any]]:
+        """POST and yield ``(event, data)`` for each server-sent event; data is decoded JSON.
+
+        Stops at ``data: [DONE]`` or the end of the stream.
+        """
+        try:
+            async with self._session().post(
+                url,
+                data=json.dumps(payload),
+                headers={**_with_json(headers), "Accept": "text/event-stream"},
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                if resp.status >= 400:
+                    text = (await resp.read()).decode("utf-8", "replace")
+                    raise status_error(resp.status, text, resp.headers, provider=self.provider, model=model)
+                event: str | None = None
+                async for raw in resp.content:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                    if not line:
+                        event = None
+                        continue
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            return
+                        try:
+                            yield event, json.loads(data)
+                        except ValueError:
+                            raise ProviderResponseError(
+                                f"unreadable stream chunk: {data[:120]!r}",
+                                provider=self.provider,
+                                model=model,
+                                retryable=True,
+                            ) from None
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise self._connection_error(exc, timeout, model) from None
+
+    def _connection_error(self, exc: BaseException, timeout: float, model: str | None) -> ProviderError:
+        if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+            return JudgeTimeoutError(f"no reply within {timeout:g}s", provider=self.provider, model=model)
+        return ProviderConnectionError(
+            f"connection failed: {type(exc).__name__}: {exc}", provider=self.provider, model=model
+        )
+
+    async def aclose(self) -> None:
+        """Close this loop's session (other loops' sessions close with the private loop at exit)."""
+        session = self._sessions.pop_current()
+        if session is not None:
+            await _close_session(session)
+
+
+async def _close_session(session: aiohttp.ClientSession) -> None:
+    if not session.closed:
+        await session.close()
+
+
+def _with_json(headers: dict[str, str] | None) -> dict[str, str]:
+    return {"Content-Type": "application/json", **(headers or {})}

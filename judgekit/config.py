@@ -1,0 +1,179 @@
+"""`JudgeConfig`: every setting of a judge, validated; the only module that reads ``os.environ``."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from judgekit.errors import ConfigError
+
+__all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "normalize_base_url"]
+
+DEFAULT_OPENAI_MODEL = "gpt-4o-2024-08-06"
+
+JudgeKind = Literal["binary", "comparative", "rubric", "correctness", "pointwise", "pairwise", "custom"]
+
+# Where each api_type finds its key, its URL and its default model in the environment (first set wins).
+_ENV: dict[str, dict[str, tuple[str, ...]]] = {
+    "openai": {"api_key": ("OPENAI_API_KEY",), "base_url": ("OPENAI_API_URL", "OPENAI_BASE_URL")},
+    "azure": {
+        "api_key": ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
+        "base_url": ("AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
+        "api_version": ("AZURE_API_VERSION", "API_VERSION", "OPENAI_API_VERSION"),
+    },
+    "vllm": {"api_key": ("VLLM_API_KEY",), "base_url": ("LLM_JUDGE_URL", "VLLM_BASE_URL")},
+    "anthropic": {"api_key": ("ANTHROPIC_API_KEY",), "base_url": ("ANTHROPIC_BASE_URL",)},
+    "judge_server": {"api_key": ("JUDGE_MODEL_API_KEY",), "base_url": ("JUDGE_MODEL_URL",)},
+}
+_MODEL_ENV = ("MODEL_VERSION",)
+
+_ENDPOINT_SUFFIX = re.compile(r"/(chat/completions|completions|messages)/?$")
+
+
+def normalize_base_url(url: str) -> str:
+    """Accept a base URL or a full endpoint URL (the lmms-eval habit) and return the base URL.
+
+    ``https://api.openai.com/v1/chat/completions`` -> ``https://api.openai.com/v1``.
+    Azure deployment URLs are kept whole: the azure provider reads the deployment out of them.
+    """
+    url = url.strip()
+    if "/openai/deployments/" in url:
+        return url
+    return _ENDPOINT_SUFFIX.sub("", url).rstrip("/")
+
+
+def _env(names: tuple[str, ...], environ: Mapping[str, str]) -> str | None:
+    for name in names:
+        value = environ.get(name)
+        if value:
+            return value
+    return None
+
+
+class JudgeConfig(BaseModel):
+    """Settings of one judge. Invalid values raise `ConfigError` naming the field.
+
+    ``num_retries`` counts retries after the first attempt; ``retry_delay`` is the first backoff in
+    seconds (doubled each retry, with jitter, capped at ``max_retry_delay``; a server's
+    ``Retry-After`` wins). The API key is a `SecretStr`: it never shows in ``repr`` or ``str``.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+    model_name: str | None = None
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(1024, gt=0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    timeout: float = Field(60.0, gt=0.0)
+    num_retries: int = Field(5, ge=0)
+    retry_delay: float = Field(10.0, ge=0.0)
+    max_retry_delay: float = Field(60.0, ge=0.0)
+    max_concurrent: int = Field(32, ge=1)
+    system_prompt: str | None = None
+    response_format: dict[str, Any] | None = None
+    judge_type: JudgeKind = "binary"
+    output_format: Literal["0/1", "yes/no"] = "0/1"
+    score_range: tuple[float, float] = (1, 10)
+    api_type: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_version: str | None = None
+    azure_deployment: str | None = None
+    stream: bool = False
+    image_max_side: int | None = Field(None, gt=0)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    extra_headers: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _config_error(exc) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise _config_error(exc) from None
+
+    @field_validator("base_url")
+    @classmethod
+    def _normalize_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return normalize_base_url(value)
+
+    @field_validator("api_type")
+    @classmethod
+    def _lower_api_type(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else None
+
+    @model_validator(mode="after")
+    def _check_range(self) -> JudgeConfig:
+        low, high = self.score_range
+        if not low < high:
+            raise ValueError(f"score_range must be (low, high) with low < high, got {self.score_range}")
+        return self
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> JudgeConfig:
+        """Build a config from the environment (``API_TYPE``, ``OPENAI_API_KEY``, ``MODEL_VERSION``, ...).
+
+        Explicit ``overrides`` win over the environment.
+        """
+        environ = os.environ if environ is None else environ
+        api_type = overrides.get("api_type") or environ.get("API_TYPE") or "openai"
+        return cls(**{**overrides, "api_type": api_type}).with_env_defaults(environ)
+
+    def with_env_defaults(self, environ: Mapping[str, str] | None = None) -> JudgeConfig:
+        """A copy whose unset key, URL, API version and model are filled from the environment."""
+        environ = os.environ if environ is None else environ
+        api_type = self.api_type or environ.get("API_TYPE") or "openai"
+        names = _ENV.get(api_type.lower(), {})
+        update: dict[str, Any] = {"api_type": api_type}
+        if self.api_key is None and (key := _env(names.get("api_key", ()), environ)):
+            update["api_key"] = key
+        if self.base_url is None and (url := _env(names.get("base_url", ()), environ)):
+            update["base_url"] = url
+        if self.api_version is None and (version := _env(names.get("api_version", ()), environ)):
+            update["api_version"] = version
+        if self.model_name is None and (model := _env(_MODEL_ENV, environ)):
+            update["model_name"] = model
+        return self.merged(**update)
+
+    def merged(self, **update: Any) -> JudgeConfig:
+        """A validated copy with ``update`` applied (``model_copy`` skips validation; this does not)."""
+        if not update:
+            return self
+        data = self.model_dump()
+        data["api_key"] = self.api_key
+        data.update(update)
+        return JudgeConfig(**data)
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API key blanked out, should a server have echoed it."""
+        key = self.secret()
+        return text.replace(key, "***") if key else text
+
+    def secret(self) -> str | None:
+        """The API key in clear text, for building request headers only."""
+        return self.api_key.get_secret_value() if self.api_key is not None else None
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or None
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        hidden = not err["loc"] or "key" in loc or "secret" in loc
+        shown = "" if hidden else f" (got {err.get('input')!r:.80})"
+        parts.append(f"JudgeConfig.{loc}: {msg}{shown}")
+    return ConfigError("; ".join(parts), field=field)

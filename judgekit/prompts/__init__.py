@@ -1,0 +1,79 @@
+"""Prompt templates (``*.txt`` files beside this module) and the one builder that fills them safely.
+
+Templates name fields as ``{field}``; ``{{`` and ``}}`` stand for literal braces. Filling is a single
+pass over the template: a value is inserted as it is and never read again, so braces, quotes or
+template-like text inside a question, answer or prediction cannot break or change a prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from judgekit.errors import TemplateError
+
+__all__ = ["CUSTOM_PROMPT_FIELDS", "KINDS", "build_prompt", "fill_template", "load_template", "template_fields"]
+
+KINDS = ("binary", "comparative", "rubric", "correctness", "pointwise", "pairwise")
+
+CUSTOM_PROMPT_FIELDS = frozenset(
+    {"question", "answer", "prediction", "pred", "response", "response1", "response2", "context", "rubric",
+     "min_score", "max_score", "positive", "negative"}
+)
+"""Fields a ``custom_prompt`` may name (``{pred}`` is the old lmms-eval spelling of ``{prediction}``),
+besides any extra keyword argument passed with it."""
+
+_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@cache
+def load_template(kind: str) -> str:
+    """The built-in template text for ``kind``."""
+    if kind not in KINDS:
+        raise TemplateError(f"no built-in prompt for kind {kind!r}; known kinds: {', '.join(KINDS)}", "kind")
+    return resources.files(__package__).joinpath(f"{kind}.txt").read_text(encoding="utf-8")
+
+
+def template_fields(template: str) -> set[str]:
+    """The ``{field}`` names a template uses."""
+    return {m.group(1) for m in _TOKEN.finditer(template) if m.group(1)}
+
+
+def fill_template(template: str, values: Mapping[str, Any], *, allowed: Iterable[str] | None = None) -> str:
+    """Fill ``template`` in one pass. ``None`` values become empty text.
+
+    A field that is not in ``values`` (or, with ``allowed``, not allowed) raises `TemplateError`
+    listing what may be used.
+    """
+    names = template_fields(template)
+    permitted = set(values) if allowed is None else set(allowed)
+    unknown = sorted(names - permitted)
+    if unknown:
+        raise TemplateError(
+            f"prompt template uses unknown placeholder(s) {', '.join('{' + u + '}' for u in unknown)}; "
+            f"available: {', '.join('{' + a + '}' for a in sorted(permitted))} "
+            "(write {{ and }} for literal braces)",
+            field="custom_prompt",
+        )
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)[0]
+        value = values.get(name)
+        return "" if value is None else str(value)
+
+    return _TOKEN.sub(replace, template)
+
+
+def build_prompt(kind: str, values: Mapping[str, Any], custom_prompt: str | None = None) -> str:
+    """The prompt for ``kind``: the built-in template, or ``custom_prompt`` limited to the documented
+    fields plus any extra ones the caller passed in ``values``."""
+    if custom_prompt is None:
+        return fill_template(load_template(kind), values)
+    if not isinstance(custom_prompt, str):
+        raise TemplateError(f"custom_prompt must be a string, got {type(custom_prompt).__name__}", "custom_prompt")
+    return fill_template(custom_prompt, values, allowed=CUSTOM_PROMPT_FIELDS | set(values))

@@ -1,0 +1,1 @@
+"""Judge backends, one module each. Imported lazily by `judgekit.factory.JudgeFactory`."""

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set everything up on a fresh machine and run judgekit's main job (no API key needed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+. .venv/bin/activate
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e ".[rules]"
+judgekit demo "$@"

@@ -1,0 +1,53 @@
+"""Shared fixtures: a clean environment and a real local OpenAI/Anthropic-compatible server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from judgekit import JudgeConfig
+from judgekit.testing import FakeLLMServer
+
+_JUDGE_ENV = (
+    "API_TYPE", "OPENAI_API_KEY", "OPENAI_API_URL", "OPENAI_BASE_URL", "MODEL_VERSION", "AZURE_API_KEY",
+    "AZURE_OPENAI_API_KEY", "AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT", "AZURE_API_VERSION", "API_VERSION",
+    "OPENAI_API_VERSION", "VLLM_API_KEY", "LLM_JUDGE_URL", "VLLM_BASE_URL", "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL", "JUDGE_MODEL_URL", "JUDGE_MODEL_API_KEY",
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No judge settings from the host environment leak into a test."""
+    for name in _JUDGE_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def _session_server() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(default_reply="1") as srv:
+        yield srv
+
+
+@pytest.fixture
+def server(_session_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
+    """The shared local server, reset before each test (default reply "1", no latency)."""
+    _session_server.reset()
+    _session_server.latency = 0.0
+    _session_server.default_reply = "1"
+    _session_server.api_key = None
+    yield _session_server
+    _session_server.reset()
+
+
+@pytest.fixture
+def fast_config(server: FakeLLMServer) -> JudgeConfig:
+    """A config pointing at the local server with quick retries."""
+    return JudgeConfig(
+        api_type="openai", base_url=server.base_url, api_key="sk-test-key", model_name="gpt-4o",
+        retry_delay=0.01, max_retry_delay=0.05, timeout=5,
+    )

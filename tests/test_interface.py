@@ -1,0 +1,202 @@
+"""The one request path: retries over real loopback HTTP, fail-fast, timeouts, sync/async twins, batches."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import time
+
+import pytest
+
+from judgekit import (
+    JudgeConfig,
+    JudgeFactory,
+    JudgeInterface,
+    JudgeRequest,
+    JudgeResponse,
+    ProviderError,
+    RateLimitError,
+)
+from judgekit._sync import run_sync
+from judgekit.testing import FakeLLMServer, Fault, Reply
+
+REQ = JudgeRequest(messages=[{"role": "user", "content": "Is 2+2=4? Answer 1 or 0."}])
+
+
+def make_judge(config: JudgeConfig, **update: object) -> JudgeInterface:
+    return JudgeFactory.create_judge(config=config.merged(**update))
+
+
+def test_success(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    response = make_judge(fast_config).evaluate(REQ)
+    assert response.success and response.content == "1"
+    assert response.attempts == 1 and response.latency_s > 0
+    assert response.model_used == "gpt-4o" and response.usage.total_tokens > 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.rate_limit(0.0), Fault.status_code(500), Fault.status_code(503), Fault.drop(), Fault.garbage(),
+     Fault.empty()],
+    ids=["429", "500", "503", "dropped", "garbage", "no-choices"],
+)
+def test_transient_faults_are_retried(server: FakeLLMServer, fast_config: JudgeConfig, fault: Fault) -> None:
+    server.enqueue(fault, fault, "0")
+    response = make_judge(fast_config).evaluate(REQ)
+    assert response.success, response.error_message
+    assert response.content == "0" and response.attempts == 3
+    assert server.count("/v1/chat/completions") == 3
+
+
+def test_retry_after_is_honoured(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    server.enqueue(Fault.rate_limit(retry_after=0.4))
+    started = time.perf_counter()
+    response = make_judge(fast_config).evaluate(REQ)
+    assert response.success and response.attempts == 2
+    assert time.perf_counter() - started >= 0.4
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_client_errors_fail_fast(server: FakeLLMServer, fast_config: JudgeConfig, status: int) -> None:
+    server.enqueue(Fault.status_code(status))
+    response = make_judge(fast_config).evaluate(REQ)
+    assert not response.success and response.attempts == 1
+    assert response.status_code == status
+    assert server.count() == 1
+    if status in (401, 403):
+        assert response.error_type == "AuthenticationError" and "API key" in (response.error_message or "")
+
+
+def test_retries_exhausted_is_an_honest_failure(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    server.enqueue(*[Fault.status_code(500)] * 4)
+    response = make_judge(fast_config, num_retries=2).evaluate(REQ)
+    assert not response.success
+    assert response.content == "" and response.attempts == 3
+    assert "after 3 attempts" in (response.error_message or "")
+    assert response.error_type == "ProviderError" and response.status_code == 500
+
+
+def test_timeout_is_retried_then_fails(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    server.enqueue(Fault.slow(2.0), Fault.slow(2.0))
+    started = time.perf_counter()
+    response = make_judge(fast_config, timeout=0.3, num_retries=1).evaluate(REQ)
+    assert not response.success and response.error_type == "JudgeTimeoutError"
+    assert response.attempts == 2 and time.perf_counter() - started < 1.9
+
+
+def test_empty_reply_is_a_failure_not_retried(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    server.enqueue(Reply(""))
+    response = make_judge(fast_config).evaluate(REQ)
+    assert not response.success and response.attempts == 1
+    assert "empty reply" in (response.error_message or "")
+
+
+def test_connection_refused(fast_config: JudgeConfig) -> None:
+    config = fast_config.merged(base_url="http://127.0.0.1:9/v1", num_retries=1)
+    response = make_judge(config).evaluate(REQ)
+    assert not response.success and response.error_type == "ProviderConnectionError"
+    assert response.attempts == 2
+
+
+async def test_async_twin_and_sync_inside_running_loop(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    judge = make_judge(fast_config)
+    assert (await judge.aevaluate(REQ)).content == "1"
+    # A running loop (like Jupyter's) must not break the synchronous call.
+    assert judge.evaluate(REQ).content == "1"
+    await judge.aclose()
+
+
+def test_run_sync_refuses_its_own_loop() -> None:
+    async def inner() -> None:
+        async def noop() -> int:
+            return 1
+
+        run_sync(noop())
+
+    with pytest.raises(RuntimeError, match="await the async twin"):
+        run_sync(inner())
+
+
+def test_batch_keeps_order_and_length_whatever_fails(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    judge = make_judge(fast_config, num_retries=0)
+    server.default_reply = lambda rec: rec.json["messages"][-1]["content"]  # echo
+    requests = [JudgeRequest(messages=[{"role": "user", "content": f"item {i}"}]) for i in range(40)]
+    server.enqueue(Fault.status_code(400), Fault.status_code(401))
+    responses = judge.evaluate_batch(requests, max_concurrency=8)
+    assert len(responses) == 40
+    assert sum(not r.success for r in responses) == 2
+    for i, response in enumerate(responses):
+        if response.success:
+            assert response.content == f"item {i}"
+
+
+async def test_concurrency_is_bounded(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    server.latency = 0.05
+    judge = make_judge(fast_config, max_concurrent=4)
+    responses = await judge.aevaluate_batch([REQ] * 20, max_concurrency=50)
+    assert all(r.success for r in responses)
+    assert server.max_in_flight <= 4
+    await judge.aclose()
+
+
+def test_seed_style_sync_subclass_works_async_and_in_batches() -> None:
+    class SeedJudge(JudgeInterface):
+        provider_name = "seed"
+
+        def evaluate(self, request: JudgeRequest) -> JudgeResponse:
+            text = request.messages[-1]["content"]
+            if text == "boom":
+                raise ProviderError("backend exploded", provider="seed")
+            return JudgeResponse(content=text.upper(), model_used="seed")
+
+    judge = SeedJudge(JudgeConfig(model_name="seed"))
+    assert judge.evaluate(JudgeRequest(messages=[{"role": "user", "content": "ok"}])).content == "OK"
+    results = judge.evaluate_batch(
+        [JudgeRequest(messages=[{"role": "user", "content": t}]) for t in ("a", "boom", "c")]
+    )
+    assert [r.success for r in results] == [True, False, True]
+    assert results[1].error_message and "backend exploded" in results[1].error_message
+
+
+def test_unexpected_exception_becomes_failure() -> None:
+    class Buggy(JudgeInterface):
+        async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
+            raise KeyError("choices")
+
+    response = Buggy(JudgeConfig()).evaluate(REQ)
+    assert not response.success and response.error_type == "KeyError"
+
+
+def test_batch_cancellation_leaves_no_tasks(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    server.latency = 0.5
+    judge = make_judge(fast_config)
+
+    async def run() -> int:
+        task = asyncio.ensure_future(judge.aevaluate_batch([REQ] * 30, max_concurrency=10))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        current = asyncio.current_task()
+        return len([t for t in asyncio.all_tasks() if t is not current and not t.done()])
+
+    assert asyncio.run(run()) == 0
+
+
+def test_provider_errors_pickle() -> None:
+    exc = RateLimitError("slow down", provider="openai", model="m", status_code=429, retry_after=2.0)
+    again = pickle.loads(pickle.dumps(exc))
+    assert isinstance(again, RateLimitError)
+    assert (again.status_code, again.retry_after, again.retryable, str(again)) == (429, 2.0, True, str(exc))
+
+
+def test_context_managers(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    with make_judge(fast_config) as judge:
+        assert judge.evaluate(REQ).success
+
+    async def run() -> bool:
+        async with make_judge(fast_config) as judge:
+            return (await judge.aevaluate(REQ)).success
+
+    assert asyncio.run(run())
