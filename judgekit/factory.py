@@ -22,6 +22,7 @@ J = TypeVar("J", bound=type[JudgeInterface])
 _BUILTINS: dict[str, str] = {
     "openai": "judgekit.providers.openai:OpenAIJudge",
     "azure": "judgekit.providers.azure:AzureJudge",
+    "rules": "judgekit.providers.rules:RulesJudge",
 }
 
 

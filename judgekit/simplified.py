@@ -419,7 +419,9 @@ class SimplifiedJudge:
         if not response.success:
             return _result(job, response, error=response.error_message, error_type=response.error_type)
         try:
-            value = job.parse(response.content)
+            # A reward-model head scores a response with an unbounded scalar: that is the pointwise score.
+            native = job.kind == "pointwise" and response.score is not None
+            value = response.score if native else job.parse(response.content)
         except ParseError as exc:
             return _result(job, response, error=f"unreadable judge reply: {exc}", error_type="ParseError")
         return _result(job, response, value=value)
@@ -468,6 +470,7 @@ def _result(
         cached=response.cached,
         provider=response.provider,
         attempts=response.attempts,
+        score=response.score,
     )
 
 

@@ -112,6 +112,8 @@ class JudgeResponse(BaseModel):
     reasoning: str | None = None
     finish_reason: str | None = None
     logprobs: list[dict[str, Any]] | None = Field(default=None, repr=False)
+    score: float | None = None
+    """A backend-native number: a judge server's score in [0, 1], a reward-model head's scalar."""
     provider: str = ""
     latency_s: float = 0.0
     attempts: int = 0
@@ -122,8 +124,8 @@ class JudgeResult(dict):  # type: ignore[type-arg]
     """The outcome of one ``evaluate_*`` call: a plain dict (the seed's keys) that also reads by attribute.
 
     Keys: ``success``, ``result``, ``scores``, ``raw_response`` (the judge's reply text), ``prompt``,
-    ``model``, ``error_message``, ``usage``, ``latency_s``, ``cached``, ``reasoning``, ``kind``,
-    ``provider``, ``attempts``. On failure ``success`` is False, ``error_message`` says why and
+    ``model``, ``error_message``, ``error_type``, ``usage``, ``latency_s``, ``cached``, ``reasoning``,
+    ``kind``, ``provider``, ``attempts`` and ``score`` (a backend-native number, else None). On failure ``success`` is False, ``error_message`` says why and
     ``result`` / ``scores`` are None: never a made-up 0.
     """
 
