@@ -125,7 +125,8 @@ class JudgeResult(dict):  # type: ignore[type-arg]
 
     Keys: ``success``, ``result``, ``scores``, ``raw_response`` (the judge's reply text), ``prompt``,
     ``model``, ``error_message``, ``error_type``, ``usage``, ``latency_s``, ``cached``, ``reasoning``,
-    ``kind``, ``provider``, ``attempts`` and ``score`` (a backend-native number, else None). On failure ``success`` is False, ``error_message`` says why and
+    ``kind``, ``provider``, ``attempts`` and ``score`` (a backend-native number, else None).
+    On failure ``success`` is False, ``error_message`` says why and
     ``result`` / ``scores`` are None: never a made-up 0.
     """
 
