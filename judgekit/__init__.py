@@ -3,6 +3,8 @@
 Providers, the server and torch are imported only when used: ``import judgekit`` stays light.
 """
 
+from judgekit._batch import BatchStats, summarize
+from judgekit.cache import MemoryCache, SQLiteCache
 from judgekit.config import JudgeConfig
 from judgekit.errors import (
     AuthenticationError,
@@ -27,6 +29,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",
+    "BatchStats",
     "CircuitOpenError",
     "ConfigError",
     "JudgeConfig",
@@ -37,16 +40,19 @@ __all__ = [
     "JudgeResponse",
     "JudgeResult",
     "JudgeTimeoutError",
+    "MemoryCache",
     "MissingDependencyError",
     "ParseError",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderResponseError",
     "RateLimitError",
+    "SQLiteCache",
     "SimplifiedJudge",
     "TemplateError",
     "Usage",
     "__version__",
     "get_binary_judge_response",
     "register_judge",
+    "summarize",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -36,7 +37,8 @@ def _private_loop() -> asyncio.AbstractEventLoop:
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on judgekit's private loop and return its result.
 
-    Ctrl-C (KeyboardInterrupt) cancels the coroutine, so a cancelled batch leaves no tasks behind.
+    Ctrl-C (KeyboardInterrupt) cancels the coroutine and waits (up to 10 s) for its clean-up, so an
+    interrupted batch leaves no tasks behind on the private loop.
     """
     loop = _private_loop()
     try:
@@ -49,12 +51,49 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
             "a synchronous judgekit call was made from inside judgekit's own event loop; "
             "await the async twin (the `a`-prefixed method) instead"
         )
-    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    outcome: concurrent.futures.Future[T] = concurrent.futures.Future()
+    finished = threading.Event()
+    tasks: list[asyncio.Task[T]] = []
+
+    def start() -> None:
+        if outcome.cancelled():  # interrupted before it began
+            coro.close()
+            finished.set()
+            return
+        task = loop.create_task(coro)
+        tasks.append(task)
+        task.add_done_callback(lambda t: _settle(t, outcome, finished))
+
+    def cancel() -> None:
+        for task in tasks:
+            task.cancel()
+
+    loop.call_soon_threadsafe(start)
     try:
-        return future.result()
+        return outcome.result()
     except BaseException:
-        future.cancel()
+        if outcome.cancel():  # still pending: interrupted (Ctrl-C) while waiting
+            loop.call_soon_threadsafe(cancel)
+            finished.wait(_CANCEL_WAIT_S)  # let the task's own clean-up (cancelling in-flight requests) run
         raise
+
+
+_CANCEL_WAIT_S = 10.0
+
+
+def _settle(task: asyncio.Task[T], outcome: concurrent.futures.Future[T], finished: threading.Event) -> None:
+    """Pass a finished task's result to the waiting thread."""
+    try:
+        if outcome.done():
+            return
+        if task.cancelled():
+            outcome.set_exception(concurrent.futures.CancelledError())
+        elif (exc := task.exception()) is not None:
+            outcome.set_exception(exc)
+        else:
+            outcome.set_result(task.result())
+    finally:
+        finished.set()
 
 
 def on_private_loop_exit(closer: Callable[[], Awaitable[None]]) -> None:

@@ -79,7 +79,8 @@ class JudgeConfig(BaseModel):
     output_format: Literal["0/1", "yes/no"] = "0/1"
     score_range: tuple[float, float] = (1, 10)
     api_type: str | None = None
-    base_url: str | None = None
+    base_url: str | list[str] | None = None
+    """One URL, or several replicas of one model (an endpoint pool; a single-item list becomes a str)."""
     api_key: SecretStr | None = None
     api_version: str | None = None
     azure_deployment: str | None = None
@@ -87,6 +88,38 @@ class JudgeConfig(BaseModel):
     image_max_side: int | None = Field(None, gt=0)
     extra_body: dict[str, Any] = Field(default_factory=dict)
     extra_headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    # -- logprobs --
+    logprobs: bool = False
+    """Ask the backend for token log-probabilities (OpenAI-compatible backends; see docs/logprobs.md)."""
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    """Alternatives returned per token when ``logprobs`` is on (``SimplifiedJudge(logprob_score=True)`` asks 20)."""
+    # -- endpoint pool --
+    pool_probe_interval: float = Field(2.0, gt=0.0)
+    """Seconds between health probes of a pool replica taken out after a connection failure."""
+
+    # -- throughput: cache, budget, rate limits --
+    cache: bool | str | None = None
+    """Reuse successful replies: True or "memory" (an in-memory LRU), or a path (a SQLite file, kept across runs)."""
+    cache_size: int = Field(10_000, ge=1)
+    """Entries the in-memory cache keeps (least recently used go first)."""
+    price_per_million: tuple[float, float] | None = None
+    """USD per million (input, output) tokens; None: `judgekit.pricing` by model name, if listed."""
+    requests_per_minute: float | None = Field(None, gt=0)
+    """Client-side limit on requests sent per minute (every attempt counts)."""
+    tokens_per_minute: float | None = Field(None, gt=0)
+    """Client-side limit on tokens per minute (estimated before a call, settled from its usage after)."""
+    adaptive_concurrency: bool = True
+    """Halve the allowed concurrency on a 429 and grow it back by one per window of successes (AIMD)."""
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _check_cache(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                raise ValueError('must be True, "memory" or the path of a SQLite file')
+            return "memory" if value.lower() == "memory" else os.path.expanduser(value)
+        return value
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -100,14 +133,26 @@ class JudgeConfig(BaseModel):
         except ValidationError as exc:
             raise _config_error(exc) from None
 
-    @field_validator("base_url")
+    @field_validator("base_url", mode="before")
     @classmethod
-    def _normalize_url(cls, value: str | None) -> str | None:
+    def _normalize_url(cls, value: Any) -> str | list[str] | None:
         if value is None:
             return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return normalize_base_url(value)
+        if isinstance(value, str) and "," in value:  # "http://a:8000/v1,http://b:8000/v1" (an env var)
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, (list, tuple)):
+            urls = list(dict.fromkeys(_check_url(url) for url in value))
+            if not urls:
+                raise ValueError("must name at least one URL")
+            return urls[0] if len(urls) == 1 else urls
+        return _check_url(value)
+
+    @property
+    def base_urls(self) -> list[str]:
+        """``base_url`` as a list: ``[]``, one URL, or the replicas of an endpoint pool."""
+        if self.base_url is None:
+            return []
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
     @field_validator("api_type")
     @classmethod
@@ -166,6 +211,12 @@ class JudgeConfig(BaseModel):
         return self.api_key.get_secret_value() if self.api_key is not None else None
 
 
+def _check_url(url: Any) -> str:
+    if not isinstance(url, str) or not url.strip().startswith(("http://", "https://")):
+        raise ValueError(f"must be http:// or https:// URLs, and {url!r:.80} is not one")
+    return normalize_base_url(url)
+
+
 def _config_error(exc: ValidationError) -> ConfigError:
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or None
@@ -177,3 +228,17 @@ def _config_error(exc: ValidationError) -> ConfigError:
         shown = "" if hidden else f" (got {err.get('input')!r:.80})"
         parts.append(f"JudgeConfig.{loc}: {msg}{shown}")
     return ConfigError("; ".join(parts), field=field)
+
+
+_REWARD_ENV = {
+    "judge_url": "JUDGE_MODEL_URL",
+    "api_key": "JUDGE_MODEL_API_KEY",
+    "max_batch_size": "JUDGE_MAX_BATCH_SIZE",
+    "max_concurrent_requests": "JUDGE_MAX_CONCURRENT",
+}
+
+
+def reward_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The reward adapter's settings found in the environment (``JUDGE_MODEL_URL``, ``JUDGE_MAX_BATCH_SIZE``, ...)."""
+    environ = os.environ if environ is None else environ
+    return {key: environ[name] for key, name in _REWARD_ENV.items() if environ.get(name)}

@@ -22,7 +22,10 @@ J = TypeVar("J", bound=type[JudgeInterface])
 _BUILTINS: dict[str, str] = {
     "openai": "judgekit.providers.openai:OpenAIJudge",
     "azure": "judgekit.providers.azure:AzureJudge",
+    "vllm": "judgekit.providers.vllm:VLLMJudge",
+    "anthropic": "judgekit.providers.anthropic:AnthropicJudge",
     "rules": "judgekit.providers.rules:RulesJudge",
+    "judge_server": "judgekit.providers.judge_server:JudgeServerJudge",
 }
 
 
@@ -73,13 +76,21 @@ class JudgeFactory:
     ) -> JudgeInterface:
         """Create a judge. ``api_type`` falls back to ``config.api_type``, then ``API_TYPE``, then openai.
 
-        Unset key, URL and model are filled from the environment for that backend.
+        Unset key, URL and model are filled from the environment for that backend. ``cache`` may also be a
+        cache object (`judgekit.cache`) to share between judges.
         """
         name = api_type or (config.api_type if config else None) or os.environ.get("API_TYPE") or "openai"
         judge_class = cls.get_judge_class(name)
+        cache = overrides.get("cache")
+        cache_object = cache is not None and not isinstance(cache, (bool, str))
+        if cache_object:
+            del overrides["cache"]
         base = config if config is not None else JudgeConfig()
         final = base.merged(api_type=name.strip().lower(), **overrides).with_env_defaults()
-        return judge_class(final)
+        judge = judge_class(final)
+        if cache_object:
+            judge.cache = cache
+        return judge
 
 
 _cached: dict[tuple[str, str | None], JudgeInterface] = {}

@@ -12,10 +12,13 @@ from typing import Any, ClassVar
 from loguru import logger
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from judgekit._batch import gather_ordered
+from judgekit._batch import BUDGET_EXCEEDED, BatchStats, run_batch
+from judgekit._ratelimit import AdaptiveLimit, ConcurrencyGate, RateLimiter, estimate_prompt_tokens
 from judgekit._sync import LoopLocal, run_sync
+from judgekit.cache import JudgeCache, cache_from_config, cache_key, request_key_data
 from judgekit.config import JudgeConfig
-from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError
+from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError, RateLimitError
+from judgekit.pricing import cost_usd, price_for
 from judgekit.types import JudgeRequest, JudgeResponse
 
 __all__ = ["JudgeInterface"]
@@ -40,10 +43,12 @@ else:  # pragma: no cover - Python 3.10
 class JudgeInterface:
     """A judge backend. Subclasses implement ``async _send(request, config) -> JudgeResponse``.
 
-    `aevaluate` is the one request path: it bounds concurrency (``max_concurrent``), applies the
-    per-attempt ``timeout``, retries what `should_retry` allows with exponential backoff and jitter
-    (honouring ``Retry-After``), measures latency, and turns every `ProviderError` into
-    ``JudgeResponse(success=False, error_message=...)``. `evaluate` is its synchronous twin.
+    `aevaluate` is the one request path: it answers from the cache when one is configured, bounds
+    concurrency (``max_concurrent``, halved on a 429 and grown back: `judgekit._ratelimit`), keeps to the
+    client-side rate limits, applies the per-attempt ``timeout``, retries what `should_retry` allows with
+    exponential backoff and jitter (honouring ``Retry-After``), measures latency and cost, and turns every
+    `ProviderError` into ``JudgeResponse(success=False, error_message=...)``. `evaluate` is its synchronous
+    twin. `aevaluate_batch` runs many through it (`judgekit._batch`), with a budget and a progress bar.
 
     A subclass written the seed's way, overriding only the synchronous ``evaluate``, also works: its
     ``aevaluate`` runs ``evaluate`` in a worker thread.
@@ -54,9 +59,14 @@ class JudgeInterface:
 
     def __init__(self, config: JudgeConfig | None = None) -> None:
         self.config = config if config is not None else JudgeConfig.from_env(api_type=self.provider_name)
-        self._semaphores: LoopLocal[asyncio.Semaphore] = LoopLocal(
-            lambda: asyncio.Semaphore(self.config.max_concurrent)
-        )
+        self.last_batch_stats: BatchStats | None = None
+        """What the most recent `aevaluate_batch` / `evaluate_batch` on this judge did."""
+        self._flow_settings: tuple[Any, ...] | None = None
+        self._limit = AdaptiveLimit(self.config.max_concurrent)
+        self._gates: LoopLocal[ConcurrencyGate] = LoopLocal(lambda: ConcurrencyGate(self._limit))
+        self._limiter: RateLimiter | None = None
+        self._cache_setting: tuple[Any, ...] | None = None
+        self._cache: JudgeCache | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,29 +94,132 @@ class JudgeInterface:
     async def aclose(self) -> None:
         """Release connections held on the running loop."""
 
+    # -- cache, flow control, price --------------------------------------------------------------
+
+    @property
+    def cache(self) -> JudgeCache | None:
+        """The reply cache (from ``config.cache``), or None. Assign any `JudgeCache` to share one between
+        judges; assign None to turn caching off."""
+        config = self.config
+        setting = (config.cache, config.cache_size)
+        if setting != self._cache_setting:
+            self._cache_setting, self._cache = setting, cache_from_config(config)
+        return self._cache
+
+    @cache.setter
+    def cache(self, value: JudgeCache | None) -> None:
+        if value is not None and not (callable(getattr(value, "get", None)) and callable(getattr(value, "put", None))):
+            raise ConfigError(f"cache must have get(key) and put(key, response), got {type(value).__name__}", "cache")
+        self._cache_setting = (self.config.cache, self.config.cache_size)  # an explicit cache wins over config
+        self._cache = value
+
+    def cache_key(self, request: JudgeRequest, config: JudgeConfig | None = None) -> str | None:
+        """The cache key of ``request`` (None: not cacheable). Providers adjust `cache_key_data`."""
+        data = self.cache_key_data(request, config or request.config or self.config)
+        return None if data is None else cache_key(data)
+
+    def cache_key_data(self, request: JudgeRequest, config: JudgeConfig) -> dict[str, Any] | None:
+        """What identifies the reply to ``request``; see `judgekit.cache`. Backends that judge the prompt text
+        and ignore ``request.task`` drop it here."""
+        return request_key_data(self.provider_name, request, config)
+
+    @property
+    def concurrency_limit(self) -> AdaptiveLimit:
+        """The concurrency this judge allows now (``.allowed``; at most ``max_concurrent``)."""
+        self._flow()
+        return self._limit
+
+    def _flow(self) -> tuple[LoopLocal[ConcurrencyGate], RateLimiter | None]:
+        config = self.config
+        settings = (config.max_concurrent, config.adaptive_concurrency, config.requests_per_minute,
+                    config.tokens_per_minute)
+        if settings != self._flow_settings:
+            if self._flow_settings is None or settings[:2] != self._flow_settings[:2]:
+                limit = AdaptiveLimit(config.max_concurrent, adaptive=config.adaptive_concurrency)
+                self._limit = limit
+                self._gates = LoopLocal(lambda: ConcurrencyGate(limit))
+            if self._flow_settings is None or settings[2:] != self._flow_settings[2:]:
+                rpm, tpm = settings[2:]
+                self._limiter = RateLimiter(rpm, tpm) if rpm or tpm else None
+            self._flow_settings = settings
+        return self._gates, self._limiter
+
+    def price(self, model: str | None = None) -> tuple[float, float] | None:
+        """USD per million (input, output) tokens: ``config.price_per_million``, else `judgekit.pricing`."""
+        if self.config.price_per_million is not None:
+            return self.config.price_per_million
+        if model is None:
+            model = self.config.model_name
+            model_for = getattr(self, "model_for", None)
+            if model is None and callable(model_for):
+                try:
+                    model = model_for(self.config)
+                except ConfigError:
+                    model = None
+        return price_for(model)
+
+    def _cost(self, response: JudgeResponse, config: JudgeConfig) -> float | None:
+        price = config.price_per_million or price_for(response.model_used) or price_for(config.model_name)
+        return cost_usd(response.usage, price)
+
     # -- the request path ----------------------------------------------------------------------
 
     async def aevaluate(self, request: JudgeRequest) -> JudgeResponse:
         """Judge one request. Never raises for a backend failure; a `ConfigError` propagates."""
-        if self._sync_only:
-            return await self._evaluate_in_thread(request)
         config = request.config or self.config
+        cache = self.cache
+        key = None
+        if cache is not None:
+            key = self.cache_key(request, config)
+            if key is not None:
+                hit = _cache_call(cache.get, key)
+                if hit is not None:
+                    return hit
+        if self._sync_only:
+            response = await self._evaluate_in_thread(request)
+        else:
+            response = await self._request(request, config)
+        if response.success:
+            if response.cost_usd is None:
+                response.cost_usd = self._cost(response, config)
+            if key is not None:
+                _cache_call(cache.put, key, response)  # type: ignore[union-attr]
+        return response
+
+    async def _request(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
+        """Send ``request`` with retries, concurrency and rate limits; a failure becomes ``success=False``."""
         started = time.perf_counter()
         attempts = 0
+        gates, limiter = self._flow()
+        gate, limit = gates.get(), self._limit
 
         async def attempt() -> JudgeResponse:
             nonlocal attempts
             attempts += 1
-            async with self._semaphores.get():
+            async with gate:
+                booked, estimate = 0.0, 0
+                if limiter is not None:
+                    estimate = estimate_prompt_tokens(request.messages)
+                    booked = await limiter.wait(estimate)
+                sent = time.monotonic()
+                response = None
                 try:
                     async with _deadline(config.timeout):
-                        return await self._send(request, config)
+                        response = await self._send(request, config)
                 except TimeoutError:
                     raise JudgeTimeoutError(
                         f"no reply within {config.timeout:g}s",
                         provider=self.provider_name,
                         model=config.model_name,
                     ) from None
+                except RateLimitError:
+                    limit.on_rate_limit(sent)
+                    raise
+                finally:
+                    if limiter is not None:
+                        limiter.settle(booked, None if response is None else response.usage, estimate)
+                limit.on_success()
+                return response
 
         try:
             try:
@@ -188,15 +301,28 @@ class JudgeInterface:
         *,
         max_concurrency: int | None = None,
         progress: bool | dict[str, Any] = False,
+        max_cost: float | None = None,
+        max_tokens_total: int | None = None,
     ) -> list[JudgeResponse]:
-        """Judge many requests concurrently; one response per request, in input order."""
-        return await gather_ordered(
+        """Judge many requests concurrently; one response per request, in input order, whatever fails.
+
+        ``max_concurrency`` bounds this batch (the judge's ``max_concurrent`` still holds); ``progress`` shows
+        a tqdm bar with failures, cache hits and cost. Once ``max_cost`` (USD) or ``max_tokens_total`` is
+        spent, the remaining requests are not sent: they come back as failures with ``error_type``
+        ``"BudgetExceeded"``. `last_batch_stats` then holds the batch's `BatchStats`.
+        """
+        self.check_budget(max_cost, max_tokens_total)
+        results, stats = await run_batch(
             requests,
             self.aevaluate,
             concurrency=max_concurrency or self.config.max_concurrent,
             progress=progress,
-            failed=lambda r: not r.success,
+            skipped=lambda request, reason: self.budget_failure(reason, request.config or self.config),
+            max_cost=max_cost,
+            max_tokens_total=max_tokens_total,
         )
+        self.last_batch_stats = stats
+        return results
 
     def evaluate_batch(
         self,
@@ -204,9 +330,44 @@ class JudgeInterface:
         *,
         max_concurrency: int | None = None,
         progress: bool | dict[str, Any] = False,
+        max_cost: float | None = None,
+        max_tokens_total: int | None = None,
     ) -> list[JudgeResponse]:
         """Synchronous twin of `aevaluate_batch`."""
-        return run_sync(self.aevaluate_batch(requests, max_concurrency=max_concurrency, progress=progress))
+        return run_sync(
+            self.aevaluate_batch(
+                requests,
+                max_concurrency=max_concurrency,
+                progress=progress,
+                max_cost=max_cost,
+                max_tokens_total=max_tokens_total,
+            )
+        )
+
+    def check_budget(self, max_cost: float | None, max_tokens_total: int | None) -> None:
+        """Validate a batch budget: raises `ConfigError` naming the argument."""
+        if max_cost is not None:
+            if not max_cost >= 0:
+                raise ConfigError(f"max_cost must be a non-negative amount of USD, got {max_cost!r}", "max_cost")
+            if self.price() is None:
+                raise ConfigError(
+                    f"max_cost: no price is known for model {self.config.model_name!r}; "
+                    "set price_per_million=(input, output) USD per million tokens",
+                    "max_cost",
+                )
+        if max_tokens_total is not None and not max_tokens_total >= 1:
+            raise ConfigError(f"max_tokens_total must be at least 1, got {max_tokens_total!r}", "max_tokens_total")
+
+    def budget_failure(self, reason: str, config: JudgeConfig | None = None) -> JudgeResponse:
+        """The response of a batch item not sent because the batch's budget was spent."""
+        config = config or self.config
+        return JudgeResponse(
+            success=False,
+            error_message=f"{reason}; not sent",
+            error_type=BUDGET_EXCEEDED,
+            model_used=config.model_name or "",
+            provider=self.provider_name,
+        )
 
     def close(self) -> None:
         """Synchronous twin of `aclose` (closes what the synchronous calls opened)."""
@@ -223,6 +384,15 @@ class JudgeInterface:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _cache_call(method: Any, *args: Any) -> Any:
+    """A cache that fails (a locked or full disk) costs a hit or a store, never the judgement."""
+    try:
+        return method(*args)
+    except Exception as exc:
+        logger.warning("judgekit: cache {} failed: {}: {}", method.__name__, type(exc).__name__, exc)
+        return None
 
 
 class _Backoff:

@@ -12,8 +12,9 @@ import json
 import math
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from judgekit.errors import ConfigError, ParseError
 
@@ -57,7 +58,7 @@ class Verdict(str):
 
 _NUM = r"[-+]?(?:\d+(?:\.\d+)?|\.\d+)"
 # what may follow a score: "8", "8.", "8 - clear", "8 (good)", "8 out of 10"; never "2 paragraphs"
-_SCORE_END = r"(?![\d.]*\d)(?=[ \t]*(?:$|[,;.!?)\]*_`(|\-–—]|out[ \t]+of\b|points?\b|pts\b))"
+_SCORE_END = r"(?!\.?\d)(?=[ \t]*(?:$|[,;.!?)\]*_`(|\-–—]|out[ \t]+of\b|points?\b|pts\b))"
 _NUMBER_RE = re.compile(rf"(?P<num>{_NUM})(?:\s*/\s*{_NUM})?")  # "8" or "8/10" (take 8)
 _ZERO_WIDTH_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 _EDGE_CHARS = "\"'`“”‘’«»[](){}*_$"
@@ -72,11 +73,12 @@ def _normalize(text: str) -> str:
 
 def _strip_decorations(text: str) -> str:
     """Strip whitespace, quotes, brackets, markdown and ``$`` from both ends and punctuation from the end."""
-    previous = None
-    while text != previous:
-        previous = text
-        text = text.strip().strip(_EDGE_CHARS).rstrip(_TRAIL_PUNCT)
-    return text
+    start, end = 0, len(text)
+    while start < end and (text[start].isspace() or text[start] in _EDGE_CHARS):
+        start += 1
+    while end > start and (text[end - 1].isspace() or text[end - 1] in _EDGE_CHARS or text[end - 1] in _TRAIL_PUNCT):
+        end -= 1
+    return text[start:end]
 
 
 def _number(text: str) -> float | None:
@@ -86,6 +88,37 @@ def _number(text: str) -> float | None:
         return None
     value = float(match["num"])
     return value if math.isfinite(value) else None
+
+
+class _Tag(NamedTuple):
+    body: str
+    start: int
+    end: int
+    text: str
+
+
+_TAG_RES = {
+    name: (re.compile(rf"<\s*{name}\s*>", re.IGNORECASE), re.compile(rf"<\s*/\s*{name}\s*>", re.IGNORECASE))
+    for name in ("answer", "verdict", "score", "better")
+}
+
+
+def _last_match(pattern: re.Pattern[str], text: str, endpos: int | None = None) -> re.Match[str] | None:
+    matches = deque(pattern.finditer(text, 0, len(text) if endpos is None else endpos), maxlen=1)
+    return matches[0] if matches else None
+
+
+def _last_tag(text: str, name: str) -> _Tag | None:
+    """The last complete ``<name>...</name>`` (the innermost one when nested), found in linear time."""
+    opening, closing = _TAG_RES[name]
+    last_close = _last_match(closing, text)
+    last_open = _last_match(opening, text, last_close.start()) if last_close else None
+    close = closing.search(text, last_open.end()) if last_open else None
+    if last_open is None or close is None:
+        return None
+    return _Tag(
+        text[last_open.end() : close.start()], last_open.start(), close.end(), text[last_open.start() : close.end()]
+    )
 
 
 def _fail(kind: str, raw_text: str, message: str) -> NoReturn:
@@ -126,10 +159,8 @@ def _validate_range(score_range: tuple[float, float] | None) -> None:
 # ------------------------------------------------------------------------------------------------ reasoning
 
 _REASONING_TAGS = "think|thinking|reasoning"
-_OPEN_RE = re.compile(rf"<\s*(?:{_REASONING_TAGS})\s*>", re.IGNORECASE)
-_CLOSE_RE = re.compile(rf"<\s*/\s*(?:{_REASONING_TAGS})\s*>", re.IGNORECASE)
-_ANY_REASONING_TAG_RE = re.compile(rf"\s*<\s*/?\s*(?:{_REASONING_TAGS})\s*>\s*", re.IGNORECASE)
-_BLOCK_RE = re.compile(rf"<\s*({_REASONING_TAGS})\s*>(.*?)<\s*/\s*\1\s*>", re.IGNORECASE | re.DOTALL)
+_REASONING_TAG_RE = re.compile(rf"<\s*(?P<close>/)?\s*(?:{_REASONING_TAGS})\s*>", re.IGNORECASE)
+_REASONING_TAG_SPLIT_RE = re.compile(rf"<\s*/?\s*(?:{_REASONING_TAGS})\s*>", re.IGNORECASE)
 
 
 def split_reasoning(text: str, reasoning: str | None = None) -> tuple[str, str | None]:
@@ -141,33 +172,39 @@ def split_reasoning(text: str, reasoning: str | None = None) -> tuple[str, str |
     ``''``. ``reasoning`` (a provider's reasoning_content) comes first in the combined reasoning, joined by ``\\n``.
     """
     parts: list[str] = [reasoning] if reasoning else []
-    rest = text
-    first_close, first_open = _CLOSE_RE.search(rest), _OPEN_RE.search(rest)
-    if first_close and (first_open is None or first_close.start() < first_open.start()):
-        last_close = list(_CLOSE_RE.finditer(rest))[-1]
-        parts.append(rest[: last_close.start()])
-        rest = rest[last_close.end() :]
-
-    def take_block(match: re.Match[str]) -> str:
-        parts.append(match[2])
-        return ""
-
-    rest = _BLOCK_RE.sub(take_block, rest)
-    stray_closes = list(_CLOSE_RE.finditer(rest))  # "<think>a</think> b </think> c"
-    if stray_closes:
-        parts.append(rest[: stray_closes[-1].start()])
-        rest = rest[stray_closes[-1].end() :]
-    if _OPEN_RE.search(rest):  # never closed: truncated while thinking
-        parts.append(rest)
-        rest = ""
-    cleaned = [_ANY_REASONING_TAG_RE.sub("\n", part).strip() for part in parts]
-    return rest.strip(), "\n".join(part for part in cleaned if part) or None
+    tags = list(_REASONING_TAG_RE.finditer(text))
+    cursor = 0
+    if tags and tags[0]["close"]:  # the reply starts inside the reasoning
+        last_close = next(tag for tag in reversed(tags) if tag["close"])
+        parts.append(text[: last_close.start()])
+        cursor = last_close.end()
+        tags = [tag for tag in tags if tag.start() >= cursor]
+    answer: list[str] = []
+    opened: re.Match[str] | None = None
+    for tag in tags:
+        if opened is None and not tag["close"]:
+            answer.append(text[cursor : tag.start()])
+            opened = tag
+        elif opened is not None and tag["close"]:
+            parts.append(text[opened.end() : tag.start()])
+            opened, cursor = None, tag.end()
+        elif opened is None:  # a stray closing tag: everything before it is reasoning
+            parts.extend([*answer, text[cursor : tag.start()]])
+            answer, cursor = [], tag.end()
+    if opened is None:
+        answer.append(text[cursor:])
+    else:  # never closed: the reply was cut off while thinking
+        parts.extend([*answer, text[opened.end() :]])
+        answer = []
+    pieces = (piece.strip() for part in parts for piece in _REASONING_TAG_SPLIT_RE.split(part))
+    return "".join(answer).strip(), "\n".join(piece for piece in pieces if piece) or None
 
 
 # -------------------------------------------------------------------------------------------------- JSON
 
-_FENCE_RE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)```", re.DOTALL)
+_FENCE_RE = re.compile(r"```(?:[ \t]*json)?[ \t]*\n?(.*?)```", re.DOTALL | re.IGNORECASE)
 _DECODER = json.JSONDecoder()
+_OBJECT_START_RE = re.compile(r'\{(?=\s*["}])')
 
 
 def _find_json(text: str, *, embedded: bool, objects_only: bool = True) -> tuple[Any, int] | None:
@@ -191,7 +228,7 @@ def _find_json(text: str, *, embedded: bool, objects_only: bool = True) -> tuple
         if wanted(value):
             return value, fence.end()
     if embedded:
-        for brace in re.finditer(r"\{", text):
+        for brace in _OBJECT_START_RE.finditer(text):
             try:
                 value, end = _DECODER.raw_decode(text, brace.start())
             except (ValueError, RecursionError):
@@ -225,17 +262,12 @@ _POSITIVE = frozenset({"1", "yes", "y", "correct", "true", "right"})
 _NEGATIVE = frozenset({"0", "no", "n", "incorrect", "false", "wrong"})
 _ONE_ZERO_FLOAT_RE = re.compile(r"([01])\.0+")
 _VERDICT_KEYS = ("verdict", "judgement", "judgment", "correct", "is_correct", "result", "score", "answer")
-_VERDICT_TAG_RES = (  # one pattern per tag, so nested tags are all found
-    *(
-        re.compile(rf"<\s*{tag}\s*>(?P<body>.*?)<\s*/\s*{tag}\s*>", re.IGNORECASE | re.DOTALL)
-        for tag in ("answer", "verdict", "score")
-    ),
-    re.compile(r"\\boxed\s*\{(?P<body>(?:[^{}]|\{[^{}]*\})*)\}"),
-)
+_VERDICT_TAGS = ("answer", "verdict", "score")
+_BOXED_RE = re.compile(r"\\boxed\s*\{(?P<body>(?:[^{}]|\{[^{}]*\})*)\}")
 _LATEX_TEXT_RE = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
 _MARKER_RE = re.compile(
-    r"(?:^|(?<=[.!?])[ \t]+)"  # at a line start or after a sentence: never "reference answer:"
-    r"[ \t>#*_\-+•]*"  # bullets, quotes, headings, bold
+    r"(?:^|(?<=[.!?]))[ \t]*"  # at a line start or after a sentence: never "reference answer:"
+    r"(?:[>#*_\-+•][ \t>#*_\-+•]*)?"  # bullets, quotes, headings, bold
     r"(?:(?:my|the|our|overall)\s+)?"
     r"(?P<label>(?:final\s+)?(?:answer|verdict|judge?ment|score|output|result|decision|correct(?:ness)?))"
     r"[*_]*[ \t]*[:=][*_]*\s*(?P<value>\S+)?",
@@ -299,6 +331,9 @@ def _last_line_verdict(answer: str, read: _TokenReader) -> tuple[bool, int] | No
     return None if verdict is None else (verdict, answer.rfind(lines[-1]))
 
 
+_LEADING_YES_NO_RE = re.compile(r"\s*(yes|no)\s*[,.!;:\u2014-]\s", re.IGNORECASE)
+
+
 class _VerdictReader:
     """Reads one binary verdict from an answer, following the documented order of steps."""
 
@@ -318,9 +353,26 @@ class _VerdictReader:
         if whole is not None:
             return whole
         last_line = _last_line_verdict(self.answer, self.read)
+        leading = self.from_leading_verdict()
         if last_line is not None:
+            if leading is not None and leading[1] <= last_line[1] and leading[0] != last_line[0]:
+                self.fail(f"expected one final verdict {self.expected}, found conflicting verdicts")
             return last_line[0]
+        if leading is not None:
+            self.check_nothing_later_disagrees(*leading)
+            return leading[0]
         self.fail(f"expected a final verdict {self.expected}, found none in the reply")
+
+    def from_leading_verdict(self) -> tuple[bool, int] | None:
+        """A reply that gives the verdict first and explains after: a first line that is a single verdict
+        token ("1\n\nExplanation: ..."), or that opens with "Yes," / "No." ("Yes, the prediction matches")."""
+        first = next((line for line in self.answer.split("\n") if line.strip()), "")
+        end = self.answer.find(first) + len(first)
+        verdict = self.read(first)
+        if verdict is not None:
+            return verdict, end
+        match = _LEADING_YES_NO_RE.match(first.replace("*", "").replace("_", ""))
+        return (match[1].lower() == "yes", end) if match else None
 
     def from_json(self) -> tuple[bool, int] | None:
         found = _find_json(self.answer, embedded=False)
@@ -337,15 +389,17 @@ class _VerdictReader:
         return verdict, end
 
     def from_tags(self) -> tuple[bool, int] | None:
-        matches = [match for pattern in _VERDICT_TAG_RES for match in pattern.finditer(self.answer)]
-        if not matches:
+        found = [tag for name in _VERDICT_TAGS if (tag := _last_tag(self.answer, name)) is not None]
+        found += [
+            _Tag(match["body"], match.start(), match.end(), match[0]) for match in _BOXED_RE.finditer(self.answer)
+        ]
+        if not found:
             return None
-        last = max(matches, key=lambda match: match.start())
-        body = _LATEX_TEXT_RE.sub(r"\1", last["body"])
-        verdict = self.read(body)
+        last = max(found, key=lambda tag: tag.start)
+        verdict = self.read(_LATEX_TEXT_RE.sub(r"\1", last.body))
         if verdict is None:
-            self.fail(f"expected a final verdict {self.expected}, found {last[0].strip()!r}")
-        return verdict, last.end()
+            self.fail(f"expected a final verdict {self.expected}, found {last.text.strip()!r}")
+        return verdict, last.end
 
     def from_markers(self) -> tuple[bool, int] | None:
         markers = list(_MARKER_RE.finditer(self.answer))
@@ -369,6 +423,12 @@ class _VerdictReader:
 
 
 def _read_binary(text: str, kind: str, expected: str, read: _TokenReader) -> bool:
+    if isinstance(text, str) and text.isascii():  # fast path: the whole reply is one plain verdict word
+        word = text.strip().lower()
+        if word in _POSITIVE:
+            return True
+        if word in _NEGATIVE:
+            return False
     answer = _answer_part(text, kind, f"a final verdict {expected}")
     return _VerdictReader(text, answer, kind, expected, read).read_verdict()
 
@@ -407,7 +467,7 @@ _PAIR_SLOT = {"1": 0, "a": 0, "2": 1, "b": 1}
 _LABELLED_SCORE_RE = re.compile(
     r"(?:^|(?<=[\s,;(]))[>#*_\-+•]*(?:score\s+(?:for|of)\s+)?(?:the\s+)?"
     r"(?:assistant|response|score|model|answer|output|candidate)[ \t]*(?P<id>[12ab])(?!\w)"
-    r"[*_]*(?:'s)?(?:[ \t]+score)?[ \t]*[*_]*[ \t]*[:=][ \t]*[*_]*[ \t]*"
+    r"(?:'s)?(?:[ \t]+score)?[ \t*_]*[:=][ \t*_]*"
     rf"(?P<num>{_NUM})(?:[ \t]*/[ \t]*{_NUM})?{_SCORE_END}",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -471,18 +531,19 @@ def parse_comparative(text: str, score_range: tuple[float, float] = (1, 10)) -> 
     return scores[0], scores[1]
 
 
-_RUBRIC_LINE_RE = re.compile(
-    r"(?:^|(?<=[,;]))[ \t>#*_\-+•|]*(?:\d+[.)][ \t]+)?(?P<name>[^\n:=|,;]+?)[ \t*_`]*[:=|][ \t*_`]*"
-    rf"(?P<num>{_NUM})(?:[ \t]*/[ \t]*{_NUM})?{_SCORE_END}",
-    re.IGNORECASE | re.MULTILINE,
-)
-_PARENTHETICAL_RE = re.compile(r"\s*\([^()]*\)\s*$")
+_SEGMENT_SPLIT_RE = re.compile(r"[\n,;]")  # "Helpfulness: 8, Accuracy: 7" holds two segments
+_LIST_PREFIX_RE = re.compile(r"[\s>#*_\-+•|]*(?:\d+[.)]\s+)?")  # "- ", "| ", "1. "
+_NAME_SEPARATOR_RE = re.compile(r"[:=|]")
+_SEGMENT_SCORE_RE = re.compile(rf"[ \t*_`]*(?P<num>{_NUM})(?:[ \t]*/[ \t]*{_NUM})?{_SCORE_END}")
+_WORD_SEPARATOR_RE = re.compile(r"[\s_\-]+")
 
 
 def _criterion_key(name: str) -> str:
     """Case-insensitive criterion name without markdown, quotes, a trailing "(1-10)" or separators."""
-    name = _PARENTHETICAL_RE.sub("", _normalize(name).strip().strip("*_`"))
-    return " ".join(re.split(r"[\s_\-]+", _strip_decorations(name).casefold())).strip()
+    name = _normalize(name).strip().strip("*_`").strip()
+    if name.endswith(")") and name.rfind("(") > 0:
+        name = name[: name.rfind("(")]
+    return " ".join(word for word in _WORD_SEPARATOR_RE.split(_strip_decorations(name).casefold()) if word)
 
 
 def _rubric_from_json(answer: str, keys: dict[str, str]) -> dict[str, float | None] | None:
@@ -502,11 +563,16 @@ def _rubric_from_json(answer: str, keys: dict[str, str]) -> dict[str, float | No
 
 def _rubric_from_lines(answer: str, keys: dict[str, str]) -> dict[str, float | None]:
     scores: dict[str, float | None] = {}
-    for match in _RUBRIC_LINE_RE.finditer(answer):  # the last line for each criterion wins
-        key = _criterion_key(match["name"])
-        key = key.removesuffix(" score") if key not in keys else key
+    for segment in _SEGMENT_SPLIT_RE.split(answer):  # the last line for each criterion wins
+        prefix = _LIST_PREFIX_RE.match(segment)
+        separator = _NAME_SEPARATOR_RE.search(segment, prefix.end() if prefix else 0)
+        score = separator and _SEGMENT_SCORE_RE.match(segment, separator.end())
+        if not score:
+            continue
+        key = _criterion_key(segment[prefix.end() if prefix else 0 : separator.start()])
+        key = key if key in keys else key.removesuffix(" score")
         if key in keys:
-            scores[keys[key]] = float(match["num"])
+            scores[keys[key]] = float(score["num"])
     return scores
 
 
@@ -540,7 +606,6 @@ def parse_rubric(text: str, criteria: list[str], score_range: tuple[float, float
     return result
 
 
-_SCORE_TAG_RE = re.compile(r"<\s*score\s*>(?P<body>.*?)<\s*/\s*score\s*>", re.IGNORECASE | re.DOTALL)
 _PLAIN_NUMBER_RE = re.compile(_NUM)
 
 
@@ -549,16 +614,15 @@ def parse_pointwise(text: str, score_range: tuple[float, float] | None = None) -
     _validate_range(score_range)
     kind = "pointwise"
     answer = _answer_part(text, kind, "<score>N</score>")
-    tags = list(_SCORE_TAG_RE.finditer(answer))
-    if not tags:
+    tag = _last_tag(answer, "score")
+    if tag is None:
         _fail(kind, text, "expected <score>N</score>, found no <score> tag in the reply")
-    body = _strip_decorations(tags[-1]["body"])
+    body = _strip_decorations(tag.body)
     if not _PLAIN_NUMBER_RE.fullmatch(body):
-        _fail(kind, text, f"expected a number inside <score>...</score>, found {tags[-1][0]!r}")
+        _fail(kind, text, f"expected a number inside <score>...</score>, found {tag.text!r}")
     return _check_range(kind, text, "the score", float(body), score_range)
 
 
-_BETTER_TAG_RE = re.compile(r"<\s*better\s*>(?P<body>.*?)<\s*/\s*better\s*>", re.IGNORECASE | re.DOTALL)
 _BETTER_BODY_RE = re.compile(r"(?:(?:response|assistant|model|answer|output|candidate)\s*)?([ab])", re.IGNORECASE)
 
 
@@ -566,12 +630,12 @@ def parse_pairwise(text: str) -> str:
     """``"A"`` or ``"B"`` from the last ``<better>A</better>`` (``<better>Response B</better>`` works too)."""
     kind = "pairwise"
     answer = _answer_part(text, kind, "<better>A</better> or <better>B</better>")
-    tags = list(_BETTER_TAG_RE.finditer(answer))
-    if not tags:
+    tag = _last_tag(answer, "better")
+    if tag is None:
         _fail(kind, text, "expected <better>A</better> or <better>B</better>, found no <better> tag in the reply")
-    match = _BETTER_BODY_RE.fullmatch(_strip_decorations(tags[-1]["body"]))
+    match = _BETTER_BODY_RE.fullmatch(_strip_decorations(tag.body))
     if match is None:
-        _fail(kind, text, f"expected <better>A</better> or <better>B</better>, found {tags[-1][0]!r}")
+        _fail(kind, text, f"expected <better>A</better> or <better>B</better>, found {tag.text!r}")
     return match[1].upper()
 
 

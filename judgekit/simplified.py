@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from judgekit._batch import gather_ordered
+from judgekit import logprobs
+from judgekit._batch import BUDGET_EXCEEDED, BatchStats, run_batch
 from judgekit._sync import run_sync
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
@@ -44,6 +45,7 @@ KIND_METHODS = {
 
 
 _TASK_FIELDS = ("question", "answer", "prediction", "response", "response1", "response2", "context")
+_LOGPROB_KINDS = ("binary", "correctness", "pointwise")  # p_yes, p_yes, expected_score
 
 
 @dataclass
@@ -57,6 +59,7 @@ class _Job:
     slot: str  # "result" or "scores"
     swapped: _Job | None = None
     combine: Callable[[Any, Any], tuple[Any, Any, bool]] | None = None
+    logprob_score: bool = False
 
 
 class SimplifiedJudge:
@@ -69,6 +72,9 @@ class SimplifiedJudge:
     ``model_name``, ``api_type``, ``api_key``, ``base_url`` (or ``azure_endpoint``), ``api_version`` and
     any other `JudgeConfig` field configure the backend; unset ones come from the environment. Pass
     ``judge=`` to use an existing `JudgeInterface`. Unlike lmms-eval, nothing is written to ``os.environ``.
+
+    ``logprob_score=True`` (here, or per call) adds log-probability scores where the backend returns
+    logprobs: ``p_yes`` for binary and correctness, ``expected_score`` for pointwise (docs/logprobs.md).
     """
 
     def __init__(
@@ -82,6 +88,7 @@ class SimplifiedJudge:
         *,
         judge: JudgeInterface | None = None,
         config: JudgeConfig | None = None,
+        logprob_score: bool = False,
         **config_fields: Any,
     ) -> None:
         if judge is None:
@@ -89,11 +96,16 @@ class SimplifiedJudge:
                 "model_name": model_name, "api_key": api_key, "base_url": base_url or azure_endpoint,
                 "api_version": api_version, **config_fields,
             }
+            shared = {} if isinstance(given.get("cache"), (bool, str, type(None))) else {"cache": given.pop("cache")}
             base = config if config is not None else JudgeConfig()
             base = base.merged(**{k: v for k, v in given.items() if v is not None})
-            judge = JudgeFactory.create_judge(api_type=api_type, config=base)
+            judge = JudgeFactory.create_judge(api_type=api_type, config=base, **shared)  # shared: a cache object
         self.judge = judge
         self.config = judge.config
+        self.last_batch_stats: BatchStats | None = None
+        """What the most recent `evaluate_batch` / `aevaluate_batch` did: items, failures, cache hits, tokens,
+        cost, wall time."""
+        self.logprob_score = logprob_score
 
     def __repr__(self) -> str:
         return f"SimplifiedJudge({self.judge!r})"
@@ -104,7 +116,8 @@ class SimplifiedJudge:
         """Does ``prediction`` match ``answer``? ``result`` is 1/0 (``output_format="0/1"``) or a
         yes/no `~judgekit.parsing.Verdict` (``"yes/no"``) whose truth value is the verdict.
 
-        Options: ``output_format``, ``custom_prompt``, ``images``, and extra ``{fields}`` for a custom prompt.
+        Options: ``output_format``, ``custom_prompt``, ``images``, ``answer_type`` (a hint for the rules judge
+        and judge servers: choice, number, math, text), and extra ``{fields}`` for a custom prompt.
         """
         return run_sync(self.aevaluate_binary(question, answer, prediction, **options))
 
@@ -119,6 +132,7 @@ class SimplifiedJudge:
         prediction: str,
         *,
         output_format: str | None = None,
+        answer_type: str | None = None,
         custom_prompt: str | None = None,
         images: Sequence[ImageInput] | None = None,
         **fields: Any,
@@ -128,7 +142,7 @@ class SimplifiedJudge:
         values = {**fields, "question": question, "answer": answer, "prediction": prediction,
                   "pred": prediction, "positive": positive, "negative": negative}
         return self._job("binary", values, custom_prompt, images, lambda text: parse_binary(text, fmt), "result",
-                         output_format=fmt)
+                         output_format=fmt, answer_type=answer_type)
 
     # -- correctness --------------------------------------------------------------------------
 
@@ -148,13 +162,15 @@ class SimplifiedJudge:
         answer: str,
         prediction: str,
         *,
+        answer_type: str | None = None,
         custom_prompt: str | None = None,
         images: Sequence[ImageInput] | None = None,
         **fields: Any,
     ) -> _Job:
         values = {**fields, "question": question, "answer": answer, "prediction": prediction,
                   "pred": prediction, "positive": "Yes", "negative": "No"}
-        return self._job("correctness", values, custom_prompt, images, parse_correctness, "result")
+        return self._job("correctness", values, custom_prompt, images, parse_correctness, "result",
+                         answer_type=answer_type)
 
     # -- comparative --------------------------------------------------------------------------
 
@@ -326,14 +342,29 @@ class SimplifiedJudge:
         *,
         max_concurrency: int | None = None,
         progress: bool | dict[str, Any] = False,
+        max_cost: float | None = None,
+        max_tokens_total: int | None = None,
     ) -> list[JudgeResult]:
         """Judge many items of one ``kind`` concurrently; one result per item, in input order.
 
         Each item holds the keyword arguments of that kind's ``evaluate_*`` method. Every prompt is
         built before anything is sent, so a malformed item raises `ConfigError` naming ``items[i]``
-        without spending a request.
+        without spending a request. ``progress`` shows a tqdm bar (failures, cache hits, cost).
+
+        Budget: once ``max_cost`` (USD) or ``max_tokens_total`` is spent, the remaining items are not sent
+        and come back as failures with ``error_type="BudgetExceeded"``; finished results are kept.
+        `last_batch_stats` then holds the batch's `~judgekit.BatchStats`.
         """
-        return run_sync(self.aevaluate_batch(kind, items, max_concurrency=max_concurrency, progress=progress))
+        return run_sync(
+            self.aevaluate_batch(
+                kind,
+                items,
+                max_concurrency=max_concurrency,
+                progress=progress,
+                max_cost=max_cost,
+                max_tokens_total=max_tokens_total,
+            )
+        )
 
     async def aevaluate_batch(
         self,
@@ -342,16 +373,24 @@ class SimplifiedJudge:
         *,
         max_concurrency: int | None = None,
         progress: bool | dict[str, Any] = False,
+        max_cost: float | None = None,
+        max_tokens_total: int | None = None,
     ) -> list[JudgeResult]:
         """Async twin of `evaluate_batch`."""
+        self.judge.check_budget(max_cost, max_tokens_total)
         jobs = [self._prepare(kind, item, i) for i, item in enumerate(items)]
-        return await gather_ordered(
+        results, stats = await run_batch(
             jobs,
             self._execute,
             concurrency=max_concurrency or self.config.max_concurrent,
             progress=progress,
-            failed=lambda r: not r["success"],
+            skipped=lambda job, reason: _result(job, self.judge.budget_failure(reason), error=f"{reason}; not sent",
+                                                error_type=BUDGET_EXCEEDED),
+            max_cost=max_cost,
+            max_tokens_total=max_tokens_total,
         )
+        self.last_batch_stats = stats
+        return results
 
     def _prepare(self, kind: str, item: Mapping[str, Any], index: int) -> _Job:
         builder = {
@@ -392,11 +431,24 @@ class SimplifiedJudge:
         slot: str,
         **options: Any,
     ) -> _Job:
+        logprob_score = self._wants_logprobs(kind, values.pop("logprob_score", None))
         prompt = build_prompt(kind, values, custom_prompt)
         fields = {k: values[k] for k in _TASK_FIELDS if values.get(k) is not None}
+        config = None
+        if logprob_score:  # the request asks for logprobs; the task tells in-process judges to return them
+            options["logprob_score"] = True
+            config = self.config.merged(logprobs=True, top_logprobs=self.config.top_logprobs or 20)
         task = JudgeTask(kind=kind, fields=fields, options=options)
-        request = JudgeRequest(messages=[{"role": "user", "content": prompt}], images=images or [], task=task)
-        return _Job(kind=kind, prompt=prompt, request=request, parse=parse, slot=slot)
+        request = JudgeRequest(messages=[{"role": "user", "content": prompt}], images=images or [], task=task,
+                               config=config)
+        return _Job(kind=kind, prompt=prompt, request=request, parse=parse, slot=slot, logprob_score=logprob_score)
+
+    def _wants_logprobs(self, kind: str, asked: bool | None) -> bool:
+        if asked and kind not in _LOGPROB_KINDS:
+            raise ConfigError(
+                f"logprob_score applies to {', '.join(_LOGPROB_KINDS)} judging, not {kind}", "logprob_score"
+            )
+        return kind in _LOGPROB_KINDS and (self.logprob_score if asked is None else bool(asked))
 
     async def _execute(self, job: _Job) -> JudgeResult:
         if job.swapped is None or job.combine is None:
@@ -409,7 +461,10 @@ class SimplifiedJudge:
         value, scores, agreed = job.combine(first[job.slot], second[job.slot])
         merged = {**first, "scores": scores, "swap_agreed": agreed, "swap_results": [first, second],
                   "latency_s": max(first["latency_s"], second["latency_s"]),
-                  "usage": {k: first["usage"][k] + second["usage"][k] for k in first["usage"]}}
+                  "usage": {k: first["usage"][k] + second["usage"][k] for k in first["usage"]},
+                  "cached": first["cached"] and second["cached"],
+                  "cost_usd": None if first["cost_usd"] is None or second["cost_usd"] is None
+                  else first["cost_usd"] + second["cost_usd"]}
         if job.slot == "result":
             merged["result"] = value
         return JudgeResult(merged)
@@ -424,6 +479,11 @@ class SimplifiedJudge:
             value = response.score if native else job.parse(response.content)
         except ParseError as exc:
             return _result(job, response, error=f"unreadable judge reply: {exc}", error_type="ParseError")
+        if job.logprob_score:
+            try:
+                return _result(job, response, value=value, **_logprob_scores(job, response, value))
+            except ParseError as exc:
+                return _result(job, response, error=f"no log-probability score: {exc}", error_type="ParseError")
         return _result(job, response, value=value)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -449,11 +509,37 @@ class SimplifiedJudge:
         await self.aclose()
 
 
+def _logprob_scores(job: _Job, response: JudgeResponse, value: Any) -> dict[str, float]:
+    """``p_yes`` (binary, correctness) or ``expected_score`` (pointwise) from the reply's logprobs."""
+    if not response.logprobs:
+        raise ParseError(
+            f"the backend ({response.provider or 'unknown'}) returned no logprobs; logprob_score needs one that "
+            "does (openai, vllm and other OpenAI-compatible servers, torch)",
+            kind=job.kind,
+        )
+    answer = split_reasoning(response.content)[0]
+    if job.kind == "pointwise":
+        score_range = job.request.task.options["score_range"] if job.request.task else (1, 10)
+        return {"expected_score": logprobs.expected_score(response.logprobs, score_range, answer)}
+    return {"p_yes": logprobs.p_yes(response.logprobs, answer, expected=bool(value))}
+
+
 def _result(
-    job: _Job, response: JudgeResponse, *, value: Any = None, error: str | None = None, error_type: str | None = None
+    job: _Job,
+    response: JudgeResponse,
+    *,
+    value: Any = None,
+    error: str | None = None,
+    error_type: str | None = None,
+    p_yes: float | None = None,
+    expected_score: float | None = None,
 ) -> JudgeResult:
     success = error is None
-    reasoning = split_reasoning(response.content, response.reasoning)[1] if response.content else response.reasoning
+    content = response.content
+    if content and ("<" in content or response.reasoning):
+        reasoning = split_reasoning(content, response.reasoning)[1]
+    else:  # no tags in the reply: nothing to split off
+        reasoning = None if content else response.reasoning
     return JudgeResult(
         kind=job.kind,
         success=success,
@@ -465,12 +551,15 @@ def _result(
         error_message=error,
         error_type=error_type,
         reasoning=reasoning,
-        usage=response.usage.model_dump(),
+        usage=dict(response.usage.__dict__),  # = model_dump() of the flat Usage model, without its overhead
         latency_s=response.latency_s,
         cached=response.cached,
+        cost_usd=response.cost_usd,
         provider=response.provider,
         attempts=response.attempts,
         score=response.score,
+        p_yes=p_yes,
+        expected_score=expected_score,
     )
 
 

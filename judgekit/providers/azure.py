@@ -23,6 +23,7 @@ class AzureJudge(OpenAIJudge):
 
     provider_name: ClassVar[str] = "azure"
     default_base_url: ClassVar[str | None] = None
+    pool_capable: ClassVar[bool] = False
 
     def _parts(self, config: JudgeConfig) -> tuple[str, str, str]:
         if not config.base_url:

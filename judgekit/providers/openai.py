@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 
 from judgekit._transport import HTTPTransport
 from judgekit.config import DEFAULT_OPENAI_MODEL, JudgeConfig
-from judgekit.errors import ConfigError, ProviderResponseError
+from judgekit.errors import ConfigError, ProviderConnectionError, ProviderError, ProviderResponseError
 from judgekit.images import load_image, to_openai_part
 from judgekit.interface import JudgeInterface
+from judgekit.pool import EndpointPool, Policy
 from judgekit.types import JudgeRequest, JudgeResponse, Usage
 
 __all__ = ["OpenAIJudge", "build_messages", "is_reasoning_model"]
@@ -45,25 +46,46 @@ def build_messages(request: JudgeRequest, config: JudgeConfig) -> list[dict[str,
 
 
 class OpenAIJudge(JudgeInterface):
-    """OpenAI chat completions over a lean aiohttp transport; base class of the compatible providers."""
+    """OpenAI chat completions over a lean aiohttp transport; base class of the compatible providers.
+
+    ``base_url`` may list several replicas of one model: requests are then spread over an `EndpointPool`
+    (least outstanding requests, failover on connection errors; see `judgekit.pool`).
+    """
 
     provider_name: ClassVar[str] = "openai"
     default_base_url: ClassVar[str | None] = OPENAI_BASE_URL
+    pool_capable: ClassVar[bool] = True
+    pool_policy: Policy = "least_outstanding"
+    """How an endpoint pool balances; ``"round_robin"`` exists for comparison (benchmarks/pool.py)."""
 
     def __init__(self, config: JudgeConfig | None = None) -> None:
         super().__init__(config)
         self._transport = HTTPTransport(self.provider_name)
+        self._pools: dict[tuple[str, ...], EndpointPool] = {}
 
     # -- hooks the compatible providers override ------------------------------------------------
 
     def model_for(self, config: JudgeConfig) -> str:
         return config.model_name or DEFAULT_OPENAI_MODEL
 
+    async def resolve_model(self, config: JudgeConfig, base_url: str | None) -> str:
+        """The model name to send to ``base_url`` (vLLM asks the server when none is configured)."""
+        return self.model_for(config)
+
+    def base_urls(self, config: JudgeConfig) -> list[str]:
+        """Where requests go: the configured URL(s), else ``default_base_url``."""
+        if config.base_urls:
+            return config.base_urls
+        return [self.default_base_url] if self.default_base_url else []
+
+    def chat_url(self, base_url: str) -> str:
+        return f"{base_url}/chat/completions"
+
     def endpoint(self, config: JudgeConfig) -> str:
-        base = config.base_url or self.default_base_url
-        if base is None:
+        urls = self.base_urls(config)
+        if not urls:
             raise ConfigError(f"{self.provider_name}: base_url is not set", field="base_url")
-        return f"{base}/chat/completions"
+        return self.chat_url(urls[0])
 
     def headers(self, config: JudgeConfig) -> dict[str, str]:
         key = config.secret()
@@ -74,6 +96,13 @@ class OpenAIJudge(JudgeInterface):
 
     def is_available(self) -> bool:
         return self.config.api_key is not None or (self.config.base_url or OPENAI_BASE_URL) != OPENAI_BASE_URL
+
+    def cache_key_data(self, request: JudgeRequest, config: JudgeConfig) -> dict[str, Any] | None:
+        """A chat backend reads the messages only: ``request.task`` does not change the reply."""
+        data = super().cache_key_data(request, config)
+        if data is not None:
+            data.pop("task", None)
+        return data
 
     def build_payload(self, request: JudgeRequest, config: JudgeConfig, model: str) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": model, "messages": build_messages(request, config)}
@@ -86,6 +115,10 @@ class OpenAIJudge(JudgeInterface):
                 payload["top_p"] = config.top_p
         if config.response_format is not None:
             payload["response_format"] = config.response_format
+        if config.logprobs:
+            payload["logprobs"] = True
+            if config.top_logprobs is not None:
+                payload["top_logprobs"] = config.top_logprobs
         if config.stream:
             payload["stream"] = True
             payload["stream_options"] = {"include_usage": True}
@@ -95,9 +128,26 @@ class OpenAIJudge(JudgeInterface):
     # -- the wire -----------------------------------------------------------------------------
 
     async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
-        model = self.model_for(config)
+        urls = self.base_urls(config)
+        if len(urls) < 2:
+            return await self._send_to(request, config, None)
+        if not self.pool_capable:
+            raise ConfigError(
+                f"{self.provider_name}: base_url must be a single URL (endpoint pools are not supported)", "base_url"
+            )
+        return await self._pool(urls, config).call(lambda base: self._send_to(request, config, base))
+
+    async def _send_to(self, request: JudgeRequest, config: JudgeConfig, base_url: str | None) -> JudgeResponse:
+        """One attempt against ``base_url`` (None: the configured endpoint)."""
+        model = await self.resolve_model(config, base_url)
         payload = self.build_payload(request, config, model)
-        url, headers = self.endpoint(config), self.headers(config)
+        url = self.endpoint(config) if base_url is None else self.chat_url(base_url)
+        headers = self.headers(config)
+        return await self._post(url, payload, headers, config, model)
+
+    async def _post(
+        self, url: str, payload: dict[str, Any], headers: dict[str, str], config: JudgeConfig, model: str
+    ) -> JudgeResponse:
         if payload.get("stream"):
             chunks = self._transport.stream_sse(
                 url, payload=payload, headers=headers, timeout=config.timeout, model=model
@@ -180,6 +230,36 @@ class OpenAIJudge(JudgeInterface):
 
     def _bad_reply(self, message: str, model: str, *, retryable: bool) -> ProviderResponseError:
         return ProviderResponseError(message, provider=self.provider_name, model=model, retryable=retryable)
+
+    # -- endpoint pools ---------------------------------------------------------------------------
+
+    def _pool(self, urls: list[str], config: JudgeConfig) -> EndpointPool:
+        key = tuple(urls)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = EndpointPool(
+                urls,
+                lambda base: self.probe(base, config),
+                probe_interval=config.pool_probe_interval,
+                policy=self.pool_policy,
+            )
+        return pool
+
+    async def probe(self, base_url: str, config: JudgeConfig) -> bool:
+        """Whether a replica answers ``GET {base_url}/models`` (any reply below HTTP 500 counts)."""
+        try:
+            await self._transport.request_json(
+                "GET", f"{base_url}/models", headers=self.headers(config), timeout=min(5.0, config.timeout)
+            )
+        except ProviderConnectionError:
+            return False
+        except ProviderError as exc:
+            return exc.status_code is not None and exc.status_code < 500
+        return True
+
+    def pool_status(self) -> list[dict[str, Any]]:
+        """Per replica of every endpoint pool in use: url, healthy, outstanding, served, failures."""
+        return [row for pool in self._pools.values() for row in pool.stats()]
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -1,0 +1,643 @@
+"""The ``judgekit`` command: ``judge``, ``batch``, ``serve``, ``providers`` and ``demo``.
+
+Importing this module is cheap (argparse only): judgekit itself is imported when a command runs, the
+server (fastapi, uvicorn) only by ``serve``, the demo only by ``demo``. Exit codes: 0 success, 1 a judge
+failure (``batch``: any item failed), 2 a usage or configuration error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["build_parser", "main"]
+
+KINDS = ("binary", "correctness", "comparative", "rubric", "pointwise", "pairwise")
+# The fields each kind takes from the command line (the first ones are required).
+_KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "binary": (("question", "answer", "prediction"), ("answer_type", "output_format")),
+    "correctness": (("question", "answer", "prediction"), ("answer_type",)),
+    "comparative": (("question", "response1", "response2"), ("context", "score_range", "swap")),
+    "pairwise": (("question", "response1", "response2"), ("context", "swap")),
+    "rubric": (("question", "prediction", "rubric"), ("answer", "context", "score_range")),
+    "pointwise": (("question", "response"), ("answer", "context", "score_range")),
+}
+_COMMON_FIELDS = ("custom_prompt", "images")
+_FIELD_FLAGS = ("question", "answer", "prediction", "response", "response1", "response2", "context", "rubric",
+                "answer_type", "custom_prompt", "images", "swap")
+_BACKEND_FIELDS = {"api_key", "base_url", "api_type", "model_name", "azure_deployment", "api_version", "task"}
+
+
+class UsageError(Exception):
+    """A mistake on the command line: exit code 2."""
+
+
+# ----------------------------------------------------------------------------------------------- parser
+
+
+def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str | None, key_flag: str) -> None:
+    group = parser.add_argument_group("backend")
+    group.add_argument("--api-type", default=default_api_type,
+                       help="backend: openai, azure, vllm, anthropic, judge_server, torch, rules, ... "
+                            f"(default: {default_api_type or '$API_TYPE, else openai'})")
+    group.add_argument("--model", help="model name, deployment or local path (default: $MODEL_VERSION, else the "
+                                       "backend's)")
+    group.add_argument("--base-url", action="append",
+                       help="backend URL (repeat for an endpoint pool); default from the backend's env variable")
+    group.add_argument(key_flag, metavar="ENV_VAR", dest="backend_key_env",
+                       help="name of the environment variable holding the backend's API key "
+                            "(default: the backend's own, e.g. OPENAI_API_KEY)")
+    group.add_argument("--timeout", type=float, help="seconds per attempt")
+    group.add_argument("--num-retries", type=int, help="retries after the first attempt")
+    group.add_argument("--retry-delay", type=float, help="first backoff in seconds")
+    group.add_argument("--max-concurrent", type=int, help="requests in flight at once")
+    group.add_argument("--temperature", type=float)
+    group.add_argument("--max-tokens", type=int)
+    group.add_argument("--output-format", choices=("0/1", "yes/no"), help="binary verdicts as 1/0 or yes/no")
+    group.add_argument("--score-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="score range (1 10)")
+    group.add_argument("--cache", help='reuse replies: "memory" or the path of a SQLite file')
+    group.add_argument("--logprob-score", action="store_true",
+                       help="also compute p_yes / expected_score from token logprobs (backends that return them)")
+    group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                       help="any other JudgeConfig field; VALUE is JSON if it parses (--set extra_body='{...}')")
+
+
+def _field_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("item (or one JSON object on stdin)")
+    group.add_argument("-q", "--question")
+    group.add_argument("-a", "--answer", help="the reference answer")
+    group.add_argument("-p", "--prediction", help="the answer being judged")
+    group.add_argument("--response", help="the response being scored (pointwise)")
+    group.add_argument("--response1")
+    group.add_argument("--response2")
+    group.add_argument("--context")
+    group.add_argument("--rubric", help='criteria: JSON {"name": "description"} or "name1,name2"')
+    group.add_argument("--answer-type", help="hint for rules / judge servers: choice, number, math, text")
+    group.add_argument("--custom-prompt", help="a prompt template naming {question}, {answer}, ...")
+    group.add_argument("--image", dest="images", action="append", help="an image path or URL (repeatable)")
+    group.add_argument("--swap", action="store_true", help="judge both orders (comparative, pairwise)")
+    group.add_argument("--input", metavar="FILE", help="read the item as a JSON object from FILE ('-': stdin)")
+
+
+_MAIN_EPILOG = """\
+examples:
+  judgekit judge --api-type rules -q "2+2?" -a 4 -p "The answer is 4"
+  echo '{"question": "2+2?", "answer": "4", "prediction": "5"}' | judgekit judge --api-type rules --json
+  judgekit batch items.jsonl -o judged.jsonl --kind binary --model gpt-4o-2024-08-06
+  judgekit serve --api-type torch --model smollm2 --port 8000
+  judgekit providers
+  judgekit demo
+
+exit codes: 0 success, 1 a judge failure, 2 a usage or configuration error, 130 interrupted.
+"""
+
+_JUDGE_EPILOG = """\
+examples:
+  judgekit judge --api-type rules -q "2+2?" -a 4 -p "The answer is 4"          # prints 1
+  judgekit judge --kind pointwise -q "Explain DNS" --response "..." --model gpt-4o-mini
+  judgekit judge --kind pairwise -q "..." --response1 "..." --response2 "..." --swap --json
+  judgekit judge --api-type judge_server --base-url http://127.0.0.1:8000 -q "2+2?" -a 4 -p 4
+  echo '{"kind": "correctness", "question": "1/2+1/4?", "answer": "3/4", "prediction": "0.75"}' \\
+      | judgekit judge --api-type rules
+
+Without item flags the item is read as one JSON object from stdin (it may name its "kind").
+Prints the verdict (result, or scores); --json prints the whole result. Exit 1 when the judge fails.
+"""
+
+_BATCH_EPILOG = """\
+examples:
+  judgekit batch items.jsonl -o judged.jsonl --kind binary --model gpt-4o-2024-08-06
+  judgekit batch items.jsonl -o judged.jsonl --kind correctness --api-type rules
+  judgekit batch items.jsonl -o judged.jsonl --kind pointwise --api-type judge_server --base-url http://gpu1:8000
+
+Each input line is a JSON object with the kind's fields (binary: question, answer, prediction) and an
+optional "id". Each finished item is appended to the output at once, as {"index", "id"?, "success",
+"result", "scores", "error_message", ...}, in completion order (sort by "index" for input order).
+Re-running the same command resumes: items already in the output (matched by "id", else by "index")
+are skipped; --retry-failed judges the failed ones again (the last line for an item wins). Items that
+were malformed (ConfigError) are always retried. Exit 1 when any item failed.
+"""
+
+_SERVE_EPILOG = """\
+examples:
+  judgekit serve --api-type torch --model smollm2
+  JUDGE_SERVER_API_KEY=s3cret judgekit serve --host 0.0.0.0 --port 8888 --max-batch-size 32
+  judgekit serve --api-type openai --model gpt-4o-mini --kind correctness --cache memory   # a shared front
+  curl -s localhost:8000/judge -d '{"prompt": "2+2?", "completion": "4", "answer": "4"}'
+
+Endpoints: POST /judge, POST /batch_judge, GET /health, GET /metrics (see docs/server.md).
+The server's API key is read from the variable named by --api-key-env (never from the command line).
+"""
+
+_PROVIDERS_EPILOG = """\
+examples:
+  judgekit providers
+  judgekit providers --json
+
+Lists every registered api_type with what the environment configures for it. Keys are never printed:
+only whether one is set and its last four characters.
+"""
+
+
+def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
+    """The argument parser. ``with_demo`` adds the demo's own options (importing `judgekit.demo`)."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="judgekit", description="Use a model as a judge: one item, a JSONL batch, or an HTTP judge server.",
+        epilog=_MAIN_EPILOG, formatter_class=fmt,
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    judge = commands.add_parser("judge", help="judge one item", description="Judge one item and print the verdict.",
+                                epilog=_JUDGE_EPILOG, formatter_class=fmt)
+    judge.add_argument("--kind", choices=KINDS, help="judge kind (default: the input's \"kind\", else binary)")
+    judge.add_argument("--json", action="store_true", help="print the full result as JSON")
+    _field_options(judge)
+    _backend_options(judge, default_api_type=None, key_flag="--api-key-env")
+    judge.set_defaults(handler=_cmd_judge)
+
+    batch = commands.add_parser("batch", help="judge a JSONL file (resumable)", epilog=_BATCH_EPILOG,
+                                description="Judge every line of a JSONL file into an output JSONL file.",
+                                formatter_class=fmt)
+    batch.add_argument("input", help="input JSONL file ('-': stdin)")
+    batch.add_argument("-o", "--output", required=True, help="output JSONL file (appended to; resumable)")
+    batch.add_argument("--kind", choices=KINDS, default="binary", help="judge kind (default binary)")
+    batch.add_argument("--concurrency", type=int, help="items judged at once (default: --max-concurrent, 32)")
+    batch.add_argument("--retry-failed", action="store_true", help="judge items that failed before again")
+    batch.add_argument("--include-prompt", action="store_true", help="also write each item's prompt")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _backend_options(batch, default_api_type=None, key_flag="--api-key-env")
+    batch.set_defaults(handler=_cmd_batch)
+
+    serve = commands.add_parser("serve", help="run the judge HTTP server", epilog=_SERVE_EPILOG,
+                                description="Serve a judge over HTTP with dynamic batching.", formatter_class=fmt)
+    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--kind", default="auto", choices=("auto", "binary", "correctness", "pointwise"),
+                       help="auto: correctness when a request has an answer, else pointwise (default auto)")
+    serve.add_argument("--api-key-env", default="JUDGE_SERVER_API_KEY", metavar="ENV_VAR",
+                       help="variable holding the key clients must send as Bearer (default JUDGE_SERVER_API_KEY; "
+                            "unset or empty: no auth)")
+    serve.add_argument("--max-batch-size", type=int, default=16, help="items per backend batch (default 16)")
+    serve.add_argument("--max-wait-ms", type=float, default=10.0, help="wait for a batch to fill (default 10 ms)")
+    serve.add_argument("--max-queue", type=int, default=1024, help="items allowed to wait before 503 (default 1024)")
+    serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default 1 MB)")
+    serve.add_argument("--max-concurrent-batches", type=int, default=4, help="backend batches at once (default 4)")
+    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--graceful-timeout", type=float, default=30.0,
+                       help="seconds to finish in-flight requests on shutdown (default 30)")
+    _backend_options(serve, default_api_type="torch", key_flag="--backend-api-key-env")
+    serve.set_defaults(handler=_cmd_serve, model_default="smollm2")  # the torch judge's demo model
+
+    providers = commands.add_parser("providers", help="list backends and their configuration",
+                                    description="List registered backends and what the environment configures.",
+                                    epilog=_PROVIDERS_EPILOG, formatter_class=fmt)
+    providers.add_argument("--json", action="store_true", help="print JSON")
+    providers.set_defaults(handler=_cmd_providers)
+
+    demo = commands.add_parser("demo", help="judge a small labelled sample with no API key",
+                               description="judgekit's main job with no API key: the rules judge and a small "
+                                           "in-process model on a labelled sample.", formatter_class=fmt)
+    if with_demo:
+        try:
+            from judgekit.demo import add_arguments
+        except ModuleNotFoundError as exc:
+            if exc.name != "judgekit.demo":
+                raise
+        else:
+            add_arguments(demo)
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def _wants_demo(argv: Sequence[str]) -> bool:
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    return command == "demo"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(with_demo=_wants_demo(argv))
+    args = parser.parse_args(argv)
+    if args.version:
+        from judgekit import __version__
+
+        print(f"judgekit {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    from judgekit.errors import ConfigError
+
+    try:
+        return int(args.handler(args))
+    except (UsageError, ConfigError) as exc:
+        print(f"judgekit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"judgekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---------------------------------------------------------------------------------------------- backend
+
+
+def _make_judge(args: argparse.Namespace) -> Any:
+    """A `SimplifiedJudge` from the backend flags (unset ones come from the environment)."""
+    from judgekit.simplified import SimplifiedJudge
+
+    fields: dict[str, Any] = {}
+    for item in args.set:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set expects FIELD=VALUE, got {item!r}")
+        try:
+            fields[name.strip()] = json.loads(raw)
+        except ValueError:
+            fields[name.strip()] = raw
+    flags = {
+        "timeout": args.timeout, "num_retries": args.num_retries, "retry_delay": args.retry_delay,
+        "max_concurrent": args.max_concurrent, "temperature": args.temperature, "max_tokens": args.max_tokens,
+        "output_format": args.output_format, "score_range": tuple(args.score_range) if args.score_range else None,
+        "cache": args.cache,
+    }
+    fields.update({k: v for k, v in flags.items() if v is not None})
+    if args.base_url:
+        fields["base_url"] = args.base_url[0] if len(args.base_url) == 1 else args.base_url
+    if args.backend_key_env:
+        key = os.environ.get(args.backend_key_env)
+        if not key:
+            raise UsageError(f"the variable {args.backend_key_env} named by the API key option is not set")
+        fields["api_key"] = key
+    model = args.model or (getattr(args, "model_default", None) if args.api_type == "torch" else None)
+    return SimplifiedJudge(model_name=model, api_type=args.api_type, logprob_score=args.logprob_score, **fields)
+
+
+# ------------------------------------------------------------------------------------------------ judge
+
+
+def _cmd_judge(args: argparse.Namespace) -> int:
+    given = {name: getattr(args, name) for name in _FIELD_FLAGS if getattr(args, name) not in (None, False)}
+    from_flags = bool(given)
+    if args.input is not None:
+        if given:
+            raise UsageError("give the item either as flags or with --input, not both")
+        given = _read_object(sys.stdin.read() if args.input == "-" else _read_text(args.input), args.input)
+    elif not given:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError("no item: give --question/--answer/--prediction... or one JSON object on stdin")
+        given = _read_object(sys.stdin.read(), "stdin")
+    kind = args.kind or given.pop("kind", None) or "binary"
+    given.pop("kind", None)
+    if kind not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    item = _item_for(kind, given, strict=from_flags)
+    judge = _make_judge(args)
+    try:
+        result = judge.evaluate_batch(kind, [item])[0]
+    finally:
+        judge.close()
+    if args.json:
+        print(json.dumps(_plain(result), indent=2, ensure_ascii=False, default=str))
+    if not result["success"]:
+        print(f"judgekit judge: the judge failed: {result['error_message']}", file=sys.stderr)
+        return 1
+    if not args.json:
+        value = result["result"] if result["result"] is not None else result["scores"]
+        print(value if isinstance(value, str) else json.dumps(_plain(value), default=str))
+    return 0
+
+
+def _item_for(kind: str, given: dict[str, Any], *, strict: bool) -> dict[str, Any]:
+    """The kind's keyword arguments: aliases resolved (prediction <-> response), required ones checked; with
+    ``strict`` (flags), a field the kind does not take is a usage error."""
+    required, optional = _KIND_FIELDS[kind]
+    item = dict(given)
+    if "response" in required and "response" not in item and "prediction" in item:
+        item["response"] = item.pop("prediction")
+    if "prediction" in required and "prediction" not in item and "response" in item:
+        item["prediction"] = item.pop("response")
+    if isinstance(item.get("rubric"), str):
+        item["rubric"] = _rubric(item["rubric"])
+    if "score_range" in item and isinstance(item["score_range"], list):
+        item["score_range"] = tuple(item["score_range"])
+    missing = [name for name in required if item.get(name) is None]
+    if missing:
+        flags = ", ".join("--" + name.replace("_", "-") for name in missing)
+        raise UsageError(f"kind {kind!r} needs {flags} (or those fields in the JSON input)")
+    if strict:
+        extra = sorted(set(item) - set(required) - set(optional) - set(_COMMON_FIELDS))
+        if extra:
+            flags = ", ".join("--" + name.replace("_", "-") for name in extra)
+            raise UsageError(f"kind {kind!r} does not take {flags}")
+    return item
+
+
+def _rubric(text: str) -> Any:
+    text = text.strip()
+    if text.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise UsageError(f"--rubric is not valid JSON: {exc}") from None
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _read_object(text: str, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{where}: not a JSON object: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: expected one JSON object, got {type(data).__name__}")
+    return data
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy: tuples as lists, prompts kept."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+# ------------------------------------------------------------------------------------------------ batch
+
+
+class _Tally:
+    """What a batch run did, for the summary line."""
+
+    def __init__(self, items: int, skipped: int) -> None:
+        self.items, self.skipped = items, skipped
+        self.succeeded = self.failed = self.tokens = 0
+        self.started = time.perf_counter()
+
+    def add(self, result: dict[str, Any]) -> None:
+        if result.get("success"):
+            self.succeeded += 1
+        else:
+            self.failed += 1
+        self.tokens += int((result.get("usage") or {}).get("total_tokens") or 0)
+
+    def line(self) -> str:
+        wall = time.perf_counter() - self.started
+        judged = self.succeeded + self.failed
+        rate = f" ({judged / wall:.1f} items/s)" if judged and wall > 0 else ""
+        return (f"summary: items={self.items} succeeded={self.succeeded} failed={self.failed} "
+                f"skipped={self.skipped} wall_s={wall:.2f} tokens={self.tokens}{rate}")
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    if args.concurrency is not None and args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    out = Path(args.output)
+    if args.input != "-" and out.resolve() == Path(args.input).resolve():
+        raise UsageError("the output file must not be the input file")
+    items = _read_jsonl(args.input)
+    finished = _finished(out, retry_failed=args.retry_failed)
+    todo = [(i, item) for i, item in items if _item_key(i, item) not in finished]
+    tally = _Tally(len(items), len(items) - len(todo))
+    if not todo:
+        print(f"nothing to judge: all {len(items)} items are already in {out}", file=sys.stderr)
+        print(tally.line(), file=sys.stderr)
+        return 0
+    judge = _make_judge(args)
+    if not judge.judge.is_available():
+        judge.close()
+        raise UsageError(f"the {judge.judge.provider_name} backend is not configured (no API key or base URL?)")
+    concurrency = args.concurrency or judge.config.max_concurrent
+    try:
+        asyncio.run(_run_batch(judge, args, todo, out, tally, concurrency))
+    finally:
+        print(tally.line(), file=sys.stderr)
+    return 1 if tally.failed else 0
+
+
+async def _run_batch(
+    judge: Any, args: argparse.Namespace, todo: list[tuple[int, dict[str, Any]]], out: Path, tally: _Tally,
+    concurrency: int,
+) -> None:
+    from tqdm import tqdm
+
+    from judgekit._batch import gather_ordered
+
+    bar = tqdm(total=tally.items, initial=tally.skipped, desc=f"judging ({args.kind})", unit="item",
+               file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)
+    with _append(out) as sink:
+
+        async def one(entry: tuple[int, dict[str, Any]]) -> None:
+            index, item = entry
+            result = await _judge_one(judge, args.kind, item)
+            record = {"index": index, **({"id": item["id"]} if "id" in item else {}),
+                      **_record(result, include_prompt=args.include_prompt)}
+            sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            sink.flush()
+            tally.add(result)
+            bar.set_postfix(failed=tally.failed, refresh=False)
+            bar.update(1)
+
+        try:
+            await gather_ordered(todo, one, concurrency=concurrency)
+        finally:
+            bar.close()
+            await judge.aclose()
+
+
+async def _judge_one(judge: Any, kind: str, item: dict[str, Any]) -> dict[str, Any]:
+    """One item's result; a malformed item becomes a failed result, a backend misconfiguration raises."""
+    from judgekit.errors import ConfigError
+
+    fields = {k: v for k, v in item.items() if k != "id"}
+    try:
+        fields = _item_for(kind, fields, strict=False)
+        return dict((await judge.aevaluate_batch(kind, [fields]))[0])
+    except UsageError as exc:
+        return {"success": False, "result": None, "scores": None, "error_message": str(exc),
+                "error_type": "ConfigError"}
+    except ConfigError as exc:
+        if exc.field in _BACKEND_FIELDS:
+            raise
+        message = str(exc).removeprefix("items[0]: ")
+        return {"success": False, "result": None, "scores": None, "error_message": message,
+                "error_type": type(exc).__name__}
+
+
+def _record(result: dict[str, Any], *, include_prompt: bool) -> dict[str, Any]:
+    """A JSON-ready result (without prompts unless asked)."""
+    record = _plain(result)
+    if not include_prompt:
+        record.pop("prompt", None)
+        for nested in record.get("swap_results") or []:
+            nested.pop("prompt", None)
+    return record
+
+
+def _read_jsonl(path: str) -> list[tuple[int, dict[str, Any]]]:
+    """``(index, item)`` for every non-empty line; a bad line is a usage error naming it."""
+    text = sys.stdin.read() if path == "-" else _read_text(path)
+    items: list[tuple[int, dict[str, Any]]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise UsageError(f"{path}:{number}: not JSON: {exc}") from None
+        if not isinstance(item, dict):
+            raise UsageError(f"{path}:{number}: expected a JSON object, got {type(item).__name__}")
+        items.append((len(items), item))
+    return items
+
+
+def _item_key(index: int, item: dict[str, Any]) -> tuple[str, str]:
+    if "id" in item:
+        return "id", json.dumps(item["id"], sort_keys=True)
+    return "index", str(index)
+
+
+def _finished(out: Path, *, retry_failed: bool) -> set[tuple[str, str]]:
+    """Keys of the items the output already holds (the last line for an item wins). Failed items count as
+    finished unless ``retry_failed``; items that failed as malformed (ConfigError) never do."""
+    if not out.exists():
+        return set()
+    state: dict[tuple[str, str], bool] = {}
+    with out.open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by an interruption: that item is judged again
+            if not isinstance(record, dict) or not isinstance(record.get("index"), int):
+                continue
+            key = _item_key(record["index"], record)
+            ok = record.get("success") is True
+            state[key] = ok or not (retry_failed or record.get("error_type") == "ConfigError")
+    return {key for key, done in state.items() if done}
+
+
+@contextlib.contextmanager
+def _append(path: Path) -> Iterator[TextIO]:
+    """Open ``path`` for appending, starting on a new line if an interrupted run left half a line."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        needs_newline = False
+        if path.exists() and path.stat().st_size:
+            with path.open("rb") as existing:
+                existing.seek(-1, os.SEEK_END)
+                needs_newline = existing.read(1) != b"\n"
+        sink = path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    with sink:
+        if needs_newline:
+            sink.write("\n")
+        yield sink
+
+
+# ------------------------------------------------------------------------------------------------ serve
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from judgekit.server import create_app, serve
+
+    server_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    judge = _make_judge(args)
+    app = create_app(
+        judge, kind=args.kind, api_key=server_key or None, max_batch_size=args.max_batch_size,
+        max_wait_s=args.max_wait_ms / 1000, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+        max_concurrent_batches=args.max_concurrent_batches,
+    )
+    service = app.state.judge_service
+    auth = f"on (key from {args.api_key_env})" if server_key else "off"
+    print(f"judgekit serve: {service.model} ({service.backend.provider_name}), kind={args.kind}, auth {auth}, "
+          f"on http://{args.host}:{args.port}", file=sys.stderr)
+    if not server_key and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"judgekit serve: warning: no API key and listening on {args.host}; set {args.api_key_env}",
+              file=sys.stderr)
+    try:
+        serve(app, args.host, args.port, log_level=args.log_level, timeout_graceful_shutdown=args.graceful_timeout)
+    finally:
+        judge.close()
+    return 0
+
+
+# -------------------------------------------------------------------------------------------- providers
+
+
+def mask_secret(secret: str | None) -> str:
+    """``"not set"``, ``"set"``, or for a long key ``"set (sk-…3f9a)"``: its prefix and last four characters."""
+    if not secret:
+        return "not set"
+    if len(secret) < 20:
+        return "set"
+    dash = secret.find("-")
+    prefix = secret[: dash + 1] if 0 < dash <= 4 else ""
+    return f"set ({prefix}…{secret[-4:]})"
+
+
+def _cmd_providers(args: argparse.Namespace) -> int:
+    from judgekit.config import _ENV, JudgeConfig
+    from judgekit.factory import JudgeFactory
+
+    default = os.environ.get("API_TYPE", "openai").strip().lower()
+    rows = []
+    for name in JudgeFactory.list_judges():
+        entry = JudgeFactory._registry.get(name)
+        target = entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"
+        config = JudgeConfig.from_env(api_type=name)
+        env = _ENV.get(name, {})
+        rows.append({
+            "api_type": name,
+            "default": name == default,
+            "class": target,
+            "base_url": config.base_url,
+            "api_key": mask_secret(config.secret()),
+            "model": config.model_name,
+            "env": sorted({var for names in env.values() for var in names}),
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'api_type':<15}{'api key':<22}{'base_url':<40}model")
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        url = row["base_url"] if isinstance(row["base_url"], str) else ", ".join(row["base_url"] or []) or "-"
+        key = row["api_key"] if row["env"] else "(none needed)"
+        print(f"{mark}{row['api_type']:<14}{key:<22}{url:<40}{row['model'] or '-'}")
+    print(f"\n* the default ($API_TYPE, else openai). Variables read: API_TYPE, MODEL_VERSION and per backend "
+          f"{', '.join(sorted({v for r in rows for v in r['env']}))}.")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ demo
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from judgekit.demo import main as demo_main
+    except ModuleNotFoundError as exc:
+        if exc.name != "judgekit.demo":
+            raise
+        raise UsageError("the demo is not available in this version of judgekit") from None
+    return int(demo_main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

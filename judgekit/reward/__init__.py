@@ -1,0 +1,42 @@
+"""RL rewards from judges: a failure-aware reward system, GRPO functions for TRL, verl's compute_score,
+rubric rewards and multi-judge rewards.
+
+A failed judgement is never a silent 0: it falls back to the rules verifier (tagged ``rule_fallback``)
+or gives ``None`` (tagged ``failed``; TRL leaves such samples out of the group baseline).
+"""
+
+from judgekit.batcher import QueueFullError
+from judgekit.reward.circuit import CircuitBreaker
+from judgekit.reward.config import RewardConfig
+from judgekit.reward.multi import MultiJudgeReward
+from judgekit.reward.rubric import RubricItem, RubricReward, RubricScore
+from judgekit.reward.system import (
+    BaseJudgeReward,
+    JudgeOutcome,
+    JudgeRewardSystem,
+    RewardRequest,
+    RewardScore,
+    create_judge_reward,
+    outcome_from_result,
+)
+from judgekit.reward.trl import make_grpo_reward
+from judgekit.reward.verl import compute_score
+
+__all__ = [
+    "BaseJudgeReward",
+    "CircuitBreaker",
+    "JudgeOutcome",
+    "JudgeRewardSystem",
+    "MultiJudgeReward",
+    "QueueFullError",
+    "RewardConfig",
+    "RewardRequest",
+    "RewardScore",
+    "RubricItem",
+    "RubricReward",
+    "RubricScore",
+    "compute_score",
+    "create_judge_reward",
+    "make_grpo_reward",
+    "outcome_from_result",
+]

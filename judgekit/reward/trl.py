@@ -1,0 +1,106 @@
+"""GRPO reward functions with TRL's calling convention, from any judgekit judge or reward system."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from judgekit.interface import JudgeInterface
+from judgekit.reward.system import BaseJudgeReward, JudgeRewardSystem
+from judgekit.simplified import SimplifiedJudge
+
+__all__ = ["completion_text", "make_grpo_reward", "prompt_text"]
+
+
+def completion_text(completion: Any) -> str:
+    """A completion as text: plain text, or the assistant turns of a conversational completion."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Sequence):
+        return "\n".join(_content(m) for m in completion if isinstance(m, Mapping) and m.get("role") == "assistant")
+    return str(completion)
+
+
+def prompt_text(prompt: Any) -> str:
+    """A prompt as text: plain text, or the last user turn of a conversational prompt."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, Sequence):
+        users = [_content(m) for m in prompt if isinstance(m, Mapping) and m.get("role") == "user"]
+        return users[-1] if users else "\n".join(_content(m) for m in prompt if isinstance(m, Mapping))
+    return str(prompt)
+
+
+def _content(message: Mapping[str, Any]) -> str:
+    content = message.get("content", "")
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+    return str(content)
+
+
+def make_grpo_reward(
+    judge_or_system: BaseJudgeReward | SimplifiedJudge | JudgeInterface | Mapping[str, Any],
+    *,
+    kind: str = "auto",
+    answer_column: str = "answer",
+    answer_type_column: str = "answer_type",
+    asynchronous: bool = False,
+    name: str | None = None,
+    **reward_config: Any,
+) -> Callable[..., Any]:
+    """A reward function for TRL's ``GRPOTrainer(reward_funcs=[...])``.
+
+    ``f(prompts, completions, completion_ids=None, **dataset_columns) -> list[float | None]``: the reference
+    answer comes from the ``answer_column`` dataset column (one entry per completion). A sample whose
+    judgement failed and that no rule could decide gets ``None``, which TRL turns into NaN and leaves out
+    of the group baseline, never 0. With ``asynchronous=True`` the function is ``async def`` (TRL awaits
+    those concurrently on its own event loop). Judge latency, failure and cache-hit rates go to
+    ``log_metric``; each verdict's source and explanation to ``log_extra``.
+    """
+    if isinstance(judge_or_system, BaseJudgeReward):
+        system = judge_or_system
+    elif isinstance(judge_or_system, (SimplifiedJudge, JudgeInterface)):
+        system = JudgeRewardSystem(reward_config, judge=judge_or_system, kind=kind)
+    else:
+        system = JudgeRewardSystem({**dict(judge_or_system), **reward_config}, kind=kind)
+
+    def columns(prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple:
+        n = len(completions)
+        answers = kwargs.get(answer_column)
+        types = kwargs.get(answer_type_column)
+        return ([prompt_text(p) for p in prompts], [completion_text(c) for c in completions],
+                list(answers) if answers is not None else [None] * n,
+                list(types) if types is not None else [None] * n)
+
+    def report(results: list[dict[str, Any]], seconds: float, kwargs: Mapping[str, Any]) -> list[float | None]:
+        log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
+        n = max(1, len(results))
+        if callable(log_metric):
+            log_metric("judgekit/latency_s", seconds)
+            log_metric("judgekit/failure_rate", sum(r["source"] in ("failed", "rule_fallback") for r in results) / n)
+            log_metric("judgekit/cache_hit_rate", sum(r["source"] == "cache" for r in results) / n)
+        if callable(log_extra):
+            log_extra("judge_source", [r["source"] for r in results])
+            log_extra("judge_explanation", [(r["explanation"] or r["error"] or "")[:300] for r in results])
+        return [r["reward"] for r in results]
+
+    if asynchronous:
+
+        async def reward_fn(prompts: list[Any], completions: list[Any], completion_ids: Any = None,
+                            **kwargs: Any) -> list[float | None]:
+            started = time.perf_counter()
+            results = await system.areward_batch(*columns(prompts, completions, kwargs))
+            return report(results, time.perf_counter() - started, kwargs)
+
+    else:
+
+        def reward_fn(prompts: list[Any], completions: list[Any], completion_ids: Any = None,  # type: ignore[misc]
+                      **kwargs: Any) -> list[float | None]:
+            started = time.perf_counter()
+            results = system.reward_batch(*columns(prompts, completions, kwargs))
+            return report(results, time.perf_counter() - started, kwargs)
+
+    reward_fn.__name__ = reward_fn.__qualname__ = name or f"judgekit_{kind}_reward"
+    reward_fn.reward_system = system  # type: ignore[attr-defined]
+    return reward_fn

@@ -1,0 +1,46 @@
+"""The judge-model HTTP server: ``POST /judge``, ``POST /batch_judge``, ``GET /health``, ``GET /metrics``.
+
+>>> from judgekit import SimplifiedJudge                                   # doctest: +SKIP
+>>> from judgekit.server import ServerThread, create_app
+>>> with ServerThread(create_app(SimplifiedJudge(api_type="rules"))) as srv:
+...     print(srv.url)
+
+The app and the runner need the ``server`` extra (fastapi, uvicorn), imported when first used;
+`judgekit.server.scoring` (how a result becomes a score in [0, 1]) needs neither. See docs/server.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from judgekit.errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    from judgekit.server.app import BatchJudgeBody, JudgeItem, JudgeService, create_app
+    from judgekit.server.runner import ServerThread, serve
+
+__all__ = ["BatchJudgeBody", "JudgeItem", "JudgeService", "ServerThread", "create_app", "serve"]
+
+_HOMES = {
+    "BatchJudgeBody": "judgekit.server.app",
+    "JudgeItem": "judgekit.server.app",
+    "JudgeService": "judgekit.server.app",
+    "create_app": "judgekit.server.app",
+    "ServerThread": "judgekit.server.runner",
+    "serve": "judgekit.server.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'judgekit.server' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)  # raises MissingDependencyError without the extra
+
+
+def missing_server_extra(exc: ImportError) -> MissingDependencyError:
+    """The error raised when fastapi or uvicorn is not installed."""
+    return MissingDependencyError(
+        f'the judge server needs fastapi and uvicorn ({exc.name} is missing): pip install "judgekit[server]"'
+    )

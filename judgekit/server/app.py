@@ -1,0 +1,430 @@
+"""The judge server's FastAPI app: `create_app(judge) -> FastAPI`.
+
+Requests are read and validated by hand (the body limit is enforced while reading; pydantic validates the
+JSON in one pass) and answered with pre-encoded JSON, which keeps the per-request overhead small. Every item
+is submitted to one `DynamicBatcher`, so concurrent requests reach the backend as one
+`SimplifiedJudge.aevaluate_batch` call per kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from judgekit import __version__
+from judgekit.server import missing_server_extra
+
+try:
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, Response
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+except ImportError as _exc:  # pragma: no cover - depends on the environment
+    raise missing_server_extra(_exc) from _exc
+from judgekit.batcher import DynamicBatcher, QueueFullError
+from judgekit.errors import ConfigError
+from judgekit.interface import JudgeInterface
+from judgekit.server._metrics import ServerMetrics
+from judgekit.server.scoring import SERVER_KINDS, resolve_kind, score_result
+from judgekit.simplified import SimplifiedJudge
+
+__all__ = ["BatchJudgeBody", "JudgeItem", "JudgeService", "create_app"]
+
+_EXPLANATION_CHARS = 2000
+_JSON = "application/json"
+
+
+class JudgeItem(BaseModel):
+    """One ``POST /judge`` body (and one element of ``/batch_judge``'s ``requests``).
+
+    ``kind`` is a judgekit extension: it overrides the server's kind for this item. Unknown fields are
+    rejected (422), so a misspelt ``answer`` never silently turns into an answer-less judgement.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    prompt: str
+    completion: str
+    answer: str | None = None
+    answer_type: str | None = None
+    request_id: str | None = None
+    kind: Literal["auto", "binary", "correctness", "pointwise"] | None = None
+
+
+class BatchJudgeBody(BaseModel):
+    """A ``POST /batch_judge`` body."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests: list[JudgeItem] = Field(default_factory=list)
+
+
+class _Work(NamedTuple):
+    kind: str
+    item: dict[str, Any]
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(message)
+        self.status, self.kind, self.message, self.headers, self.extra = status, kind, message, headers, extra
+
+    def payload(self) -> dict[str, Any]:
+        return {"error": self.message, "type": self.kind, **self.extra}
+
+
+class JudgeService:
+    """What sits behind the endpoints: the judge, the batcher, the limits and the metrics."""
+
+    def __init__(
+        self,
+        judge: SimplifiedJudge | JudgeInterface,
+        *,
+        kind: str = "auto",
+        api_key: str | SecretStr | None = None,
+        max_batch_size: int = 16,
+        max_wait_s: float = 0.01,
+        max_queue: int = 1024,
+        max_body_bytes: int = 1_000_000,
+        max_concurrent_batches: int = 4,
+        retry_after_s: float = 1,
+    ) -> None:
+        if kind not in SERVER_KINDS:
+            raise ConfigError(f"kind must be one of {', '.join(SERVER_KINDS)}, got {kind!r}", "kind")
+        for name, value in (("max_batch_size", max_batch_size), ("max_body_bytes", max_body_bytes),
+                            ("max_concurrent_batches", max_concurrent_batches)):
+            if value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}", name)
+        if max_queue < 0 or max_wait_s < 0:
+            raise ConfigError("max_queue and max_wait_s must be >= 0", "max_queue" if max_queue < 0 else "max_wait_s")
+        self.judge = judge if isinstance(judge, SimplifiedJudge) else SimplifiedJudge(judge=judge)
+        backend = self.backend = self.judge.judge
+        self.kind = kind
+        self.model = backend.config.model_name or backend.provider_name
+        self.score_range = backend.config.score_range
+        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        self._token = key.encode() if key else None
+        self.max_body_bytes = max_body_bytes
+        self.max_queue = max_queue
+        self.retry_after_s = retry_after_s
+        self._retry_after = str(int(retry_after_s)) if float(retry_after_s).is_integer() else str(retry_after_s)
+        self.metrics = ServerMetrics()
+        self.batcher: DynamicBatcher[_Work, Any] = DynamicBatcher(
+            self._process,
+            max_batch_size=max_batch_size,
+            max_wait_s=max_wait_s,
+            concurrency=max_concurrent_batches,
+            max_queue=max_queue,
+            name="judgekit-server",
+        )
+        self.started = time.time()
+        self.closing = False
+
+    def __repr__(self) -> str:
+        auth = "on" if self._token else "off"
+        return f"JudgeService(model={self.model!r}, kind={self.kind!r}, auth={auth})"
+
+    # -- the backend side (runs on judgekit's event loop, one call per batch) ----------------------------
+
+    async def _process(self, batch: list[_Work]) -> list[tuple[Any, int]]:
+        started = time.perf_counter()
+        groups: dict[str, list[int]] = {}
+        for i, work in enumerate(batch):
+            groups.setdefault(work.kind, []).append(i)
+        results: list[Any] = [None] * len(batch)
+
+        async def run(kind: str, indexes: list[int]) -> None:
+            for i, result in zip(indexes, await self._judge(kind, [batch[i].item for i in indexes]), strict=True):
+                results[i] = result
+
+        await asyncio.gather(*(run(kind, indexes) for kind, indexes in groups.items()))
+        self.metrics.batch(len(batch), time.perf_counter() - started)
+        return [(result, len(batch)) for result in results]
+
+    async def _judge(self, kind: str, items: list[dict[str, Any]]) -> list[Any]:
+        """One result per item; an exception (a backend `ConfigError`, a bug) fails only its own item."""
+        try:
+            return list(await self.judge.aevaluate_batch(kind, items, max_concurrency=len(items)))
+        except Exception as exc:
+            if len(items) == 1:
+                return [exc]
+            singles = await asyncio.gather(*(self._judge(kind, [item]) for item in items))
+            return [result for single in singles for result in single]
+
+    # -- the HTTP side (runs on the server's event loop) -------------------------------------------------
+
+    async def handle(
+        self, request: Request, endpoint: str, body_handler: Callable[[bytes, float], Awaitable[tuple[int, Any]]]
+    ) -> Response:
+        """Auth, body limit, then ``body_handler``; every outcome is counted and answered as JSON."""
+        started = time.perf_counter()
+        headers: dict[str, str] | None = None
+        self.metrics.in_flight += 1
+        try:
+            self._check_auth(request)
+            body = await self._read_body(request)
+            status, payload = await body_handler(body, started)
+        except _HTTPError as exc:
+            status, payload, headers = exc.status, exc.payload(), exc.headers
+        finally:
+            self.metrics.in_flight -= 1
+        self.metrics.request(endpoint, status, time.perf_counter() - started)
+        return Response(json.dumps(payload).encode(), status_code=status, headers=headers, media_type=_JSON)
+
+    def _check_auth(self, request: Request) -> None:
+        if self._token is None:
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
+            raise _HTTPError(401, "unauthorized", "missing or wrong API key (send 'Authorization: Bearer <key>')",
+                             {"WWW-Authenticate": "Bearer"})
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise _HTTPError(400, "bad_request", "Content-Length is not a number")
+            if int(declared) > limit:
+                raise self._too_large(int(declared))
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, size: int) -> _HTTPError:
+        return _HTTPError(413, "payload_too_large",
+                          f"request body of {size}+ bytes exceeds the limit of {self.max_body_bytes} bytes")
+
+    def _work(self, item: JudgeItem, where: str) -> _Work:
+        kind = resolve_kind(item.kind, self.kind, item.answer)
+        if kind == "pointwise":
+            fields: dict[str, Any] = {"question": item.prompt, "response": item.completion}
+            if item.answer:
+                fields["answer"] = item.answer
+            return _Work(kind, fields)
+        if item.answer is None:
+            raise _HTTPError(422, "validation_error", f"{where}answer: required to judge kind {kind!r}",
+                             field=f"{where}answer")
+        fields = {"question": item.prompt, "answer": item.answer, "prediction": item.completion}
+        if kind == "binary":
+            fields["output_format"] = "0/1"
+        if item.answer_type is not None:
+            fields["answer_type"] = item.answer_type
+        return _Work(kind, fields)
+
+    def _submit(self, work: _Work) -> Any:
+        if self.closing:
+            raise _HTTPError(503, "shutting_down", "the server is shutting down",
+                             {"Retry-After": self._retry_after})
+        try:
+            return self.batcher.submit(work)
+        except QueueFullError:
+            raise self._queue_full() from None
+
+    def _queue_full(self) -> _HTTPError:
+        return _HTTPError(503, "queue_full",
+                          f"request queue full ({self.max_queue} items waiting); retry after {self.retry_after_s}s",
+                          {"Retry-After": self._retry_after})
+
+    async def judge_one(self, body: bytes, started: float) -> tuple[int, Any]:
+        item = _parse(JudgeItem, body)
+        work = self._work(item, "")
+        future = self._submit(work)
+        try:
+            outcome = await asyncio.wrap_future(future)
+        except Exception as exc:  # the batch call itself broke: still an honest failure
+            outcome = exc
+        reply = self._reply(item, work.kind, outcome, started)
+        if reply["score"] is None:
+            return 502, {**reply, "type": "judge_failure"}
+        return 200, reply
+
+    async def judge_batch(self, body: bytes, started: float) -> tuple[int, Any]:
+        items = _parse(BatchJudgeBody, body).requests
+        if self.max_queue and len(items) > self.max_queue:
+            raise _HTTPError(422, "validation_error", f"requests: at most {self.max_queue} items per call, "
+                             f"got {len(items)}", field="requests")
+        works = [self._work(item, f"requests[{i}].") for i, item in enumerate(items)]
+        if self.max_queue and self.batcher.queue_size + len(works) > self.max_queue:
+            raise self._queue_full()
+        waits: list[Any] = []
+        for work in works:
+            try:
+                waits.append(_await(self._submit(work)))
+            except _HTTPError as exc:  # the queue filled up meanwhile: only these items fail
+                waits.append(_raise(exc))
+        outcomes = await asyncio.gather(*waits, return_exceptions=True)
+        replies = [
+            self._reply(item, work.kind, outcome, started)
+            for item, work, outcome in zip(items, works, outcomes, strict=True)
+        ]
+        return 200, {"responses": replies}
+
+    def _reply(self, item: JudgeItem, kind: str, outcome: Any, started: float) -> dict[str, Any]:
+        request_id = item.request_id or uuid.uuid4().hex
+        if isinstance(outcome, BaseException):
+            message = outcome.message if isinstance(outcome, _HTTPError) else f"{type(outcome).__name__}: {outcome}"
+            return self._failed(kind, request_id, message, type(outcome).__name__)
+        result, batch_size = outcome
+        if isinstance(result, BaseException):
+            return self._failed(kind, request_id, f"{type(result).__name__}: {result}", type(result).__name__)
+        if not result["success"]:
+            return self._failed(kind, request_id, result["error_message"] or "the judge failed", result["error_type"])
+        try:
+            scored = score_result(kind, result, self.score_range)
+        except ValueError as exc:
+            return self._failed(kind, request_id, str(exc), "ParseError")
+        self.metrics.judgement(kind, True)
+        metadata: dict[str, Any] = {
+            "latency": round(time.perf_counter() - started, 6),
+            "model": result["model"] or self.model,
+            "kind": kind,
+            "score_source": scored.source,
+            ("raw_score" if kind == "pointwise" else "verdict"): scored.raw,
+            "batch_size": batch_size,
+            "judge_latency": round(result["latency_s"], 6),
+            "usage": result["usage"],
+        }
+        if kind == "pointwise":
+            metadata["score_range"] = list(self.score_range)
+        explanation = result["reasoning"] or result["raw_response"] or ""
+        return {"score": scored.score, "request_id": request_id, "explanation": explanation[:_EXPLANATION_CHARS],
+                "metadata": metadata}
+
+    def _failed(self, kind: str, request_id: str, message: str, error_type: str | None) -> dict[str, Any]:
+        self.metrics.judgement(kind, False)
+        return {"score": None, "request_id": request_id, "error": f"judge failed: {message}",
+                "error_type": error_type}
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        available = self.backend.is_available()
+        status = "shutting_down" if self.closing else "ok" if available else "unavailable"
+        return (200 if status == "ok" else 503), {
+            "status": status,
+            "model": self.model,
+            "provider": self.backend.provider_name,
+            "kind": self.kind,
+            "queue_size": self.batcher.queue_size,
+            "in_flight": self.metrics.in_flight,
+            "max_batch_size": self.batcher.max_batch_size,
+            "max_queue": self.max_queue,
+            "auth": self._token is not None,
+            "uptime_s": round(time.time() - self.started, 3),
+            "version": __version__,
+        }
+
+    def render_metrics(self) -> str:
+        info = {"model": self.model, "provider": self.backend.provider_name, "kind": self.kind, "version": __version__}
+        return self.metrics.render(queue_size=self.batcher.queue_size, info=info)
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the batcher's worker."""
+        self.closing = True
+        self.batcher.close()
+
+
+def create_app(
+    judge: SimplifiedJudge | JudgeInterface,
+    *,
+    kind: str = "auto",
+    api_key: str | SecretStr | None = None,
+    max_batch_size: int = 16,
+    max_wait_s: float = 0.01,
+    max_queue: int = 1024,
+    max_body_bytes: int = 1_000_000,
+    max_concurrent_batches: int = 4,
+    retry_after_s: float = 1,
+) -> FastAPI:
+    """A FastAPI app serving ``judge`` with the judge-server protocol (see docs/server.md).
+
+    - ``kind``: auto | binary | correctness | pointwise (auto: correctness with an answer, else pointwise).
+    - ``api_key``: when set, ``/judge`` and ``/batch_judge`` need ``Authorization: Bearer <key>`` (else 401).
+    - ``max_batch_size`` / ``max_wait_s``: dynamic batching of concurrent items into one backend call;
+      ``max_concurrent_batches`` backend calls may run at once.
+    - ``max_queue``: items allowed to wait; beyond it requests get 503 with ``Retry-After: retry_after_s``.
+    - ``max_body_bytes``: larger bodies get 413 (from Content-Length, or while reading a chunked body).
+
+    The app's state holds the `JudgeService` as ``app.state.judge_service``. The judge itself is not closed
+    when the app stops: whoever made it closes it.
+    """
+    service = JudgeService(
+        judge, kind=kind, api_key=api_key, max_batch_size=max_batch_size, max_wait_s=max_wait_s,
+        max_queue=max_queue, max_body_bytes=max_body_bytes, max_concurrent_batches=max_concurrent_batches,
+        retry_after_s=retry_after_s,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(service.close)
+
+    app = FastAPI(title="judgekit judge server", version=__version__, lifespan=lifespan)
+    app.state.judge_service = service
+    item_schema = JudgeItem.model_json_schema()
+    batch_schema = {"type": "object", "properties": {"requests": {"type": "array", "items": item_schema}},
+                    "required": ["requests"]}
+
+    def body_doc(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"requestBody": {"required": True, "content": {_JSON: {"schema": schema}}}}
+
+    @app.post("/judge", openapi_extra=body_doc(item_schema))
+    async def judge_endpoint(request: Request) -> Response:
+        """Judge one item: ``{prompt, completion, answer?, answer_type?, request_id?}`` -> a score in [0, 1]."""
+        return await service.handle(request, "/judge", service.judge_one)
+
+    @app.post("/batch_judge", openapi_extra=body_doc(batch_schema))
+    async def batch_endpoint(request: Request) -> Response:
+        """Judge many items: ``{requests: [...]}`` -> ``{responses: [...]}``, one per request, in order."""
+        return await service.handle(request, "/batch_judge", service.judge_batch)
+
+    @app.get("/health")
+    async def health_endpoint() -> Response:
+        """Liveness and load: status, model, queue size (no API key needed)."""
+        status, payload = service.health()
+        return Response(json.dumps(payload).encode(), status_code=status, media_type=_JSON)
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        """Prometheus text exposition (no API key needed)."""
+        return Response(service.render_metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return JSONResponse({"error": str(exc.detail), "type": "http_error"}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    return app
+
+
+def _parse(model: type[BaseModel], body: bytes) -> Any:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{"field": _location(err["loc"]), "message": err["msg"]} for err in exc.errors()]
+        first = errors[0]
+        raise _HTTPError(422, "validation_error", f"{first['field']}: {first['message']}", field=first["field"],
+                         errors=errors[:20]) from None
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+    return text or "body"
+
+
+async def _await(future: Any) -> Any:
+    return await asyncio.wrap_future(future)
+
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc

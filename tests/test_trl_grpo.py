@@ -1,0 +1,49 @@
+"""A real TRL GRPOTrainer runs two steps on CPU with judgekit rewards (sync and async) from a local judge."""
+
+from __future__ import annotations
+
+import math
+
+from datasets import Dataset
+from trl import GRPOConfig, GRPOTrainer
+
+from judgekit import SimplifiedJudge
+from judgekit.reward import JudgeRewardSystem, make_grpo_reward
+from judgekit.testing import Fault, FakeLLMServer
+from judgekit.testing.tiny_models import build_tiny_qwen2
+
+
+def test_grpo_trainer_two_steps_with_judge_rewards(tmp_path, server: FakeLLMServer) -> None:
+    # The judge fails (HTTP 500) for every sample of the "please fail" prompt and says Yes otherwise.
+    server.default_reply = lambda rec: Fault.status_code(500) if "please fail" in str(rec.json) else "Yes"
+    judge = SimplifiedJudge(base_url=server.base_url, model_name="judge", num_retries=0)
+    system = JudgeRewardSystem({"fallback_to_rule": False, "batch_timeout": 0.01}, judge=judge)
+    returned: list[list[float | None]] = []
+    sync_fn = make_grpo_reward(system, name="judge_sync")
+
+    def recording_fn(prompts, completions, **kwargs):
+        rewards = sync_fn(prompts, completions, **kwargs)
+        returned.append(rewards)
+        return rewards
+
+    recording_fn.__name__ = "judge_sync"
+    async_fn = make_grpo_reward(system, asynchronous=True, name="judge_async")
+    dataset = Dataset.from_dict({"prompt": ["what is 2+2?", "please fail", "name a color", "what is 3+3?"],
+                                 "answer": ["4", "x", "red", "6"]})
+    config = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2,
+                        max_completion_length=8, max_steps=2, use_cpu=True, bf16=False, logging_steps=1,
+                        report_to="none", learning_rate=1e-5, save_strategy="no")
+    trainer = GRPOTrainer(model=str(build_tiny_qwen2(None)), reward_funcs=[recording_fn, async_fn], args=config,
+                          train_dataset=dataset)
+    trainer.train()
+
+    assert trainer.state.global_step == 2
+    logged = trainer.state.log_history[0]
+    assert {"judgekit/latency_s", "judgekit/failure_rate", "judgekit/cache_hit_rate"} <= set(logged)
+    assert "rewards/judge_async/mean" in logged and not math.isnan(logged["rewards/judge_async/mean"])
+    flat = [r for batch in returned for r in batch]
+    assert len(flat) == 16 and flat.count(None) >= 2  # the failing prompt's samples: None, never 0.0
+    assert 0.0 not in flat
+    metrics = system.get_metrics()
+    assert metrics["failed"] >= 2 and metrics["cache_hits"] > 0  # both reward funcs share one cache
+    system.close()
