@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 
-def make_judge(backend: str, workdir: str) -> tuple[Any, str]:
+def make_judge(backend: str, workdir: str, batch_size: int = 16) -> tuple[Any, str]:
     """The judge to serve and a label for it."""
     from judgekit import SimplifiedJudge
     from judgekit.factory import JudgeFactory
@@ -44,8 +44,9 @@ def make_judge(backend: str, workdir: str) -> tuple[Any, str]:
             print(f"# torch judge unavailable ({type(exc).__name__}: {exc}); using the rules backend", flush=True)
         else:
             path = build_tiny_qwen2(os.path.join(workdir, "tiny-judge"), reply="1")
-            judge = SimplifiedJudge(api_type="torch", model_name=str(path), max_tokens=4, timeout=600)
-            return judge, f"torch (tiny Qwen2 at {path})"
+            judge = SimplifiedJudge(api_type="torch", model_name=str(path), torch_mode="logprob", timeout=600,
+                                    torch_batch_size=batch_size)
+            return judge, f"torch, logprob mode (tiny Qwen2 at {path})"
     return SimplifiedJudge(api_type="rules"), "rules (deterministic verifier)"
 
 
@@ -61,7 +62,7 @@ def run_server(args: argparse.Namespace) -> None:
     from judgekit.server import create_app, serve
 
     with tempfile.TemporaryDirectory() as workdir:
-        judge, label = make_judge(args.backend, workdir)
+        judge, label = make_judge(args.backend, workdir, args.max_batch_size)
         print(f"# backend: {label}", flush=True)
         app = create_app(judge, kind="binary", max_batch_size=args.max_batch_size, max_wait_s=args.max_wait_ms / 1000,
                          max_queue=max(1024, args.n), max_concurrent_batches=args.max_concurrent_batches)
@@ -154,10 +155,10 @@ async def load(url: str, batch: list[dict[str, str]], concurrency: int, path: st
     return result
 
 
-async def direct(backend: str, batch: list[dict[str, str]]) -> tuple[float, str]:
+async def direct(backend: str, batch: list[dict[str, str]], batch_size: int) -> tuple[float, str]:
     """Items per second of the same judge in-process, no HTTP: the baseline."""
     with tempfile.TemporaryDirectory() as workdir:
-        judge, label = make_judge(backend, workdir)
+        judge, label = make_judge(backend, workdir, batch_size)
         work = [{"question": it["prompt"], "answer": it["answer"], "prediction": it["completion"]} for it in batch]
         await judge.aevaluate_batch("binary", work[:20])  # warm-up
         started = time.perf_counter()
@@ -230,7 +231,7 @@ def main() -> int:
     for line in output.splitlines():
         if line.startswith("#"):
             print(line)
-    baseline, label = asyncio.run(direct(args.backend, batch))
+    baseline, label = asyncio.run(direct(args.backend, batch, args.max_batch_size))
     print(f"\n{args.n} items; baseline = the same judge in-process without HTTP: {baseline:,.0f} items/s ({label})\n")
     print(f"{'endpoint':<13}{'in flight':>10}{'items/s':>10}{'vs base':>9}{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}"
           f"{'batches':>9}{'mean bs':>9}{'srv CPU ms/item':>17}")

@@ -18,6 +18,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -156,6 +157,26 @@ def measure(key: str, base_url: str, n: int, concurrency: int, pid: int) -> tupl
     return n / wall, 1000 * cpu / n, 1000 * srv / n
 
 
+def cache_hit_us(base_url: str, cache: str, n: int = 20_000) -> float:
+    """Client CPU (microseconds) of one `JudgeInterface.aevaluate` answered from the cache."""
+    from judgekit import JudgeConfig, JudgeFactory, JudgeRequest
+
+    config = JudgeConfig(api_type="openai", base_url=base_url, api_key="sk-bench", model_name=MODEL, cache=cache)
+    judge = JudgeFactory.create_judge(config=config)
+    request = JudgeRequest(messages=[{"role": "user", "content": prompts(items(1))[0]}])
+
+    async def run() -> float:
+        assert not (await judge.aevaluate(request)).cached
+        cpu = time.process_time()
+        for _ in range(n):
+            response = await judge.aevaluate(request)
+        assert response.cached
+        await judge.aclose()
+        return (time.process_time() - cpu) / n * 1e6
+
+    return asyncio.run(run())
+
+
 # ------------------------------------------------------------------------------------------------ server
 
 
@@ -193,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                 if key == "lmms" and rows[key]:
                     continue  # slow and steady: one round is enough
                 rows[key].append(measure(key, base_url, args.n, args.concurrency, proc.pid))
+        with tempfile.TemporaryDirectory() as tmp:
+            hits = {"memory": cache_hit_us(base_url, "memory"), "sqlite": cache_hit_us(base_url, f"{tmp}/c.sqlite")}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -215,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{CLIENTS[key][0]:<44} {rate:7.0f} {cpu:19.3f} {rate / base_rate:15.2f}x {cpu / base_cpu:14.2f}x "
             f"{srv:19.3f}"
         )
+    print(
+        f"cache hit (JudgeInterface.aevaluate, client CPU): memory {hits['memory']:.1f} us, "
+        f"sqlite {hits['sqlite']:.1f} us"
+    )
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -170,7 +170,7 @@ class BatchStats:
 
 def _outcome(result: Any) -> tuple[bool, bool, tuple[int, int, int], float | None, str | None]:
     """(success, cached, (prompt, completion, total tokens), cost, error_type) of a response or a result."""
-    if isinstance(result, Mapping):
+    if isinstance(result, dict):  # a JudgeResult (a dict: cheaper to test than Mapping)
         usage = result.get("usage") or {}
         counts = (
             int(usage.get("prompt_tokens", 0)),

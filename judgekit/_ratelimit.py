@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import threading
 import time
 from typing import Any
@@ -82,6 +83,9 @@ class ConcurrencyGate:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():  # handed a slot, then cancelled: give it back
                 self._release()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
             raise
 
     async def __aexit__(self, *exc: object) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError
+from judgekit.images import ImageData
 from judgekit.types import JudgeRequest, JudgeResponse, Usage
 
 __all__ = [
@@ -89,7 +90,9 @@ class JudgeCache(Protocol):
 
 def image_digest(image: Any) -> str | None:
     """A short stable digest of an image input (its bytes, or the URL's text); None if it cannot be read."""
-    if isinstance(image, (bytes, bytearray, memoryview)):
+    if isinstance(image, ImageData):
+        data = image.data_url.encode()
+    elif isinstance(image, (bytes, bytearray, memoryview)):
         data = bytes(image)
     elif isinstance(image, str) and image.startswith(("http://", "https://", "data:")):
         data = image.encode()

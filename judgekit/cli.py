@@ -193,6 +193,9 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default 1 MB)")
     serve.add_argument("--max-concurrent-batches", type=int, default=4, help="backend batches at once (default 4)")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--torch-mode", choices=("logprob", "generate", "reward"), default="logprob",
+                       help="with --api-type torch: logprob (P(yes) / expected score in one forward pass; default), "
+                            "generate (parse a generated reply) or reward (a reward-model head)")
     serve.add_argument("--graceful-timeout", type=float, default=30.0,
                        help="seconds to finish in-flight requests on shutdown (default 30)")
     _backend_options(serve, default_api_type="torch", key_flag="--backend-api-key-env")
@@ -558,7 +561,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from judgekit.server import create_app, serve
 
     server_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    if args.api_type == "torch":
+        given = {item.partition("=")[0].strip() for item in args.set}
+        if "torch_batch_size" not in given:
+            args.set.append(f"torch_batch_size={args.max_batch_size}")  # one server batch = one model batch
+        if "torch_mode" not in given:
+            args.set.append(f"torch_mode={args.torch_mode}")
     judge = _make_judge(args)
+    load = getattr(judge.judge, "load", None)  # an in-process model: load it now, not on the first request
+    if callable(load):
+        print(f"judgekit serve: loading {judge.config.model_name} ...", file=sys.stderr, flush=True)
+        load()
     app = create_app(
         judge, kind=args.kind, api_key=server_key or None, max_batch_size=args.max_batch_size,
         max_wait_s=args.max_wait_ms / 1000, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,

@@ -110,6 +110,22 @@ class JudgeConfig(BaseModel):
     """Client-side limit on tokens per minute (estimated before a call, settled from its usage after)."""
     adaptive_concurrency: bool = True
     """Halve the allowed concurrency on a 429 and grow it back by one per window of successes (AIMD)."""
+    # -- torch backend --
+    torch_mode: Literal["generate", "logprob", "reward"] = "generate"
+    """In-process judge: generate text (parsed like any judge), score from verdict-token log-probabilities, or
+    read a scalar reward head (see docs/torch-judge.md)."""
+    torch_device: str | None = None
+    """"cpu", "cuda", "cuda:1", ...; None: CUDA when available, else CPU."""
+    torch_dtype: str | None = None
+    """"bfloat16", "float16", "float32" or "auto"; None: bfloat16 on CUDA, float32 on CPU."""
+    torch_device_map: str | None = None
+    """Passed to ``from_pretrained(device_map=...)`` ("auto" spreads a large model); overrides ``torch_device``."""
+    torch_gguf_file: str | None = None
+    """A GGUF file inside the ``model_name`` directory (a ``.gguf`` path as ``model_name`` also works)."""
+    torch_batch_size: int = Field(16, ge=1)
+    """Most requests run through the model in one batch."""
+    torch_batch_wait_s: float = Field(0.01, ge=0.0)
+    """How long a batch waits to fill up before it runs."""
 
     @field_validator("cache", mode="before")
     @classmethod

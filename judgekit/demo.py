@@ -61,9 +61,9 @@ def _report(judge: SimplifiedJudge, items: list[dict[str, Any]], labels: list[in
     started = time.perf_counter()
     results = judge.evaluate_batch("binary", items)
     seconds = time.perf_counter() - started
-    for row, result, label in zip(sample, results, labels):
+    for row, result, label in zip(sample, results, labels, strict=True):
         print(f"  {row['id']:<7} label={label} judge={_verdict(result):<6} {_detail(result)}")
-    judged = [(r["result"], label) for r, label in zip(results, labels) if r["success"]]
+    judged = [(r["result"], label) for r, label in zip(results, labels, strict=True) if r["success"]]
     agree = sum(int(v) == label for v, label in judged)
     failed = len(results) - len(judged)
     rate = f"{agree}/{len(judged)} = {agree / len(judged):.0%}" if judged else "n/a"

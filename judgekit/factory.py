@@ -25,6 +25,7 @@ _BUILTINS: dict[str, str] = {
     "vllm": "judgekit.providers.vllm:VLLMJudge",
     "anthropic": "judgekit.providers.anthropic:AnthropicJudge",
     "rules": "judgekit.providers.rules:RulesJudge",
+    "torch": "judgekit.providers.torch:TorchJudge",
     "judge_server": "judgekit.providers.judge_server:JudgeServerJudge",
 }
 

@@ -30,13 +30,16 @@ class ImageData:
 
 
 def load_image(image: Any, *, max_side: int | None = None, field: str = "images[0]") -> ImageData:
-    """Read one image. http(s) URLs are passed on as URLs; everything else is base64-encoded.
+    """Read one image. http(s) URLs are passed on as URLs; everything else is base64-encoded; an
+    `ImageData` (already read) is returned as it is.
 
     With ``max_side``, images larger than that on their longest side are downscaled (aspect kept).
     An unreadable image raises `ConfigError` naming it (``field``).
     """
     from PIL import Image
 
+    if isinstance(image, ImageData):
+        return image
     if isinstance(image, Image.Image):
         return _encode(image, None, max_side)
     if isinstance(image, (bytes, bytearray, memoryview)):

@@ -56,17 +56,20 @@ class JudgeInterface:
 
     provider_name: ClassVar[str] = "base"
     _sync_only: ClassVar[bool] = False
+    # class-level defaults, so a subclass whose __init__ skips ours (the seed's style) still works
+    last_batch_stats: BatchStats | None = None
+    _flow_settings: tuple[Any, ...] | None = None
+    _limit: AdaptiveLimit
+    _gates: LoopLocal[ConcurrencyGate]
+    _limiter: RateLimiter | None = None
+    _cache_setting: tuple[Any, ...] | None = None
+    _cache: JudgeCache | None = None
 
     def __init__(self, config: JudgeConfig | None = None) -> None:
         self.config = config if config is not None else JudgeConfig.from_env(api_type=self.provider_name)
-        self.last_batch_stats: BatchStats | None = None
-        """What the most recent `aevaluate_batch` / `evaluate_batch` on this judge did."""
-        self._flow_settings: tuple[Any, ...] | None = None
-        self._limit = AdaptiveLimit(self.config.max_concurrent)
-        self._gates: LoopLocal[ConcurrencyGate] = LoopLocal(lambda: ConcurrencyGate(self._limit))
-        self._limiter: RateLimiter | None = None
-        self._cache_setting: tuple[Any, ...] | None = None
-        self._cache: JudgeCache | None = None
+        self.last_batch_stats = None
+        """What the most recent `aevaluate_batch` / `evaluate_batch` on this judge did (a `BatchStats`)."""
+        self._flow()  # the concurrency limit, its per-loop gates and the rate limiter
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -131,8 +134,12 @@ class JudgeInterface:
 
     def _flow(self) -> tuple[LoopLocal[ConcurrencyGate], RateLimiter | None]:
         config = self.config
-        settings = (config.max_concurrent, config.adaptive_concurrency, config.requests_per_minute,
-                    config.tokens_per_minute)
+        settings = (
+            config.max_concurrent,
+            config.adaptive_concurrency,
+            config.requests_per_minute,
+            config.tokens_per_minute,
+        )
         if settings != self._flow_settings:
             if self._flow_settings is None or settings[:2] != self._flow_settings[:2]:
                 limit = AdaptiveLimit(config.max_concurrent, adaptive=config.adaptive_concurrency)

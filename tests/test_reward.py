@@ -21,7 +21,7 @@ from judgekit.reward import (
     create_judge_reward,
     make_grpo_reward,
 )
-from judgekit.testing import Fault, FakeLLMServer, RecordedRequest
+from judgekit.testing import FakeLLMServer, Fault, RecordedRequest
 
 
 def correctness_judge(rec: RecordedRequest) -> str:
@@ -118,9 +118,8 @@ def test_circuit_opens_and_recovers(judge_server: FakeLLMServer) -> None:
 def test_full_queue_is_a_clear_error(judge_server: FakeLLMServer) -> None:
     judge_server.latency = 0.5
     with make_system(judge_server, max_queue_size=2, max_concurrent_requests=1, max_batch_size=1,
-                     batch_timeout=0.0) as system:
-        with pytest.raises(QueueFullError, match="queue full"):
-            system.reward_batch([f"q{i}" for i in range(10)], ["a"] * 10, ["a"] * 10)
+                     batch_timeout=0.0) as system, pytest.raises(QueueFullError, match="queue full"):
+        system.reward_batch([f"q{i}" for i in range(10)], ["a"] * 10, ["a"] * 10)
 
 
 def test_config_keys_env_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -248,3 +247,22 @@ def test_reward_config_accepts_judgekit_backend(judge_server: FakeLLMServer) -> 
     assert judge_server.requests[-1].json["max_tokens"] == 7
     assert isinstance(system.judge.config, JudgeConfig)
     system.close()
+
+
+def test_judge_url_mode_uses_the_judge_server_batch_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from judgekit.server import ServerThread, create_app
+
+    app = create_app(SimplifiedJudge(api_type="rules"), max_wait_s=0.01)
+    with ServerThread(app) as srv:
+        monkeypatch.setenv("JUDGE_MODEL_URL", srv.url)
+        with create_judge_reward({"batch_timeout": 0.02}) as system:  # judge_url from JUDGE_MODEL_URL
+            results = system.reward_batch(["2+2?", "pick one", "half"], ["4", "(C)", "\\boxed{0.5}"], ["4", "B", "1/2"])
+            assert [r["reward"] for r in results] == [1.0, 0.0, 1.0]
+            assert [r["source"] for r in results] == ["judge"] * 3
+            assert system.get_metrics()["batches"] == 1  # one /batch_judge call for the three samples
+        stats = app.state.judge_service
+        assert stats is not None
+    with create_judge_reward({"judge_url": srv.url, "max_retries": 0, "circuit_breaker_threshold": 1}) as down:
+        result = down.reward("2+2?", "4", "4")  # the server is gone: the rules decide, tagged
+        assert result["source"] == "rule_fallback" and result["reward"] == 1.0
+        assert down.get_metrics()["circuit_breaker"]["state"] == "open"

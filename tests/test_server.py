@@ -22,8 +22,8 @@ import pytest
 from judgekit import JudgeConfig, JudgeInterface, JudgeRequest, JudgeResponse, SimplifiedJudge
 from judgekit.errors import ConfigError, ProviderError
 from judgekit.providers.judge_server import JudgeServerJudge
+from judgekit.scoring import resolve_kind, score_result
 from judgekit.server import ServerThread, create_app
-from judgekit.server.scoring import resolve_kind, score_result
 from judgekit.testing import FakeLLMServer, Fault, Reply
 
 KEY = "sk-server-test-0123456789abcdef"
@@ -155,7 +155,11 @@ def test_scoring_rules() -> None:
     assert (scored.score, scored.source) == (0.8, "logprobs")
     assert score_result("correctness", {**base, "result": 0, "score": 0.3}, (1, 10)).source == "native"
     assert score_result("pointwise", {**base, "scores": 10.0}, (1, 10)).score == 1.0
-    assert score_result("pointwise", {**base, "scores": 2.0, "score": 2.0}, (1, 10)).source == "native_sigmoid"
+    native = score_result("pointwise", {**base, "scores": 5.5, "score": 5.5}, (1, 10))  # torch logprob mode
+    assert (native.score, native.source) == (0.5, "native")
+    head = score_result("pointwise", {**base, "scores": 0.0, "score": 0.0}, (1, 10), reward_head=True)
+    assert (head.score, head.source) == (0.5, "sigmoid")
+    assert score_result("pointwise", {**base, "scores": 3.0, "expected_score": 4.0}, (1, 10)).source == "logprobs"
 
 
 def test_p_yes_from_backend_logprobs_is_the_score() -> None:
@@ -167,6 +171,22 @@ def test_p_yes_from_backend_logprobs_is_the_score() -> None:
         with serving(judge, kind="binary", max_wait_s=0.002) as srv:
             status, _, body = http(srv.url + "/judge", {"prompt": "2+2?", "completion": "4", "answer": "4"})
     assert status == 200 and body["score"] == pytest.approx(0.8) and body["metadata"]["score_source"] == "logprobs"
+
+
+def test_torch_judge_behind_the_server() -> None:
+    pytest.importorskip("torch")
+    tiny = pytest.importorskip("judgekit.testing.tiny_models")
+    path = tiny.build_tiny_qwen2(None, reply="1")
+    judge = SimplifiedJudge(api_type="torch", model_name=str(path), torch_mode="logprob", torch_batch_size=8)
+    with serving(judge, max_batch_size=8, max_wait_s=0.02) as srv:
+        requests = [{"prompt": f"What is {i}+{i}?", "completion": str(2 * i), "answer": str(2 * i)} for i in range(12)]
+        requests.append({"prompt": "Explain DNS", "completion": "It maps names to addresses."})  # pointwise
+        status, _, body = http(srv.url + "/batch_judge", {"requests": requests})
+    replies = body["responses"]
+    assert status == 200 and all(0.0 <= r["score"] <= 1.0 for r in replies), replies
+    assert {r["metadata"]["score_source"] for r in replies} == {"native"}  # P(yes) / expected score, one pass
+    assert replies[-1]["metadata"]["kind"] == "pointwise" and 1 <= replies[-1]["metadata"]["raw_score"] <= 10
+    assert max(r["metadata"]["batch_size"] for r in replies) > 1
 
 
 # ------------------------------------------------------------------------------------ limits and auth
@@ -362,7 +382,7 @@ def test_missing_server_extra_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['fastapi'] = None\n"
         "from judgekit.errors import MissingDependencyError\n"
-        "import judgekit.server.scoring  # needs no fastapi\n"
+        "import judgekit.scoring  # needs no fastapi\n"
         "try:\n    from judgekit.server import create_app\n"
         "except MissingDependencyError as exc:\n    print(exc)\n"
     )

@@ -262,3 +262,12 @@ def test_constructor_arguments(server: FakeLLMServer) -> None:
                             api_version="2024-06-01")
     assert azure.evaluate_binary("q", "a", "p")["success"]
     assert server.requests[-1].path == "/openai/deployments/dep/chat/completions"
+
+
+def test_unreadable_image_in_a_batch_names_the_item_and_sends_nothing(
+    judge: SimplifiedJudge, server: FakeLLMServer
+) -> None:
+    good = {"question": "q", "answer": "a", "prediction": "p"}
+    with pytest.raises(ConfigError, match=r"items\[1\].*images\[0\]"):
+        judge.evaluate_batch("binary", [good, {**good, "images": [b"not an image"]}])
+    assert server.count() == 0

@@ -9,7 +9,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from judgekit import SimplifiedJudge
 from judgekit.reward import JudgeRewardSystem, make_grpo_reward
-from judgekit.testing import Fault, FakeLLMServer
+from judgekit.testing import FakeLLMServer, Fault
 from judgekit.testing.tiny_models import build_tiny_qwen2
 
 
@@ -30,7 +30,7 @@ def test_grpo_trainer_two_steps_with_judge_rewards(tmp_path, server: FakeLLMServ
     async_fn = make_grpo_reward(system, asynchronous=True, name="judge_async")
     dataset = Dataset.from_dict({"prompt": ["what is 2+2?", "please fail", "name a color", "what is 3+3?"],
                                  "answer": ["4", "x", "red", "6"]})
-    config = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2,
+    config = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=2,
                         max_completion_length=8, max_steps=2, use_cpu=True, bf16=False, logging_steps=1,
                         report_to="none", learning_rate=1e-5, save_strategy="no")
     trainer = GRPOTrainer(model=str(build_tiny_qwen2(None)), reward_funcs=[recording_fn, async_fn], args=config,
@@ -42,7 +42,7 @@ def test_grpo_trainer_two_steps_with_judge_rewards(tmp_path, server: FakeLLMServ
     assert {"judgekit/latency_s", "judgekit/failure_rate", "judgekit/cache_hit_rate"} <= set(logged)
     assert "rewards/judge_async/mean" in logged and not math.isnan(logged["rewards/judge_async/mean"])
     flat = [r for batch in returned for r in batch]
-    assert len(flat) == 16 and flat.count(None) >= 2  # the failing prompt's samples: None, never 0.0
+    assert len(flat) == 16 and flat.count(None) == 4  # the failing prompt: 2 samples x 2 steps, None not 0.0
     assert 0.0 not in flat
     metrics = system.get_metrics()
     assert metrics["failed"] >= 2 and metrics["cache_hits"] > 0  # both reward funcs share one cache

@@ -43,9 +43,29 @@ def template_fields(template: str) -> set[str]:
     return set(_fields(template))
 
 
-@lru_cache(maxsize=256)
 def _fields(template: str) -> frozenset[str]:
-    return frozenset(m.group(1) for m in _TOKEN.finditer(template) if m.group(1))
+    return _compiled(template)[2]
+
+
+@lru_cache(maxsize=256)
+def _compiled(template: str) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """``template`` split once into literal text (``{{``/``}}`` already undone) and the field names between."""
+    literals: list[str] = []
+    names: list[str] = []
+    text: list[str] = []
+    end = 0
+    for match in _TOKEN.finditer(template):
+        text.append(template[end : match.start()])
+        end = match.end()
+        if match.group(1) is None:
+            text.append(match.group(0)[0])
+        else:
+            literals.append("".join(text))
+            names.append(match.group(1))
+            text = []
+    text.append(template[end:])
+    literals.append("".join(text))
+    return tuple(literals), tuple(names), frozenset(names)
 
 
 def fill_template(template: str, values: Mapping[str, Any], *, allowed: Iterable[str] | None = None) -> str:
@@ -65,14 +85,11 @@ def fill_template(template: str, values: Mapping[str, Any], *, allowed: Iterable
             field="custom_prompt",
         )
 
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
-            return match.group(0)[0]
-        value = values.get(name)
-        return "" if value is None else str(value)
-
-    return _TOKEN.sub(replace, template)
+    literals, fields, _ = _compiled(template)
+    parts: list[str] = [""] * (2 * len(fields) + 1)
+    parts[::2] = literals
+    parts[1::2] = ["" if (value := values.get(name)) is None else str(value) for name in fields]
+    return "".join(parts)
 
 
 def build_prompt(kind: str, values: Mapping[str, Any], custom_prompt: str | None = None) -> str:

@@ -42,8 +42,9 @@ from judgekit.types import JudgeRequest, JudgeResponse, Usage
 
 __all__ = ["DEFAULT_ANTHROPIC_MODEL", "AnthropicJudge", "build_anthropic_messages"]
 
-DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
-"""Used when no ``model_name`` / ``MODEL_VERSION`` is given."""
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
+"""Used when no ``model_name`` / ``MODEL_VERSION`` is given: the newest Sonnet that SDK 2.12 lists
+(``claude-sonnet-4-5`` is deprecated, end of life 2026-11-30)."""
 
 _NO_LOGPROBS = (
     "anthropic does not return logprobs; use an OpenAI-compatible backend (openai, vllm) or the torch judge "

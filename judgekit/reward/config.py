@@ -29,7 +29,7 @@ class RewardConfig(BaseModel):
     api_type: str | None = None
     model_name: str | None = None
     base_url: str | None = None
-    kind: str = "correctness"
+    kind: str = "auto"
     judge: dict[str, Any] = Field(default_factory=dict)
 
     use_cache: bool = True

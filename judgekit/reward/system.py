@@ -26,8 +26,10 @@ from judgekit.batcher import DynamicBatcher
 from judgekit.cache import MemoryCache, cache_key
 from judgekit.errors import ConfigError, JudgeError
 from judgekit.interface import JudgeInterface
+from judgekit.providers.judge_server import JudgeServerJudge
 from judgekit.reward.circuit import CircuitBreaker
 from judgekit.reward.config import RewardConfig
+from judgekit.scoring import resolve_kind, score_result
 from judgekit.simplified import SimplifiedJudge
 from judgekit.types import JudgeResponse, JudgeResult
 from judgekit.verifiers import verify_answer
@@ -133,26 +135,33 @@ class BaseJudgeReward:
     async def _request_judge(self, requests: list[RewardRequest]) -> list[JudgeOutcome]:
         """Judge one batch; return one `JudgeOutcome` per request, in order. The override point.
 
-        The default asks the judge for a correctness verdict where there is a reference answer and for a
-        pointwise score where there is none, and maps it into [0, 1] (`outcome_from_result`).
+        A judge server gets the whole batch in one ``POST /batch_judge``. Any other judge is asked for a
+        correctness verdict where there is a reference answer and a pointwise score where there is none,
+        scored into [0, 1] by the rules the judge server uses (`judgekit.scoring`).
         """
+        backend = self.judge.judge
+        if isinstance(backend, JudgeServerJudge):
+            items = [{"prompt": r.prompt, "completion": r.completion, "answer": r.answer,
+                      "answer_type": r.answer_type} for r in requests]
+            replies = await backend.ajudge_many(items)
+            return [JudgeOutcome(reply.get("score"), reply.get("explanation") or "", reply.get("error"))
+                    for reply in replies]
         kinds = [self._kind_for(r) for r in requests]
         outcomes: list[JudgeOutcome | None] = [None] * len(requests)
+        reward_head = getattr(backend.config, "torch_mode", None) == "reward"
         for kind in dict.fromkeys(kinds):
             index = [i for i, k in enumerate(kinds) if k == kind]
             items = [_judge_item(kind, requests[i]) for i in index]
             results = await self.judge.aevaluate_batch(kind, items, max_concurrency=len(items))
             for i, result in zip(index, results, strict=True):
-                outcomes[i] = outcome_from_result(result, kind, self.judge.config.score_range)
+                outcomes[i] = outcome_from_result(result, kind, self.judge.config.score_range, reward_head=reward_head)
         return outcomes  # type: ignore[return-value]
 
     def _kind_for(self, request: RewardRequest) -> str:
-        kind = self.config.kind
-        if kind == "auto":
-            return "correctness" if request.answer is not None else "pointwise"
-        if kind in ("binary", "correctness") and request.answer is None:
-            return "pointwise"
-        return kind
+        """``auto`` -> correctness with a reference answer, pointwise without; a verdict kind with no
+        answer to check against also falls back to pointwise."""
+        kind = resolve_kind(None, self.config.kind, request.answer)
+        return "pointwise" if kind in ("binary", "correctness") and not request.answer else kind
 
     async def _process_batch(self, requests: list[RewardRequest]) -> list[JudgeOutcome]:
         if not self.circuit_breaker.allow():
@@ -322,21 +331,17 @@ def create_judge_reward(config: RewardConfig | Mapping[str, Any] | None = None, 
     return JudgeRewardSystem(config, **overrides)
 
 
-def outcome_from_result(result: JudgeResult, kind: str, score_range: tuple[float, float]) -> JudgeOutcome:
-    """Map a `JudgeResult` into a reward in [0, 1]: a backend-native score wins; a verdict's ``p_yes`` is used
-    when present, else the verdict itself (1.0 / 0.0); a pointwise score is scaled from ``score_range``."""
+def outcome_from_result(
+    result: JudgeResult, kind: str, score_range: tuple[float, float], *, reward_head: bool = False
+) -> JudgeOutcome:
+    """A `JudgeResult` as a reward in [0, 1] (`judgekit.scoring.score_result`), or its error."""
     if not result["success"]:
         return JudgeOutcome(None, error=result["error_message"] or "the judge failed")
     explanation = (result.get("reasoning") or result.get("raw_response") or "")[:500]
-    if result.get("score") is not None:
-        return JudgeOutcome(float(result["score"]), explanation)
-    if kind in ("binary", "correctness"):
-        p_yes = result.get("p_yes")
-        return JudgeOutcome(float(p_yes if p_yes is not None else bool(result["result"])), explanation)
-    if kind == "pointwise":
-        low, high = score_range
-        return JudgeOutcome(min(1.0, max(0.0, (float(result["scores"]) - low) / (high - low))), explanation)
-    raise ConfigError(f"kind {kind!r} cannot give a reward for one completion", "kind")
+    try:
+        return JudgeOutcome(score_result(kind, result, score_range, reward_head=reward_head).score, explanation)
+    except ValueError as exc:
+        return JudgeOutcome(None, error=str(exc))
 
 
 def _judge_item(kind: str, request: RewardRequest) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal, NamedTuple
 
+from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from judgekit import __version__
@@ -28,11 +29,12 @@ try:
     from starlette.exceptions import HTTPException as StarletteHTTPException
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise missing_server_extra(_exc) from _exc
+
 from judgekit.batcher import DynamicBatcher, QueueFullError
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
+from judgekit.scoring import SERVER_KINDS, resolve_kind, score_result
 from judgekit.server._metrics import ServerMetrics
-from judgekit.server.scoring import SERVER_KINDS, resolve_kind, score_result
 from judgekit.simplified import SimplifiedJudge
 
 __all__ = ["BatchJudgeBody", "JudgeItem", "JudgeService", "create_app"]
@@ -109,6 +111,7 @@ class JudgeService:
         self.kind = kind
         self.model = backend.config.model_name or backend.provider_name
         self.score_range = backend.config.score_range
+        self.reward_head = getattr(backend.config, "torch_mode", None) == "reward"  # unbounded pointwise scalars
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self._token = key.encode() if key else None
         self.max_body_bytes = max_body_bytes
@@ -173,6 +176,9 @@ class JudgeService:
             status, payload = await body_handler(body, started)
         except _HTTPError as exc:
             status, payload, headers = exc.status, exc.payload(), exc.headers
+        except Exception as exc:  # a bug: still a JSON answer, counted, and logged with its traceback
+            logger.opt(exception=exc).error("judgekit server: unexpected error on {}", endpoint)
+            status, payload = 500, {"error": f"internal error: {type(exc).__name__}: {exc}", "type": "internal_error"}
         finally:
             self.metrics.in_flight -= 1
         self.metrics.request(endpoint, status, time.perf_counter() - started)
@@ -282,7 +288,7 @@ class JudgeService:
         if not result["success"]:
             return self._failed(kind, request_id, result["error_message"] or "the judge failed", result["error_type"])
         try:
-            scored = score_result(kind, result, self.score_range)
+            scored = score_result(kind, result, self.score_range, reward_head=self.reward_head)
         except ValueError as exc:
             return self._failed(kind, request_id, str(exc), "ParseError")
         self.metrics.judgement(kind, True)

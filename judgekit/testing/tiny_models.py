@@ -13,11 +13,12 @@ Requires ``torch``, ``transformers`` and ``tokenizers`` (``pip install "judgekit
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +43,88 @@ CHAT_TEMPLATE = (
 """ChatML, as Qwen2 and SmolLM2 use it."""
 
 _WORDS = (
-    "the answer is correct wrong question model response judge score reference prediction paris london "
-    "capital france two plus four five seven eight nine helpful accurate complete reasoning step final "
-    "output value rubric criterion better worse equal number math result think evaluate rate compare "
-    "user assistant system please explain why because clear concise detail example total points range"
-).split()
+    "the",
+    "answer",
+    "is",
+    "correct",
+    "wrong",
+    "question",
+    "model",
+    "response",
+    "judge",
+    "score",
+    "reference",
+    "prediction",
+    "paris",
+    "london",
+    "capital",
+    "france",
+    "two",
+    "plus",
+    "four",
+    "five",
+    "seven",
+    "eight",
+    "nine",
+    "helpful",
+    "accurate",
+    "complete",
+    "reasoning",
+    "step",
+    "final",
+    "output",
+    "value",
+    "rubric",
+    "criterion",
+    "better",
+    "worse",
+    "equal",
+    "number",
+    "math",
+    "result",
+    "think",
+    "evaluate",
+    "rate",
+    "compare",
+    "user",
+    "assistant",
+    "system",
+    "please",
+    "explain",
+    "why",
+    "because",
+    "clear",
+    "concise",
+    "detail",
+    "example",
+    "total",
+    "points",
+    "range",
+)
 _CORPUS = (
-    "The answer is correct.", "The prediction is wrong.", "What is the capital of France? Paris.",
-    "Two plus two equals four.", "Rate the response on a scale from 1 to 10.", "Which response is better?",
-    "Output only Yes or No.", "Output only 1 or 0.", "<think>ok</think><score>3</score>",
-    "<better>A</better>", "<better>B</better>", '{"accuracy": 7}', '{"helpfulness": 8, "accuracy": 9}',
-    "[Question]", "[End of Question]", "[Reference Answer]", "[Model Prediction]", "[Response]",
-    "Response A", "Response B", "Score: 8", "8 3", "0 1 2 3 4 5 6 7 8 9 10",
+    "The answer is correct.",
+    "The prediction is wrong.",
+    "What is the capital of France? Paris.",
+    "Two plus two equals four.",
+    "Rate the response on a scale from 1 to 10.",
+    "Which response is better?",
+    "Output only Yes or No.",
+    "Output only 1 or 0.",
+    "<think>ok</think><score>3</score>",
+    "<better>A</better>",
+    "<better>B</better>",
+    '{"accuracy": 7}',
+    '{"helpfulness": 8, "accuracy": 9}',
+    "[Question]",
+    "[End of Question]",
+    "[Reference Answer]",
+    "[Model Prediction]",
+    "[Response]",
+    "Response A",
+    "Response B",
+    "Score: 8",
+    "8 3",
+    "0 1 2 3 4 5 6 7 8 9 10",
 )
 _VERDICTS = ("Yes", "No", " Yes", " No", "yes", "no", "1", "0", "A", "B", "True", "False")
 
@@ -167,21 +238,46 @@ def _random_prompt(rng: random.Random) -> list[dict[str, str]]:
     """A chat for training: random words, or one of judgekit's own prompt templates filled with random words."""
     from judgekit.prompts import KINDS, fill_template, load_template, template_fields
 
-    if rng.random() < 0.35:
+    if rng.random() < 0.4:
         template = load_template(rng.choice(KINDS))
         content = fill_template(template, {name: _random_text(rng, 1, 8) for name in template_fields(template)})
     else:
-        content = _random_text(rng, 1, 60)
+        content = _random_text(rng, 1, 40)
     messages = [{"role": "user", "content": content}]
     if rng.random() < 0.15:
         messages.insert(0, {"role": "system", "content": _random_text(rng, 2, 10)})
     return messages
 
 
+def _chat_ids(tokenizer: Any, messages: list[dict[str, str]], **kwargs: Any) -> list[int]:
+    ids = tokenizer.apply_chat_template(messages, **kwargs)
+    return list(ids if isinstance(ids, list) else ids["input_ids"])
+
+
+def _prompt_ids(tokenizer: Any, rng: random.Random, max_len: int) -> list[int]:
+    """Chat-formatted prompt ids; long ones mostly keep only their end (what precedes the reply)."""
+    ids = _chat_ids(tokenizer, _random_prompt(rng), add_generation_prompt=True)
+    if len(ids) > max_len and rng.random() < 0.9:
+        ids = ids[-rng.randint(8, max_len) :]
+    return ids
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Tiny matrices: one torch thread is faster than several, and shares a busy machine better."""
+    torch, _, _ = _deps()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _train(model: Any, batches: Callable[[int], tuple[Any, ...]], loss_fn: Callable[..., Any], steps: int) -> None:
     torch, _, _ = _deps()
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20) * (1 - s / (steps + 1)))
     for step in range(steps):
         loss = loss_fn(*batches(step))
@@ -207,7 +303,7 @@ def _pad_right(rows: list[list[int]], pad: int) -> tuple[Any, Any]:
 def _build_qwen2(path: Path, reply: str | None, steps: int, head_dim: int, seed: int) -> None:
     torch, transformers, _ = _deps()
     tokenizer = build_tiny_tokenizer()
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), _one_thread():
         torch.manual_seed(seed)
         model = transformers.Qwen2ForCausalLM(_qwen2_config(tokenizer, head_dim))
         if reply is not None and steps > 0:
@@ -216,9 +312,8 @@ def _build_qwen2(path: Path, reply: str | None, steps: int, head_dim: int, seed:
 
             def batch(_step: int) -> tuple[Any, ...]:
                 rows, starts = [], []
-                for _ in range(16):
-                    prompt = tokenizer.apply_chat_template(_random_prompt(rng), add_generation_prompt=True)
-                    prompt = list(getattr(prompt, "input_ids", prompt) if not isinstance(prompt, list) else prompt)
+                for _ in range(8):
+                    prompt = _prompt_ids(tokenizer, rng, 96)
                     starts.append(len(prompt))
                     rows.append(prompt + target)
                 ids, mask = _pad_right(rows, tokenizer.pad_token_id)
@@ -231,6 +326,10 @@ def _build_qwen2(path: Path, reply: str | None, steps: int, head_dim: int, seed:
                 return model(input_ids=ids, attention_mask=mask, labels=labels).loss
 
             _train(model, batch, loss, steps)
+            for _ in range(3):  # a few more rounds if greedy decoding does not reproduce the reply yet
+                if _replies_ok(model, tokenizer, reply, random.Random(seed + 1)):
+                    break
+                _train(model, batch, loss, max(steps // 2, 20))
     model.generation_config.do_sample = False
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -238,18 +337,45 @@ def _build_qwen2(path: Path, reply: str | None, steps: int, head_dim: int, seed:
     tokenizer.save_pretrained(path)
 
 
+def _replies_ok(model: Any, tokenizer: Any, reply: str, rng: random.Random) -> bool:
+    """Whether greedy decoding answers a few fresh prompts (including a full judge template) with ``reply``."""
+    torch, _, _ = _deps()
+    from judgekit.prompts import fill_template, load_template, template_fields
+
+    template = load_template("pointwise")
+    chats = [_random_prompt(rng) for _ in range(3)]
+    chats.append([{"role": "user", "content": fill_template(template, dict.fromkeys(template_fields(template), "x"))}])
+    rows = [_chat_ids(tokenizer, chat, add_generation_prompt=True) for chat in chats]
+    width = max(map(len, rows))
+    ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    max_new = len(tokenizer(reply, add_special_tokens=False)["input_ids"]) + 2
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+    return all(text == reply for text in texts)
+
+
 def build_tiny_qwen2(
     dir: str | Path | None = None,
     *,
     reply: str | None = None,
-    steps: int = 300,
+    steps: int = 30,
     head_dim: int = 64,
     seed: int = 0,
 ) -> Path:
     """A tiny Qwen2 causal LM (hidden 128, 2 layers, 2 heads, 1 KV head) plus tokenizer, saved in ``dir``.
 
-    Random weights; with ``reply``, ``steps`` AdamW steps on chat prompts (random text and judgekit's own
-    templates) teach it to answer any prompt with ``reply`` then EOS under greedy decoding.
+    Random weights; with ``reply``, ``steps`` AdamW steps (batch 8, lr 1e-2) on chat prompts (random text and
+    judgekit's own templates) teach it to answer any prompt with ``reply`` then EOS under greedy decoding; a few
+    extra rounds run if a check on fresh prompts fails. A few seconds on 2 CPU cores.
     Returns the directory to pass as ``model_name``.
     """
     return _cached(
@@ -263,7 +389,7 @@ def build_tiny_qwen2(
 def _build_reward(path: Path, prefer: str | None, steps: int, seed: int) -> None:
     torch, transformers, _ = _deps()
     tokenizer = build_tiny_tokenizer()
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), _one_thread():
         torch.manual_seed(seed)
         config = _qwen2_config(tokenizer, 64, num_labels=1)
         model = transformers.Qwen2ForSequenceClassification(config)
@@ -272,8 +398,7 @@ def _build_reward(path: Path, prefer: str | None, steps: int, seed: int) -> None
 
             def encode(question: str, response: str) -> list[int]:
                 chat = [{"role": "user", "content": question}, {"role": "assistant", "content": response}]
-                ids = tokenizer.apply_chat_template(chat)
-                return list(getattr(ids, "input_ids", ids) if not isinstance(ids, list) else ids)
+                return _chat_ids(tokenizer, chat)
 
             def batch(_step: int) -> tuple[Any, ...]:
                 rows = []
@@ -295,7 +420,7 @@ def _build_reward(path: Path, prefer: str | None, steps: int, seed: int) -> None
 
 
 def build_tiny_reward_model(
-    dir: str | Path | None = None, *, prefer: str | None = None, steps: int = 150, seed: int = 0
+    dir: str | Path | None = None, *, prefer: str | None = None, steps: int = 30, seed: int = 0
 ) -> Path:
     """A tiny Qwen2 reward model (`Qwen2ForSequenceClassification`, one label, ``pad_token_id`` set).
 

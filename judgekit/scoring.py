@@ -1,16 +1,17 @@
-"""How the judge server turns a judgekit result into one score in [0, 1]. Pure functions, no I/O.
+"""How a judgekit result becomes one score in [0, 1], for the judge server and the reward adapter. Pure.
 
 Rules, in order (see docs/server.md):
 
 1. Which kind judges a request: its own ``kind`` field, else the server's ``kind``. ``auto`` means
    ``correctness`` when the request has a non-empty ``answer`` and ``pointwise`` when it has none.
 2. A failed judgement has no score (the server answers with an error, never a number).
-3. A backend-native ``score`` in [0, 1] wins (a judge model's own probability, a calibrated head).
-4. Binary / correctness: the result's ``p_yes`` (P(yes) from token log-probabilities, present when the
-   judge runs with ``logprob_score=True`` and the backend returned logprobs), else the verdict: 1.0 / 0.0.
-5. Pointwise: ``(s - lo) / (hi - lo)`` clamped to [0, 1], with ``(lo, hi)`` the judge's ``score_range`` and
-   ``s`` the result's ``expected_score`` (from logprobs) when present, else its parsed score; a native
-   score outside [0, 1] (an unbounded reward-model scalar) becomes ``sigmoid(score)`` instead.
+3. Binary / correctness: a backend-native ``score`` in [0, 1] (a judge model's own P(yes), as the torch
+   judge's ``logprob`` mode gives) wins; else the result's ``p_yes`` (from token log-probabilities, when the
+   judge runs with ``logprob_score=True``); else the verdict, 1.0 or 0.0.
+4. Pointwise: ``(s - lo) / (hi - lo)`` clamped to [0, 1], where ``(lo, hi)`` is the judge's ``score_range``
+   and ``s`` the result's ``expected_score`` (from logprobs) when present, else its score (a backend-native
+   score, e.g. the torch judge's expected score, or the parsed ``<score>N</score>``). A reward-model head's
+   scalar (``reward_head=True``) has no range: it becomes ``sigmoid(s)``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ SERVER_KINDS = ("auto", *KINDS)
 
 @dataclass(frozen=True)
 class Scored:
-    """A score in [0, 1], where it came from (``native``, ``native_sigmoid``, ``logprobs``, ``verdict``,
-    ``scaled``) and
-    the judge's own output (the 1/0 verdict, or the pointwise score in ``score_range``)."""
+    """A score in [0, 1], where it came from (``native``, ``logprobs``, ``verdict``, ``scaled``, ``sigmoid``)
+    and the judge's own output (the 1/0 verdict, or the pointwise score)."""
 
     score: float
     source: str
@@ -46,31 +46,36 @@ def resolve_kind(requested: str | None, server_kind: str, answer: str | None) ->
     return kind
 
 
-def score_result(kind: str, result: dict[str, Any], score_range: tuple[float, float]) -> Scored:
-    """The score of a successful `~judgekit.types.JudgeResult` of ``kind`` (rules 3-5).
+def score_result(
+    kind: str, result: dict[str, Any], score_range: tuple[float, float], *, reward_head: bool = False
+) -> Scored:
+    """The score of a successful `~judgekit.types.JudgeResult` of ``kind`` (rules 3 and 4).
 
     Raises ValueError when the result holds nothing to score (it should not happen for a successful result).
     """
     native = _finite(result.get("score"))
-    verdict = result.get("result")
-    if native is not None and 0.0 <= native <= 1.0:
-        raw = result.get("scores") if kind == "pointwise" else None if verdict is None else int(bool(verdict))
-        return Scored(native, "native", raw)
     if kind == "pointwise":
-        if native is not None:
-            return Scored(1.0 / (1.0 + math.exp(-native)), "native_sigmoid", native)
         expected, value = _finite(result.get("expected_score")), _finite(result.get("scores"))
+        if value is None:
+            value = native
         if expected is None and value is None:
             raise ValueError(f"the pointwise result has no score: {result.get('scores')!r}")
+        if reward_head and value is not None:
+            return Scored(1.0 / (1.0 + math.exp(-value)), "sigmoid", value)
         low, high = score_range
-        scaled = min(1.0, max(0.0, ((expected if expected is not None else value) - low) / (high - low)))
-        return Scored(scaled, "scaled" if expected is None else "logprobs", value)
+        scaled = min(1.0, max(0.0, ((expected if expected is not None else value) - low) / (high - low)))  # type: ignore[operator]
+        source = "logprobs" if expected is not None else "native" if native is not None else "scaled"
+        return Scored(scaled, source, value)
+    verdict = result.get("result")
     if verdict is None:
         raise ValueError(f"the {kind} result has no verdict")
+    raw = 1 if verdict else 0
+    if native is not None and 0.0 <= native <= 1.0:
+        return Scored(native, "native", raw)
     probability = _finite(result.get("p_yes"))
     if probability is not None and 0.0 <= probability <= 1.0:
-        return Scored(probability, "logprobs", 1 if verdict else 0)
-    return Scored(1.0 if verdict else 0.0, "verdict", 1 if verdict else 0)
+        return Scored(probability, "logprobs", raw)
+    return Scored(float(raw), "verdict", raw)
 
 
 def _finite(value: Any) -> float | None:

