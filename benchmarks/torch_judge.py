@@ -30,12 +30,16 @@ QUESTIONS = [
 ]
 
 
-def items(n: int) -> list[dict[str, str]]:
-    """``n`` binary-judging items of varied length."""
+def items(n: int, kind: str = "binary") -> list[dict[str, str]]:
+    """``n`` items of varied length for ``kind`` (binary: question/answer/prediction; pointwise:
+    question/response, judged ``<think>...</think><score>N</score>``, so the judge writes more)."""
     out = []
     for i in range(n):
         question, answer, prediction = QUESTIONS[i % len(QUESTIONS)]
-        out.append({"question": f"{question} (item {i})", "answer": answer, "prediction": prediction})
+        if kind == "pointwise":
+            out.append({"question": f"{question} (item {i})", "response": prediction})
+        else:
+            out.append({"question": f"{question} (item {i})", "answer": answer, "prediction": prediction})
     return out
 
 
@@ -46,7 +50,7 @@ def rate(fn: Any, count: int) -> tuple[float, float]:
     return count / seconds, seconds
 
 
-def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tokens: int) -> float:
+def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tokens: int, kind: str) -> float:
     from judgekit import SimplifiedJudge
 
     common = {"api_type": "torch", "model_name": model, "max_tokens": max_tokens, "torch_device": device,
@@ -58,16 +62,16 @@ def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tok
     single.judge.load()  # type: ignore[attr-defined]  (the same weights: loaded once)
     print(f"[{device}] loaded {model} in {time.perf_counter() - started:.1f}s "
           f"({batched.judge.dtype}, torch threads: {_threads()})")  # type: ignore[attr-defined]
-    work = items(n)
-    single.evaluate_binary(**work[0])  # warm-up
-    batched.evaluate_batch("binary", work[:batch_size])
+    work = items(n, kind)
+    single.evaluate_batch(kind, work[:1])  # warm-up
+    batched.evaluate_batch(kind, work[:batch_size])
 
     def one_at_a_time() -> None:
         for item in work[:n_single]:
-            single.evaluate_binary(**item)
+            single.evaluate_batch(kind, [item])
 
     def all_at_once() -> None:
-        results = batched.evaluate_batch("binary", work, max_concurrency=n)
+        results = batched.evaluate_batch(kind, work, max_concurrency=n)
         assert len(results) == n
 
     before = batched.judge.batcher.stats.as_dict()["items"]  # type: ignore[attr-defined]
@@ -75,6 +79,7 @@ def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tok
     batched_rate, batched_s = rate(all_at_once, n)
     stats = batched.judge.batcher.stats.as_dict()  # type: ignore[attr-defined]
     ratio = batched_rate / single_rate
+    print(f"[{device}] {kind}, max_tokens={max_tokens}, batch size {batch_size}")
     print(f"[{device}] one at a time: {single_rate:8.2f} items/s  ({n_single} items in {single_s:.1f}s)")
     print(f"[{device}] batched (<= {batch_size}): {batched_rate:6.2f} items/s  ({n} items in {batched_s:.1f}s; "
           f"{stats['items'] - before} items, batch sizes {stats['batch_sizes']})")
@@ -95,15 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-single", type=int, default=None, help="items judged one at a time (default: min(n, 8))")
     parser.add_argument("--batch-size", type=int, default=16, help="torch_batch_size of the batched judge")
     parser.add_argument("--max-tokens", type=int, default=32, help="generated tokens per judgement at most")
+    parser.add_argument("--kind", choices=("binary", "pointwise"), default="binary",
+                        help="binary (a short verdict) or pointwise (reasoning, then <score>N</score>)")
     parser.add_argument("--no-gpu", action="store_true", help="skip the GPU run even when CUDA is available")
     args = parser.parse_args(argv)
 
     import torch
 
     n_single = args.n_single or min(args.n, 8)
-    ratios = {"cpu": run(args.model, "cpu", args.n, n_single, args.batch_size, args.max_tokens)}
+    ratios = {"cpu": run(args.model, "cpu", args.n, n_single, args.batch_size, args.max_tokens, args.kind)}
     if torch.cuda.is_available() and not args.no_gpu:
-        ratios["cuda"] = run(args.model, "cuda", args.n, n_single, args.batch_size, args.max_tokens)
+        ratios["cuda"] = run(args.model, "cuda", args.n, n_single, args.batch_size, args.max_tokens, args.kind)
     else:
         print("[cuda] not available: GPU run skipped")
     print("summary: " + ", ".join(f"{device} {ratio:.1f}x" for device, ratio in ratios.items()))

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from judgekit.config import env_value
+
 __all__ = ["build_parser", "main"]
 
 KINDS = ("binary", "correctness", "comparative", "rubric", "pointwise", "pairwise")
@@ -278,7 +280,7 @@ def _make_judge(args: argparse.Namespace) -> Any:
     if args.base_url:
         fields["base_url"] = args.base_url[0] if len(args.base_url) == 1 else args.base_url
     if args.backend_key_env:
-        key = os.environ.get(args.backend_key_env)
+        key = env_value(args.backend_key_env)
         if not key:
             raise UsageError(f"the variable {args.backend_key_env} named by the API key option is not set")
         fields["api_key"] = key
@@ -560,7 +562,7 @@ def _append(path: Path) -> Iterator[TextIO]:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from judgekit.server import create_app, serve
 
-    server_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    server_key = env_value(args.api_key_env) if args.api_key_env else None
     if args.api_type == "torch":
         given = {item.partition("=")[0].strip() for item in args.set}
         if "torch_batch_size" not in given:
@@ -606,24 +608,21 @@ def mask_secret(secret: str | None) -> str:
 
 
 def _cmd_providers(args: argparse.Namespace) -> int:
-    from judgekit.config import _ENV, JudgeConfig
+    from judgekit.config import JudgeConfig, default_api_type, env_variables
     from judgekit.factory import JudgeFactory
 
-    default = os.environ.get("API_TYPE", "openai").strip().lower()
+    default = default_api_type()
     rows = []
     for name in JudgeFactory.list_judges():
-        entry = JudgeFactory._registry.get(name)
-        target = entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"
         config = JudgeConfig.from_env(api_type=name)
-        env = _ENV.get(name, {})
         rows.append({
             "api_type": name,
             "default": name == default,
-            "class": target,
+            "class": JudgeFactory.describe(name),
             "base_url": config.base_url,
             "api_key": mask_secret(config.secret()),
             "model": config.model_name,
-            "env": sorted({var for names in env.values() for var in names}),
+            "env": env_variables(name),
         })
     if args.json:
         print(json.dumps(rows, indent=2))

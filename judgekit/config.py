@@ -258,3 +258,19 @@ def reward_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The reward adapter's settings found in the environment (``JUDGE_MODEL_URL``, ``JUDGE_MAX_BATCH_SIZE``, ...)."""
     environ = os.environ if environ is None else environ
     return {key: environ[name] for key, name in _REWARD_ENV.items() if environ.get(name)}
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """One environment variable, or None when unset or empty (the CLI's ``--api-key-env VAR``, ...)."""
+    value = (os.environ if environ is None else environ).get(name)
+    return value or None
+
+
+def default_api_type(environ: Mapping[str, str] | None = None) -> str:
+    """The backend used when none is named: ``API_TYPE``, else ``openai``."""
+    return (env_value("API_TYPE", environ) or "openai").strip().lower()
+
+
+def env_variables(api_type: str) -> list[str]:
+    """The environment variables a backend reads for its key, URL and API version."""
+    return sorted({var for names in _ENV.get(api_type.strip().lower(), {}).values() for var in names})

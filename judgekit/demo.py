@@ -50,8 +50,11 @@ def main(args: argparse.Namespace | None = None) -> int:
         return 0 if ok else 1
     print(f"\n== 2. in-process torch judge: {args.model} (DEMO MODEL — a 135M model is not a reliable judge) ==")
     try:
-        model = SimplifiedJudge(api_type="torch", model_name=args.model, max_tokens=4, timeout=600)
-        ok = _report(model, items, labels, sample) and ok
+        # Log-probability mode: one forward pass reads P(Yes) at the verdict position, so even a small model
+        # always gives a verdict (generating text, this one rarely writes a readable verdict at all).
+        model = SimplifiedJudge(api_type="torch", model_name=args.model, torch_mode="logprob", output_format="yes/no",
+                                timeout=600)
+        ok = _report(model, [{**item, "output_format": "yes/no"} for item in items], labels, sample) and ok
     except ImportError as exc:
         print(f"skipped: {exc}")
     return 0 if ok else 1
@@ -62,18 +65,34 @@ def _report(judge: SimplifiedJudge, items: list[dict[str, Any]], labels: list[in
     results = judge.evaluate_batch("binary", items)
     seconds = time.perf_counter() - started
     for row, result, label in zip(sample, results, labels, strict=True):
-        print(f"  {row['id']:<7} label={label} judge={_verdict(result):<6} {_detail(result)}")
+        print(f"  {row['id']:<7} label={label} judge={_verdict(result):<16} {_detail(result)}")
     judged = [(r["result"], label) for r, label in zip(results, labels, strict=True) if r["success"]]
-    agree = sum(int(v) == label for v, label in judged)
+    agree = sum((1 if v else 0) == label for v, label in judged)
     failed = len(results) - len(judged)
     rate = f"{agree}/{len(judged)} = {agree / len(judged):.0%}" if judged else "n/a"
     print(f"  agreement with labels: {rate}; failed to judge: {failed}; {seconds:.2f}s "
           f"({len(results) / seconds:.1f} items/s)")
+    scored = [(r["score"], label) for r, label in zip(results, labels, strict=True) if r.get("score") is not None]
+    if scored:
+        print(f"  ranking quality of p(yes) (AUC, 0.5 = chance): {_auc(scored):.2f}")
     return failed < len(results)
 
 
+def _auc(scored: list[tuple[float, int]]) -> float:
+    """The chance that a correct item gets a higher p(yes) than an incorrect one (ties count half)."""
+    pos = [p for p, label in scored if label == 1]
+    neg = [p for p, label in scored if label == 0]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
+    return wins / (len(pos) * len(neg))
+
+
 def _verdict(result: JudgeResult) -> str:
-    return str(result["result"]) if result["success"] else "FAILED"
+    if not result["success"]:
+        return "FAILED"
+    p_yes = result.get("score")
+    return f"{result['result']}" + (f" p(yes)={p_yes:.2f}" if p_yes is not None else "")
 
 
 def _detail(result: JudgeResult) -> str:

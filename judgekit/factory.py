@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import difflib
 import importlib
-import os
 import threading
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from judgekit.config import JudgeConfig
+from judgekit.config import JudgeConfig, default_api_type
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
 
@@ -56,6 +55,14 @@ class JudgeFactory:
         return sorted(cls._registry)
 
     @classmethod
+    def describe(cls, api_type: str) -> str:
+        """Where the backend lives, as ``"module:Class"`` (without importing it)."""
+        entry = cls._registry.get(api_type.strip().lower())
+        if entry is None:
+            cls.get_judge_class(api_type)  # raises the "unknown api_type" error
+        return entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"  # type: ignore[union-attr]
+
+    @classmethod
     def get_judge_class(cls, api_type: str) -> type[JudgeInterface]:
         """The class registered under ``api_type``; an unknown name lists the known ones."""
         name = api_type.strip().lower()
@@ -80,7 +87,7 @@ class JudgeFactory:
         Unset key, URL and model are filled from the environment for that backend. ``cache`` may also be a
         cache object (`judgekit.cache`) to share between judges.
         """
-        name = api_type or (config.api_type if config else None) or os.environ.get("API_TYPE") or "openai"
+        name = api_type or (config.api_type if config else None) or default_api_type()
         judge_class = cls.get_judge_class(name)
         cache = overrides.get("cache")
         cache_object = cache is not None and not isinstance(cache, (bool, str))

@@ -9,14 +9,13 @@ never raise, a failure returns empty strings as before.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from typing import Any
 
 from loguru import logger
 
-from judgekit.config import JudgeConfig
+from judgekit.config import JudgeConfig, env_value
 from judgekit.factory import cached_judge
 from judgekit.types import JudgeRequest
 
@@ -124,7 +123,7 @@ def _ask(
 def _retry_pause(pause: float | None) -> float:
     if pause is not None:
         return max(0.0, float(pause))
-    raw = os.environ.get(RETRY_PAUSE_ENV)
+    raw = env_value(RETRY_PAUSE_ENV)
     if raw:
         try:
             return max(0.0, float(raw))

@@ -145,14 +145,21 @@ def test_generate_mode_returns_token_logprobs_when_asked(replies: dict[str, Path
     assert 0.5 < result.p_yes <= 1.0
 
 
-def test_left_padding_and_sorting_match_one_at_a_time(random_model: Path) -> None:
-    prompts = ["hi", "two plus two is four, the answer is correct " * 6, "Paris", "a " * 40, "the judge"]
+@pytest.mark.parametrize("shared", ["", "You are a careful judge. Read the text below and reply briefly. " * 3])
+def test_left_padding_and_sorting_match_one_at_a_time(
+    random_model: Path, shared: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prompts = [shared + p for p in ("hi", "two plus two is four, the answer is correct " * 6, "Paris", "a " * 40, "ok")]
     requests = [JudgeRequest(messages=[{"role": "user", "content": p}]) for p in prompts]
     batched = TorchJudge(JudgeConfig(api_type="torch", model_name=str(random_model), max_tokens=6,
                                      torch_batch_wait_s=0.2))
     alone = TorchJudge(JudgeConfig(api_type="torch", model_name=str(random_model), max_tokens=6, torch_batch_size=1))
+    prefixes: list[int] = []
+    pad = batched._pad
+    monkeypatch.setattr(batched, "_pad", lambda *a, **k: prefixes.append((out := pad(*a, **k)).prefix) or out)
     together = batched.evaluate_batch(requests)
     assert batched.batcher.stats.as_dict()["max_batch_size"] == len(prompts)
+    assert (prefixes[0] > 16) == bool(shared)  # a long common prefix runs once for the whole batch
     singles = [alone.evaluate(r) for r in requests]
     assert alone.batcher.stats.as_dict()["max_batch_size"] == 1
     assert [(r.success, r.content) for r in together] == [(r.success, r.content) for r in singles]

@@ -171,6 +171,40 @@ class _Item:
 
 
 Result = JudgeResponse | BaseException
+_MIN_SHARED_PREFIX = 16
+
+
+@dataclass
+class _Inputs:
+    """A padded batch: ``ids``/``mask``/``positions`` cover the whole rows; ``cache`` holds the KV cache of the
+    first ``prefix`` tokens (shared by every row), or None."""
+
+    ids: Any
+    mask: Any
+    positions: Any
+    cache: Any
+    prefix: int
+
+    def forward_kwargs(self) -> dict[str, Any]:
+        """Arguments of a forward pass over what the cache does not cover."""
+        start = self.prefix
+        kwargs = {
+            "input_ids": self.ids[:, start:],
+            "attention_mask": self.mask,
+            "position_ids": self.positions[:, start:],
+        }
+        if self.cache is not None:
+            kwargs["past_key_values"] = self.cache
+        return kwargs
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    """Length of the token prefix all rows share, leaving each row at least one token of its own."""
+    limit = min(len(r) for r in rows) - 1
+    first, n = rows[0], 0
+    while n < limit and all(r[n] == first[n] for r in rows):
+        n += 1
+    return n
 
 
 class _LogprobRecorder(transformers.LogitsProcessor):
@@ -178,6 +212,9 @@ class _LogprobRecorder(transformers.LogitsProcessor):
 
     def __init__(self, k: int) -> None:
         self.k = max(k, 1)
+        self.reset()
+
+    def reset(self) -> None:
         self.top: list[tuple[Any, Any]] = []
         self.chosen: list[Any] = []
         self._last: Any = None
@@ -220,6 +257,7 @@ class TorchJudge(JudgeInterface):
         self._models: dict[str, Any] = {}
         self._chat_template: bool = False
         self._memo: dict[Any, Any] = {}
+        self._share_prefix = True
         self._batcher: DynamicBatcher[_Item, Result] | None = None
         self._finalizer: weakref.finalize | None = None
 
@@ -381,7 +419,10 @@ class TorchJudge(JudgeInterface):
         if config.system_prompt and not any(m["role"] == "system" for m in messages):
             messages.insert(0, {"role": "system", "content": config.system_prompt})
         if mode == "generate":
-            params = (config.max_tokens, config.temperature, config.top_p, config.logprobs, config.top_logprobs or 0)
+            # token logprobs when the config asks (logprobs=True) or the task does (SimplifiedJudge's logprob_score)
+            logprobs = bool(config.logprobs or (task and task.options.get("logprob_score")))
+            top = config.top_logprobs if config.top_logprobs is not None else (20 if logprobs else 0)
+            params = (config.max_tokens, config.temperature, config.top_p, logprobs, top)
             return _Item("generate", [messages], task.kind if task else None, params=params, model=label)
         if mode == "logprob":
             if task is None or task.kind not in _LOGPROB_KINDS:
@@ -523,19 +564,49 @@ class TorchJudge(JudgeInterface):
             texts = [text + suffix for text, suffix in zip(texts, suffixes, strict=True)]
         return [list(ids) for ids in tokenizer(texts, add_special_tokens=special)["input_ids"]]
 
-    def _pad(self, rows: list[list[int]], model: Any) -> tuple[Any, Any, Any]:
-        """Left-padded ids, attention mask and position ids (positions count real tokens only)."""
-        width = max(len(r) for r in rows)
+    def _pad(self, rows: list[list[int]], model: Any, *, shared: bool = True) -> _Inputs:
+        """Padded inputs for a batch of token rows (positions count real tokens only).
+
+        Rows are left-padded. When the rows share a token prefix of at least ``_MIN_SHARED_PREFIX`` tokens (the
+        judge template's instructions), that prefix runs once, its KV cache is repeated for every row, and rows
+        are padded between the prefix and their own tokens instead: ``[prefix][pad...][row tail]``.
+        """
+        prefix = _common_prefix(rows) if shared and self._share_prefix and len(rows) > 1 else 0
+        if prefix < _MIN_SHARED_PREFIX:
+            prefix = 0
+        head, tails = rows[0][:prefix], [row[prefix:] for row in rows]
+        width = max(len(t) for t in tails)
         pad = self._tokenizer.pad_token_id
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            if row:
-                ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
-                mask[i, width - len(row) :] = 1
+        ids = torch.full((len(rows), prefix + width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), prefix + width), dtype=torch.long)
+        ids[:, :prefix] = torch.tensor(head, dtype=torch.long)
+        mask[:, :prefix] = 1
+        for i, tail in enumerate(tails):
+            if tail:
+                ids[i, prefix + width - len(tail) :] = torch.tensor(tail, dtype=torch.long)
+                mask[i, prefix + width - len(tail) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         device = model.get_input_embeddings().weight.device
-        return ids.to(device), mask.to(device), positions.to(device)
+        ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+        cache = None
+        if prefix:
+            with torch.inference_mode():
+                cache = model(input_ids=ids[:1, :prefix], use_cache=True).past_key_values
+            cache.batch_repeat_interleave(len(rows))
+        return _Inputs(ids, mask, positions, cache, prefix)
+
+    def _with_shared_prefix(self, run: Callable[[bool], Any]) -> Any:
+        """``run(shared=True)``; if that fails where an unshared run works (a model whose KV cache cannot be
+        repeated across a batch), the judge runs unshared from then on."""
+        if not self._share_prefix:
+            return run(False)
+        try:
+            return run(True)
+        except (AttributeError, NotImplementedError, TypeError, ValueError) as exc:
+            result = run(False)  # raises if the model fails anyway: then sharing was not the cause
+            logger.warning("judgekit: torch: sharing the prompt prefix failed ({}); running without it", exc)
+            self._share_prefix = False
+            return result
 
     # generate ----------------------------------------------------------------------------------
 
@@ -546,7 +617,6 @@ class TorchJudge(JudgeInterface):
     def _generate(self, items: list[_Item], prompts: list[list[int]], indices: list[int]) -> list[Result]:
         model, tokenizer = self._models["causal"], self._tokenizer
         max_new_tokens, temperature, top_p, want_logprobs, top_k = items[indices[0]].params
-        ids, mask, _ = self._pad([prompts[i] for i in indices], model)
         config = copy.deepcopy(model.generation_config)
         config.max_new_tokens, config.num_beams, config.pad_token_id = max_new_tokens, 1, tokenizer.pad_token_id
         config.do_sample = temperature > 0
@@ -556,14 +626,22 @@ class TorchJudge(JudgeInterface):
         stop = self._stop_ids(model)
         config.eos_token_id = sorted(stop)
         recorder = _LogprobRecorder(top_k) if want_logprobs else None
-        with torch.inference_mode():
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                generation_config=config,
-                logits_processor=transformers.LogitsProcessorList([recorder]) if recorder else None,
-            )
-        sequences = out if isinstance(out, torch.Tensor) else out.sequences
+
+        def run(shared: bool) -> tuple[Any, Any]:
+            if recorder is not None:
+                recorder.reset()
+            inputs = self._pad([prompts[i] for i in indices], model, shared=shared)
+            with torch.inference_mode():
+                out = model.generate(
+                    input_ids=inputs.ids,
+                    attention_mask=inputs.mask,
+                    past_key_values=inputs.cache,
+                    generation_config=config,
+                    logits_processor=transformers.LogitsProcessorList([recorder]) if recorder else None,
+                )
+            return inputs.ids, out if isinstance(out, torch.Tensor) else out.sequences
+
+        ids, sequences = self._with_shared_prefix(run)
         if recorder is not None:
             recorder.finish(sequences)
         results: list[Result] = []
@@ -716,9 +794,13 @@ class TorchJudge(JudgeInterface):
     def _next_logprobs(self, rows: list[list[int]]) -> Any:
         """log_softmax of the next-token logits after each row (float32, CPU)."""
         model = self._models["causal"]
-        ids, mask, positions = self._pad(rows, model)
-        with torch.inference_mode():
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits
+
+        def run(shared: bool) -> Any:
+            inputs = self._pad(rows, model, shared=shared)
+            with torch.inference_mode():
+                return model(**inputs.forward_kwargs(), logits_to_keep=1).logits
+
+        logits = self._with_shared_prefix(run)
         return torch.log_softmax(logits[:, -1, :].float(), dim=-1).cpu()
 
     def _score(self, items: list[_Item], prompts: list[list[int]], plans: list[Any]) -> list[Result]:
@@ -816,9 +898,13 @@ class TorchJudge(JudgeInterface):
     def _reward(self, items: list[_Item], rows: list[list[list[int]]], indices: list[int]) -> list[Result]:
         model = self._models["reward"]
         flat = [row for i in indices for row in rows[i]]
-        ids, mask, positions = self._pad(flat, model)
-        with torch.inference_mode():
-            scores = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, 0].float().tolist()
+
+        def run(shared: bool) -> Any:
+            inputs = self._pad(flat, model, shared=shared)
+            with torch.inference_mode():
+                return model(**inputs.forward_kwargs()).logits
+
+        scores = self._with_shared_prefix(run)[:, 0].float().tolist()
         results: list[Result] = []
         at = 0
         for i in indices:

@@ -8,7 +8,9 @@
 
 Builds are cached per process, keyed by their arguments: a repeated call copies the cached files into
 ``dir`` (or, with ``dir=None``, returns the cached directory itself, which callers must not modify).
-Requires ``torch``, ``transformers`` and ``tokenizers`` (``pip install "judgekit[torch]"``).
+Requires ``torch``, ``transformers`` and ``tokenizers`` (``pip install "judgekit[torch]"``). While a build
+trains, torch runs on one thread (``torch.set_num_threads(1)``, restored afterwards): faster for such tiny
+matrices, and kinder to a shared machine.
 """
 
 from __future__ import annotations
