@@ -12,26 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import subprocess
-import sys
+import contextlib
 import time
 
 from judgekit import JudgeConfig, SimplifiedJudge
 from judgekit.providers.vllm import VLLMJudge
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "judgekit.testing", "--port", "0", "--latency", str(latency), "--reply", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"OpenAI base URL: (\S+)\)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"fake server did not start: {line!r}")
-    return proc, match[1]
+from judgekit.testing.process import spawn_fake_server
 
 
 async def run(policy: str, urls: list[str], n: int, concurrency: int) -> tuple[float, list[int]]:
@@ -58,9 +44,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="requests in flight")
     parser.add_argument("--latency", type=float, nargs=2, default=(0.02, 0.1), help="fast and slow latency (s)")
     args = parser.parse_args()
-    servers = [start_server(latency) for latency in args.latency]
-    try:
-        urls = [url for _, url in servers]
+    with contextlib.ExitStack() as stack:
+        urls = [stack.enter_context(spawn_fake_server(latency))[1] for latency in args.latency]
         print(f"{args.n} requests, {args.concurrency} in flight; replicas: "
               + ", ".join(f"{u} ({lat * 1000:.0f} ms)" for u, lat in zip(urls, args.latency, strict=True)))  # fmt: skip
         rates: dict[str, float] = {}
@@ -70,10 +55,6 @@ def main() -> None:
             shares = ", ".join(f"{s / sum(served):.0%} ({s})" for s in served)
             print(f"{policy:>18}: {rate:7.0f} req/s   share fast/slow: {shares}")
         print(f"least_outstanding / round_robin throughput: {rates['least_outstanding'] / rates['round_robin']:.2f}x")
-    finally:
-        for proc, _ in servers:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -9,35 +9,11 @@ of items that were batched. The judge is judgekit's local OpenAI-compatible test
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 from judgekit import SimplifiedJudge
 from judgekit.reward import JudgeRewardSystem
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(latency: float) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "judgekit.testing", "--port", str(port), "--latency", str(latency),
-                             "--reply", "Yes"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "/health", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("test server did not start")
+from judgekit.testing.process import spawn_fake_server
 
 
 def main() -> None:
@@ -48,9 +24,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    proc, url = start_server(args.latency)
-    try:
-        judge = SimplifiedJudge(base_url=url + "/v1", model_name="judge", max_concurrent=args.in_flight)
+    with spawn_fake_server(args.latency, "Yes") as (_, base_url):
+        judge = SimplifiedJudge(base_url=base_url, model_name="judge", max_concurrent=args.in_flight)
         system = JudgeRewardSystem({"max_batch_size": args.batch_size, "batch_timeout": 0.05,
                                     "max_concurrent_requests": args.in_flight, "cache_size": 2 * args.n}, judge=judge)
         system.reward("warm-up", "x", "x")
@@ -69,9 +44,6 @@ def main() -> None:
         cached_wall = time.perf_counter() - started
         assert all(r["source"] == "cache" for r in cached)
         system.close()
-    finally:
-        proc.terminate()
-        proc.wait()
 
     ideal = args.n / args.in_flight * args.latency
     print(f"reward adapter: {args.n} completions, judge latency {args.latency * 1000:.0f} ms, "

@@ -14,15 +14,15 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from judgekit.testing.process import spawn_fake_server
 
 MODEL = "gpt-4o-2024-08-06"
 
@@ -180,18 +180,6 @@ def cache_hit_us(base_url: str, cache: str, n: int = 20_000) -> float:
 # ------------------------------------------------------------------------------------------------ server
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "judgekit.testing", "--port", "0", "--latency", str(latency), "--reply", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    match = re.search(r"OpenAI base URL: (\S+)\)", line)
-    if not match:
-        proc.kill()
-        raise SystemExit(f"the test server did not start: {line!r}")
-    return proc, match.group(1)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="requests per client (default 2000)")
@@ -204,9 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     if "aiohttp" not in chosen:
         chosen.insert(0, "aiohttp")
 
-    proc, base_url = start_server(args.latency)
     rows: dict[str, list[tuple[float, float, float]]] = {c: [] for c in chosen}
-    try:
+    with spawn_fake_server(args.latency) as (proc, base_url):
         for key in chosen:  # warm-up: imports, first connections
             measure(key, base_url, min(args.n, 200 if key != "lmms" else 20), args.concurrency, proc.pid)
         for _ in range(args.rounds):  # interleaved, so a noisy neighbour hurts every client alike
@@ -216,9 +203,6 @@ def main(argv: list[str] | None = None) -> int:
                 rows[key].append(measure(key, base_url, args.n, args.concurrency, proc.pid))
         with tempfile.TemporaryDirectory() as tmp:
             hits = {"memory": cache_hit_us(base_url, "memory"), "sqlite": cache_hit_us(base_url, f"{tmp}/c.sqlite")}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
     def med(key: str, i: int) -> float:
         return statistics.median(r[i] for r in rows[key])
