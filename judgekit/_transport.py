@@ -219,6 +219,16 @@ class HTTPTransport:
         except Exception as exc:
             raise self._connection_error(exc, timeout, model) from None
 
+    async def is_alive(self, url: str, *, headers: dict[str, str] | None = None, timeout: float = 5.0) -> bool:
+        """Whether a server answers ``GET url`` at all: any reply below HTTP 500 counts (a health probe)."""
+        try:
+            await self.request_json("GET", url, headers=headers, timeout=timeout)
+        except ProviderConnectionError:
+            return False
+        except ProviderError as exc:
+            return exc.status_code is not None and exc.status_code < 500
+        return True
+
     def _connection_error(self, exc: BaseException, timeout: float, model: str | None) -> ProviderError:
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
             return JudgeTimeoutError(f"no reply within {timeout:g}s", provider=self.provider, model=model)

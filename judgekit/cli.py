@@ -501,13 +501,7 @@ def _read_jsonl(path: str) -> list[tuple[int, dict[str, Any]]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line)
-        except ValueError as exc:
-            raise UsageError(f"{path}:{number}: not JSON: {exc}") from None
-        if not isinstance(item, dict):
-            raise UsageError(f"{path}:{number}: expected a JSON object, got {type(item).__name__}")
-        items.append((len(items), item))
+        items.append((len(items), _read_object(line, f"{path}:{number}")))
     return items
 
 

@@ -24,7 +24,7 @@ from judgekit._batch import gather_ordered
 from judgekit._sync import run_sync
 from judgekit._transport import HTTPTransport
 from judgekit.config import JudgeConfig
-from judgekit.errors import ConfigError, ProviderConnectionError, ProviderError, ProviderResponseError
+from judgekit.errors import ConfigError, ProviderError, ProviderResponseError
 from judgekit.interface import JudgeInterface
 from judgekit.pool import EndpointPool
 from judgekit.types import JudgeRequest, JudgeResponse, JudgeTask, Usage
@@ -92,15 +92,9 @@ class JudgeServerJudge(JudgeInterface):
 
     async def probe(self, base_url: str, config: JudgeConfig) -> bool:
         """Whether a server answers ``GET /health`` (any reply below HTTP 500 counts)."""
-        try:
-            await self._transport.request_json(
-                "GET", f"{base_url}/health", headers=self.headers(config), timeout=min(5.0, config.timeout)
-            )
-        except ProviderConnectionError:
-            return False
-        except ProviderError as exc:
-            return exc.status_code is not None and exc.status_code < 500
-        return True
+        return await self._transport.is_alive(
+            f"{base_url}/health", headers=self.headers(config), timeout=min(5.0, config.timeout)
+        )
 
     # -- one item ----------------------------------------------------------------------------------
 

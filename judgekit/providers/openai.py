@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from judgekit._transport import HTTPTransport
 from judgekit.config import DEFAULT_OPENAI_MODEL, JudgeConfig
-from judgekit.errors import ConfigError, ProviderConnectionError, ProviderError, ProviderResponseError
+from judgekit.errors import ConfigError, ProviderResponseError
 from judgekit.images import load_image, to_openai_part
 from judgekit.interface import JudgeInterface
 from judgekit.pool import EndpointPool, Policy
@@ -247,15 +247,9 @@ class OpenAIJudge(JudgeInterface):
 
     async def probe(self, base_url: str, config: JudgeConfig) -> bool:
         """Whether a replica answers ``GET {base_url}/models`` (any reply below HTTP 500 counts)."""
-        try:
-            await self._transport.request_json(
-                "GET", f"{base_url}/models", headers=self.headers(config), timeout=min(5.0, config.timeout)
-            )
-        except ProviderConnectionError:
-            return False
-        except ProviderError as exc:
-            return exc.status_code is not None and exc.status_code < 500
-        return True
+        return await self._transport.is_alive(
+            f"{base_url}/models", headers=self.headers(config), timeout=min(5.0, config.timeout)
+        )
 
     def pool_status(self) -> list[dict[str, Any]]:
         """Per replica of every endpoint pool in use: url, healthy, outstanding, served, failures."""
