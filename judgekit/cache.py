@@ -69,7 +69,9 @@ IGNORED_FIELDS = frozenset(
 """`JudgeConfig` fields that never change a reply, so never change a cache key. ``api_type`` is covered by the
 provider's name; ``judge_type``, ``output_format`` and ``score_range`` shape the prompt, which is in the key."""
 
-_STORED = ("content", "model_used", "reasoning", "finish_reason", "logprobs", "score", "provider", "status_code")
+_STORED = (
+    "content", "model_used", "reasoning", "finish_reason", "logprobs", "score", "decisions", "provider", "status_code"
+)
 
 
 @runtime_checkable

@@ -113,7 +113,10 @@ class JudgeResponse(BaseModel):
     finish_reason: str | None = None
     logprobs: list[dict[str, Any]] | None = Field(default=None, repr=False)
     score: float | None = None
-    """A backend-native number: a judge server's score in [0, 1], a reward-model head's scalar."""
+    """A backend-native number: a judge server's score in [0, 1], a reward-model head's scalar, a decision
+    backend's P(yes) or expected score."""
+    decisions: dict[str, dict[str, Any]] | None = None
+    """A decision backend's answers, by question: ``{"probabilities": {option: p}, "confidence", "label_mass"}``."""
     provider: str = ""
     latency_s: float = 0.0
     attempts: int = 0

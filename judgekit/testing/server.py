@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import itertools
 import json
 import threading
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from aiohttp import web
+
+from judgekit.testing import decisions
 
 __all__ = ["FakeLLMServer", "Fault", "RecordedRequest", "Reply", "ReplySource"]
 
@@ -299,6 +302,8 @@ class FakeLLMServer:
         app.router.add_post("/v1/chat/completions", self._wrap(self._openai_chat))
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._wrap(self._azure_chat))
         app.router.add_post("/v1/messages", self._wrap(self._anthropic_messages))
+        app.router.add_post("/v1/decisions", self._wrap(functools.partial(decisions.openai_decisions, self)))
+        app.router.add_post("/v1/systemone", self._wrap(functools.partial(decisions.systemone, self)))
         app.router.add_get("/v1/models", self._wrap(self._models))
         app.router.add_get("/health", self._wrap(self._health))
         runner = web.AppRunner(

@@ -3,6 +3,8 @@
 - `build_tiny_tokenizer(dir)`: a byte-level BPE tokenizer with a ChatML chat template.
 - `build_tiny_qwen2(dir, reply=...)`: a 2-layer Qwen2 causal LM; with ``reply`` it is trained so that greedy
   generation answers any chat prompt with exactly ``reply`` then EOS.
+- `build_tiny_qwen3(dir, reply=...)`: the same as a `Qwen3ForCausalLM`, with a tokenizer in which ``yes``, ``no``,
+  ``A``-``Z`` and the digits are single tokens right after the chat prompt: what vLLM's ``/v1/systemone`` needs.
 - `build_tiny_reward_model(dir, prefer=...)`: a Qwen2 sequence-classification head (one label); with
   ``prefer`` it is trained so that responses containing ``prefer`` score higher.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import random
 import shutil
+import string
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -30,7 +33,9 @@ __all__ = [
     "CHAT_TEMPLATE",
     "EOS_TOKEN",
     "PAD_TOKEN",
+    "DECISION_LABELS",
     "build_tiny_qwen2",
+    "build_tiny_qwen3",
     "build_tiny_reward_model",
     "build_tiny_tokenizer",
 ]
@@ -129,6 +134,8 @@ _CORPUS = (
     "0 1 2 3 4 5 6 7 8 9 10",
 )
 _VERDICTS = ("Yes", "No", " Yes", " No", "yes", "no", "1", "0", "A", "B", "True", "False")
+DECISION_LABELS = ("yes", "no", *string.ascii_uppercase, *string.digits)
+"""The reply tokens vLLM's ``/v1/systemone`` reads: yes/no questions, choices (A-Z) and score levels (0-9)."""
 
 _cache_lock = threading.Lock()
 _cache_root: Path | None = None
@@ -172,7 +179,7 @@ def _cached(key: tuple[Any, ...], build: Callable[[Path], None], dest: str | Pat
 # --------------------------------------------------------------------------------------------- tokenizer
 
 
-def _make_tokenizer() -> Any:
+def _make_tokenizer(decision_labels: bool = False) -> Any:
     _, transformers, tokenizers = _deps()
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
@@ -187,6 +194,8 @@ def _make_tokenizer() -> Any:
         show_progress=False,
     )
     corpus = [*_CORPUS, " ".join(_WORDS)] * 4 + [" ".join(_VERDICTS)] * 20
+    if decision_labels:  # each label alone on a line, as it starts a reply after "assistant\n"
+        corpus += ["\n".join(DECISION_LABELS)] * 40
     tok.train_from_iterator(corpus, trainer=trainer)
     fast = transformers.PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token=BOS_TOKEN, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN, padding_side="left"
@@ -195,24 +204,26 @@ def _make_tokenizer() -> Any:
     return fast
 
 
-def build_tiny_tokenizer(dir: str | Path | None = None) -> Any:
+def build_tiny_tokenizer(dir: str | Path | None = None, *, decision_labels: bool = False) -> Any:
     """A byte-level BPE tokenizer (vocab 512, trained here on a few sentences, verdict words and digits) with
     a ChatML ``chat_template``, pad ``<|endoftext|>`` and eos ``<|im_end|>``; saved to ``dir`` when given.
 
     Returns the `transformers.PreTrainedTokenizerFast`. Digits, ``Yes``/``No`` and `` Yes``/`` No`` are single
-    tokens.
+    tokens; with ``decision_labels`` so is each of `DECISION_LABELS` at the start of a reply.
     """
     _, transformers, _ = _deps()
-    path = _cached(("tokenizer",), lambda p: _make_tokenizer().save_pretrained(p), dir)
+    key = ("tokenizer",) if not decision_labels else ("tokenizer", "decision_labels")
+    path = _cached(key, lambda p: _make_tokenizer(decision_labels).save_pretrained(p), dir)
     return transformers.AutoTokenizer.from_pretrained(path)
 
 
 # ---------------------------------------------------------------------------------------- causal LM
 
 
-def _qwen2_config(tokenizer: Any, head_dim: int, **extra: Any) -> Any:
+def _qwen2_config(tokenizer: Any, head_dim: int, arch: str = "qwen2", **extra: Any) -> Any:
     _, transformers, _ = _deps()
-    return transformers.Qwen2Config(
+    config_class = transformers.Qwen3Config if arch == "qwen3" else transformers.Qwen2Config
+    return config_class(
         vocab_size=len(tokenizer),
         hidden_size=128,
         intermediate_size=256,
@@ -302,12 +313,15 @@ def _pad_right(rows: list[list[int]], pad: int) -> tuple[Any, Any]:
     return ids, mask
 
 
-def _build_qwen2(path: Path, reply: str | None, steps: int, head_dim: int, seed: int) -> None:
+def _build_qwen2(
+    path: Path, reply: str | None, steps: int, head_dim: int, seed: int, arch: str = "qwen2"
+) -> None:
     torch, transformers, _ = _deps()
-    tokenizer = build_tiny_tokenizer()
+    tokenizer = build_tiny_tokenizer(decision_labels=arch == "qwen3")
+    model_class = transformers.Qwen3ForCausalLM if arch == "qwen3" else transformers.Qwen2ForCausalLM
     with torch.random.fork_rng(), _one_thread():
         torch.manual_seed(seed)
-        model = transformers.Qwen2ForCausalLM(_qwen2_config(tokenizer, head_dim))
+        model = model_class(_qwen2_config(tokenizer, head_dim, arch))
         if reply is not None and steps > 0:
             rng = random.Random(seed)
             target = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
@@ -382,6 +396,26 @@ def build_tiny_qwen2(
     """
     return _cached(
         ("qwen2", reply, steps, head_dim, seed), lambda p: _build_qwen2(p, reply, steps, head_dim, seed), dir
+    )
+
+
+def build_tiny_qwen3(
+    dir: str | Path | None = None,
+    *,
+    reply: str | None = None,
+    steps: int = 30,
+    head_dim: int = 64,
+    seed: int = 0,
+) -> Path:
+    """`build_tiny_qwen2` as a `Qwen3ForCausalLM`, with ``build_tiny_tokenizer(decision_labels=True)``.
+
+    vLLM (0.32+) serves ``/v1/systemone`` for it when started with ``--logprobs-mode raw_logprobs``: the
+    architecture has a read strategy there, and every label is one token at the start of the reply.
+    """
+    return _cached(
+        ("qwen3", reply, steps, head_dim, seed),
+        lambda p: _build_qwen2(p, reply, steps, head_dim, seed, "qwen3"),
+        dir,
     )
 
 
