@@ -52,6 +52,7 @@ IGNORED_FIELDS = frozenset(
         "retry_delay",
         "max_retry_delay",
         "max_concurrent",
+        "decision_threshold",
         "stream",
         "api_type",
         "judge_type",

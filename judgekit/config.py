@@ -28,10 +28,12 @@ _ENV: dict[str, dict[str, tuple[str, ...]]] = {
     "vllm": {"api_key": ("VLLM_API_KEY",), "base_url": ("LLM_JUDGE_URL", "VLLM_BASE_URL")},
     "anthropic": {"api_key": ("ANTHROPIC_API_KEY",), "base_url": ("ANTHROPIC_BASE_URL",)},
     "judge_server": {"api_key": ("JUDGE_MODEL_API_KEY",), "base_url": ("JUDGE_MODEL_URL",)},
+    "decisions": {"api_key": ("OPENAI_API_KEY",), "base_url": ("OPENAI_API_URL", "OPENAI_BASE_URL")},
+    "systemone": {"api_key": ("VLLM_API_KEY",), "base_url": ("LLM_JUDGE_URL", "VLLM_BASE_URL")},
 }
 _MODEL_ENV = ("MODEL_VERSION",)
 
-_ENDPOINT_SUFFIX = re.compile(r"/(chat/completions|completions|messages)/?$")
+_ENDPOINT_SUFFIX = re.compile(r"/(chat/completions|completions|messages|decisions|systemone)/?$")
 
 
 def normalize_base_url(url: str) -> str:
@@ -93,6 +95,10 @@ class JudgeConfig(BaseModel):
     """Ask the backend for token log-probabilities (OpenAI-compatible backends; see docs/logprobs.md)."""
     top_logprobs: int | None = Field(None, ge=0, le=20)
     """Alternatives returned per token when ``logprobs`` is on (``SimplifiedJudge(logprob_score=True)`` asks 20)."""
+    # -- decision backends --
+    decision_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    """Decision backends (api_type ``decisions`` / ``systemone``): a yes/no verdict is positive when
+    P(yes) >= this (see docs/decisions.md)."""
     # -- endpoint pool --
     pool_probe_interval: float = Field(2.0, gt=0.0)
     """Seconds between health probes of a pool replica taken out after a connection failure."""

@@ -26,6 +26,8 @@ _BUILTINS: dict[str, str] = {
     "rules": "judgekit.providers.rules:RulesJudge",
     "torch": "judgekit.providers.torch:TorchJudge",
     "judge_server": "judgekit.providers.judge_server:JudgeServerJudge",
+    "decisions": "judgekit.providers.decisions:DecisionsJudge",
+    "systemone": "judgekit.providers.systemone:SystemOneJudge",
 }
 
 

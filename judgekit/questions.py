@@ -33,6 +33,7 @@ __all__ = [
     "Judgement",
     "Option",
     "Question",
+    "read_decisions",
     "score_levels",
 ]
 
@@ -288,6 +289,14 @@ DECISIONS: Mapping[str, DecisionSpec] = {
     "rubric": DecisionSpec("decision_rubric", _ask_rubric, _read_scores),
 }
 """The decision mapping of every judge kind (moves into `judgekit.kinds` once the kind spec can hold it)."""
+
+
+def read_decisions(task: Any, decisions: Mapping[str, Mapping[str, Any]], threshold: float = 0.5) -> Judgement:
+    """The `Judgement` of a `~judgekit.types.JudgeTask` from a decision backend's answers
+    (`~judgekit.types.JudgeResponse.decisions`); ``threshold`` turns P(yes) into a verdict."""
+    spec = DECISIONS[task.kind]
+    answers = {name: Answer.from_dict(name, data) for name, data in decisions.items()}
+    return spec.read(spec.ask(task.fields, task.options), answers, {"threshold": threshold, **task.options})
 
 
 def finite_probability(value: Any) -> float | None:

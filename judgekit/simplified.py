@@ -31,6 +31,7 @@ from judgekit.parsing import (
     split_reasoning,
 )
 from judgekit.prompts import build_prompt
+from judgekit.questions import read_decisions
 from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 
 __all__ = ["SimplifiedJudge", "get_binary_judge_response"]
@@ -463,6 +464,9 @@ class SimplifiedJudge:
             return JudgeResult({**failed, "error_message": f"{which} order: {failed['error_message']}",
                                 "swap_results": [first, second]})
         value, scores, agreed = job.combine(first[job.slot], second[job.slot])
+        p_a = None
+        if first.get("p_a") is not None and second.get("p_a") is not None:  # both orders' P(A), averaged
+            p_a = scores = (first["p_a"] + 1.0 - second["p_a"]) / 2
         merged = {**first, "scores": scores, "swap_agreed": agreed, "swap_results": [first, second],
                   "latency_s": max(first["latency_s"], second["latency_s"]),
                   "usage": {k: first["usage"][k] + second["usage"][k] for k in first["usage"]},
@@ -471,12 +475,17 @@ class SimplifiedJudge:
                   else first["cost_usd"] + second["cost_usd"]}
         if job.slot == "result":
             merged["result"] = value
+        if p_a is not None:
+            merged["p_a"] = p_a
         return JudgeResult(merged)
 
     async def _judge_once(self, job: _Job) -> JudgeResult:
         response = await self.judge.aevaluate(job.request)
         if not response.success:
             return _result(job, response, error=response.error_message, error_type=response.error_type)
+        if response.decisions is not None and job.request.task is not None:  # a decision backend: no text to parse
+            judgement = read_decisions(job.request.task, response.decisions, self.config.decision_threshold)
+            return _result(job, response, value=judgement.value, **judgement.extra)
         try:
             # A reward-model head scores a response with an unbounded scalar: that is the pointwise score.
             native = job.kind == "pointwise" and response.score is not None
@@ -537,6 +546,7 @@ def _result(
     error_type: str | None = None,
     p_yes: float | None = None,
     expected_score: float | None = None,
+    **extra: Any,
 ) -> JudgeResult:
     success = error is None
     content = response.content
@@ -564,6 +574,7 @@ def _result(
         score=response.score,
         p_yes=p_yes,
         expected_score=expected_score,
+        **(extra if success else {}),
     )
 
 

@@ -143,14 +143,14 @@ class JudgeResult(dict):  # type: ignore[type-arg]
             raise AttributeError(name) from None
 
     def __repr__(self) -> str:
-        shown = ("kind", "success", "result", "scores", "p_yes", "expected_score", "swap_agreed", "error_message",
-                 "model", "latency_s", "cached")  # fmt: skip
+        shown = ("kind", "success", "result", "scores", "p_yes", "expected_score", "p_a", "swap_agreed",
+                 "error_message", "model", "latency_s", "cached")  # fmt: skip
         parts = []
         for key in shown:
             value = self.get(key)
             if value is None or (key == "cached" and not value):
                 continue
-            rounded = key in ("latency_s", "p_yes", "expected_score")
+            rounded = key in ("latency_s", "p_yes", "expected_score", "p_a")
             parts.append(f"{key}={value:.3f}" if rounded else f"{key}={value!r}")
         return f"JudgeResult({', '.join(parts)})"
 

@@ -16,7 +16,6 @@ that say so, and are not retried. `judgekit.providers.systemone` speaks vLLM's n
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from judgekit.config import JudgeConfig
@@ -25,7 +24,7 @@ from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
 from judgekit.providers.openai import OPENAI_BASE_URL, _usage
 from judgekit.providers.vllm import VLLMJudge, with_v1
-from judgekit.questions import DECISIONS, Answer, DecisionSpec, Judgement, Question, finite_probability
+from judgekit.questions import DECISIONS, Answer, DecisionSpec, Question, finite_probability, read_decisions
 from judgekit.types import JudgeRequest, JudgeResponse
 
 __all__ = ["DEFAULT_DECISIONS_MODEL", "DecisionsJudge"]
@@ -91,9 +90,18 @@ class DecisionsJudge(VLLMJudge):
         except ProviderError as exc:
             raise self._unsupported(exc, url, model) or exc from None
         answers = self._checked(self.read_answers(data, questions, model), questions, model)
-        options = {"threshold": getattr(config, "decision_threshold", 0.5), **request.task.options}  # type: ignore[union-attr]
-        judgement = spec.read(questions, answers, options)
-        return self._decision_response(judgement, answers, data, model)
+        decisions = {name: answer.to_dict() for name, answer in answers.items()}
+        judgement = read_decisions(request.task, decisions, config.decision_threshold)
+        return JudgeResponse(
+            content=json.dumps({name: answer.probabilities for name, answer in answers.items()}, separators=(",", ":")),
+            model_used=str(data.get("model") or model or ""),
+            usage=_usage(data.get("usage")),
+            raw_response=data,
+            score=judgement.score,
+            decisions=decisions,
+            provider=self.provider_name,
+            finish_reason="stop",
+        )
 
     def build_body(
         self, text: str, questions: list[Question], request: JudgeRequest, config: JudgeConfig, model: str | None
@@ -117,7 +125,7 @@ class DecisionsJudge(VLLMJudge):
         if not isinstance(items, list) or len(items) != len(questions):
             got = len(items) if isinstance(items, list) else "no"
             raise self._bad_reply(f"the reply has {got} answers for {len(questions)} questions", model)
-        return {q.name: _openai_answer(item, q) for q, item in zip(questions, items)}
+        return {q.name: _openai_answer(item, q) for q, item in zip(questions, items, strict=True)}
 
     # -- failures --------------------------------------------------------------------------------
 
@@ -158,22 +166,6 @@ class DecisionsJudge(VLLMJudge):
 
     def _bad_reply(self, message: str, model: str | None, *, retryable: bool = False) -> ProviderResponseError:
         return ProviderResponseError(message, provider=self.provider_name, model=model, retryable=retryable)
-
-    def _decision_response(
-        self, judgement: Judgement, answers: Mapping[str, Answer], data: dict[str, Any], model: str | None
-    ) -> JudgeResponse:
-        decisions = {name: answer.to_dict() for name, answer in answers.items()}
-        summary = {name: answer.probabilities for name, answer in answers.items()}
-        return JudgeResponse(
-            content=json.dumps(summary, separators=(",", ":")),
-            model_used=str(data.get("model") or model or ""),
-            usage=_usage(data.get("usage")),
-            raw_response=data,
-            score=judgement.score,
-            decisions=decisions,
-            provider=self.provider_name,
-            finish_reason="stop",
-        )
 
 
 def _plan(request: JudgeRequest) -> tuple[DecisionSpec, list[Question]]:

@@ -31,9 +31,9 @@ from judgekit.errors import MissingDependencyError
 
 __all__ = [
     "CHAT_TEMPLATE",
+    "DECISION_LABELS",
     "EOS_TOKEN",
     "PAD_TOKEN",
-    "DECISION_LABELS",
     "build_tiny_qwen2",
     "build_tiny_qwen3",
     "build_tiny_reward_model",
