@@ -71,7 +71,15 @@ IGNORED_FIELDS = frozenset(
 provider's name; ``judge_type``, ``output_format`` and ``score_range`` shape the prompt, which is in the key."""
 
 _STORED = (
-    "content", "model_used", "reasoning", "finish_reason", "logprobs", "score", "decisions", "provider", "status_code"
+    "content",
+    "model_used",
+    "reasoning",
+    "finish_reason",
+    "logprobs",
+    "score",
+    "decisions",
+    "provider",
+    "status_code",
 )
 
 

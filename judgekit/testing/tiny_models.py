@@ -313,9 +313,7 @@ def _pad_right(rows: list[list[int]], pad: int) -> tuple[Any, Any]:
     return ids, mask
 
 
-def _build_qwen2(
-    path: Path, reply: str | None, steps: int, head_dim: int, seed: int, arch: str = "qwen2"
-) -> None:
+def _build_qwen2(path: Path, reply: str | None, steps: int, head_dim: int, seed: int, arch: str = "qwen2") -> None:
     torch, transformers, _ = _deps()
     tokenizer = build_tiny_tokenizer(decision_labels=arch == "qwen3")
     model_class = transformers.Qwen3ForCausalLM if arch == "qwen3" else transformers.Qwen2ForCausalLM
