@@ -1,6 +1,6 @@
 """Decision backend against chat completions, on the same CPU vLLM and the same items.
 
-    python benchmarks/decisions.py                      # starts a vLLM (.venv-vllm) serving a tiny random Qwen3
+    python benchmarks/decisions.py                      # starts a vLLM (.venv-vllm) serving a tiny Qwen3
     python benchmarks/decisions.py --url http://127.0.0.1:8000 --n 200 --rubric-items 40
 
 One vLLM server (``--logprobs-mode raw_logprobs``, so ``/v1/systemone`` is on) answers both paths:
@@ -13,8 +13,9 @@ One vLLM server (``--logprobs-mode raw_logprobs``, so ``/v1/systemone`` is on) a
   criterion each, the reply constrained to ``{"criterion": N}``).
 
 Reported per path: requests/s, judgements/s, parse failures, other failures, prompt and completion tokens per
-judgement, and the ratios against the chat baseline measured in the same run. The model's weights are random, so
-the numbers measure the serving path, not judging quality.
+judgement, and the ratios against the chat baseline measured in the same run. The model (hidden 128, 2 layers)
+is trained for a few seconds to answer "yes" to anything, so the numbers measure the serving path, not judging
+quality; with a real judge model the forward pass weighs more and the generated tokens of the chat path cost more.
 """
 
 from __future__ import annotations
@@ -138,13 +139,13 @@ def main() -> None:
     from judgekit.testing.vllm import serve_vllm
 
     with tempfile.TemporaryDirectory() as work:
-        model = build_tiny_qwen3(Path(work) / "tiny-qwen3", steps=0)
+        model = build_tiny_qwen3(Path(work) / "tiny-qwen3", reply="yes")
         started = time.perf_counter()
         with serve_vllm(
             model, python=ROOT / ".venv-vllm" / "bin" / "python", log_path=Path(work) / "vllm.log",
             args=["--logprobs-mode", "raw_logprobs"],
         ) as url:  # fmt: skip
-            print(f"# vLLM (tiny random Qwen3, CPU) ready in {time.perf_counter() - started:.0f}s at {url}")
+            print(f"# vLLM (tiny Qwen3, CPU) ready in {time.perf_counter() - started:.0f}s at {url}")
             report(benchmark(url, args.n, args.rubric_items, args.concurrency))
 
 

@@ -107,14 +107,10 @@ def score_levels(score_range: Sequence[float]) -> tuple[Option, ...]:
 
 
 def _label(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 # -- reading answers ------------------------------------------------------------------------------------
-
-
-def _answer(answers: Mapping[str, Answer], name: str) -> Answer:
-    return answers[name]
 
 
 def _p(answer: Answer, option: str) -> float:
@@ -185,7 +181,7 @@ def _yes_no(instructions: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]
 
 
 def _read_verdict(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
-    answer = _answer(answers, "verdict")
+    answer = answers["verdict"]
     p_yes = _p(answer, "yes") / ((_p(answer, "yes") + _p(answer, "no")) or 1.0)
     positive = p_yes >= _threshold(options)
     value: Any = int(positive)
@@ -229,7 +225,7 @@ def _ask_pairwise(fields: Mapping[str, Any], options: Mapping[str, Any]) -> list
 
 
 def _read_pairwise(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
-    answer = _answer(answers, "better")
+    answer = answers["better"]
     p_a = _p(answer, "A") / ((_p(answer, "A") + _p(answer, "B")) or 1.0)
     extra = {"p_a": p_a, "distribution": {"A": p_a, "B": 1.0 - p_a}}
     return Judgement("A" if p_a >= 0.5 else "B", extra={**extra, **_diagnostics(answers, ["better"], keyed=False)})

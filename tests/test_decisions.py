@@ -263,3 +263,17 @@ def test_native_probability_feeds_scoring_the_reward_and_the_judge_server(server
         client.close()
     finally:
         srv.stop()
+
+
+def test_images_go_with_the_input(server: FakeLLMServer, shape: str) -> None:
+    from PIL import Image
+
+    with judge(server, shape) as j:
+        assert j.evaluate_binary("What colour?", "red", "red", images=[Image.new("RGB", (4, 4), "red")]).success
+    body = server.requests[-1].json
+    if shape == "decisions":
+        text, image = body["input"][-1]["content"]
+        assert text["type"] == "input_text" and "[Model Prediction]\nred" in text["text"]
+        assert image["type"] == "input_image" and image["image_url"].startswith("data:image/png;base64,")
+    else:
+        assert body["images"][0].startswith("data:image/png;base64,")

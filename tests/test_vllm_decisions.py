@@ -2,8 +2,10 @@
 
 Marked ``vllm`` like tests/test_vllm_server.py (``python -m pytest -q -m vllm``). vLLM 0.32 serves
 ``/v1/systemone`` for a ``Qwen3ForCausalLM`` started with ``--logprobs-mode raw_logprobs`` whose tokenizer has
-``yes``, ``no``, A-Z and 0-9 as single tokens after the chat prompt (`build_tiny_qwen3`). The weights are random:
-the tests check that every probability is a real one read by the server, never a parsed guess.
+``yes``, ``no``, A-Z and 0-9 as single tokens after the chat prompt (`build_tiny_qwen3`). The model is trained
+for a few seconds to answer "yes" to any prompt: a yes/no question then reads P(yes) near 1 with nearly all the
+probability on the labels, which pins down that the right label is read; on choice and score questions it puts
+almost nothing on the labels, and the tests check that what is read there is still a real distribution.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ VLLM_PYTHON = Path(__file__).resolve().parent.parent / ".venv-vllm" / "bin" / "p
 
 @pytest.fixture(scope="module")
 def systemone_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Root URL of a vLLM serving a tiny random Qwen3 with ``/v1/systemone`` enabled."""
+    """Root URL of a vLLM serving a tiny Qwen3 (trained to answer "yes") with ``/v1/systemone`` enabled."""
     if not VLLM_PYTHON.exists():
         pytest.fail(f".venv-vllm is missing ({VLLM_PYTHON}); run bash scripts/test.sh to create it")
     from judgekit.testing.tiny_models import build_tiny_qwen3
 
     work = tmp_path_factory.mktemp("vllm-decisions")
-    model = build_tiny_qwen3(work / "tiny-qwen3", steps=0)
+    model = build_tiny_qwen3(work / "tiny-qwen3", reply="yes")
     try:
         with serve_vllm(
             model, python=VLLM_PYTHON, log_path=work / "vllm.log", args=["--logprobs-mode", "raw_logprobs"]
@@ -63,7 +65,8 @@ def test_every_kind_through_systemone(decider: SimplifiedJudge) -> None:
     binary = decider.evaluate_binary("What is 2+2?", "4", "The answer is 4.")
     assert binary.success, binary.error_message
     assert binary.model == "tiny" and probability(binary.p_yes) and binary.score == binary.p_yes
-    assert binary.result == int(binary.p_yes >= 0.5) and 0.0 < binary.label_mass <= 1.0
+    assert binary.p_yes > 0.99 and binary.result == 1 and binary.label_mass > 0.9  # it was trained to say "yes"
+    assert binary.distribution == {"yes": binary.p_yes, "no": pytest.approx(1 - binary.p_yes)}
     assert binary.usage["prompt_tokens"] > 50 and binary.usage["completion_tokens"] == 1  # one read, no text
     correctness = decider.evaluate_correctness("1/2 + 1/4?", "3/4", "0.75")
     assert correctness.success and probability(correctness.p_yes), correctness.error_message
@@ -71,6 +74,7 @@ def test_every_kind_through_systemone(decider: SimplifiedJudge) -> None:
     assert pointwise.success and 1.0 <= pointwise.scores <= 10.0 and pointwise.expected_score == pointwise.scores
     assert distribution_ok(pointwise.distribution, levels)
     assert pointwise.scores == pytest.approx(sum(int(k) * p for k, p in pointwise.distribution.items()))
+    assert pointwise.label_mass < 0.1  # it wants to say "yes", not a digit: the diagnostic says so
     pairwise = decider.evaluate_pairwise("Capital of France?", "Paris", "London", swap=True)
     assert pairwise.success and probability(pairwise.p_a) and pairwise.result in ("A", "B", "tie")
     assert len(pairwise.swap_results) == 2 and pairwise.scores == pairwise.p_a
@@ -97,6 +101,7 @@ def test_a_batch_of_200_binary_items(decider: SimplifiedJudge) -> None:
         assert (result.success and probability(result.p_yes)) or (not result.success and result.error_message)
     assert sum(r.error_type == "ParseError" for r in results) == 0
     assert sum(r.success for r in results) == 200, [r.error_message for r in results if not r.success][:3]
+    assert all(r.result == 1 and r.p_yes > 0.99 for r in results)
     assert decider.last_batch_stats.items == 200
 
 
