@@ -12,6 +12,7 @@ One vLLM server (``--logprobs-mode raw_logprobs``, so ``/v1/systemone`` is on) a
 - a 5-criterion rubric: one ``/v1/systemone`` request (five score questions) against five chat requests (one
   criterion each, the reply constrained to ``{"criterion": N}``).
 
+Each path runs once to warm up, then ``--rounds`` times interleaved with the others; the median wall time counts.
 Reported per path: requests/s, judgements/s, parse failures, other failures, prompt and completion tokens per
 judgement, and the ratios against the chat baseline measured in the same run. The model (hidden 128, 2 layers)
 is trained for a few seconds to answer "yes" to anything, so the numbers measure the serving path, not judging
@@ -21,14 +22,17 @@ quality; with a real judge model the forward pass weighs more and the generated 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from judgekit import SimplifiedJudge
 
 ROOT = Path(__file__).resolve().parent.parent
+CHOICE = {"structured_outputs": {"choice": ["1", "0"]}}
 CRITERIA = {"accuracy": "is it right", "clarity": "is it clear", "depth": "", "brevity": "", "tone": ""}
 
 
@@ -45,12 +49,6 @@ def binary_items(n: int) -> list[dict[str, str]]:
 
 def rubric_items(n: int) -> list[dict[str, Any]]:
     return [{"question": f"Explain item {i}.", "prediction": f"Item {i} maps names to addresses."} for i in range(n)]
-
-
-def run(judge: SimplifiedJudge, kind: str, items: list[dict[str, Any]], concurrency: int) -> tuple[float, list[Any]]:
-    started = time.perf_counter()
-    results = judge.evaluate_batch(kind, items, max_concurrency=concurrency)
-    return time.perf_counter() - started, results
 
 
 def row(label: str, wall: float, requests: int, judgements: int, results: list[Any]) -> dict[str, Any]:
@@ -70,39 +68,54 @@ def chat_judge(url: str, **config: Any) -> SimplifiedJudge:
     return SimplifiedJudge(api_type="vllm", base_url=url, timeout=300, retry_delay=0.2, **config)
 
 
-def benchmark(url: str, n: int, n_rubric: int, concurrency: int) -> list[dict[str, Any]]:
-    rows = []
+def paths(url: str, n: int, n_rubric: int, concurrency: int) -> dict[str, Callable[[], tuple[int, int, list[Any]]]]:
+    """Each path: a call that judges its items and returns (requests sent, judgements made, results)."""
     binary = binary_items(n)
     decisions = SimplifiedJudge(api_type="systemone", base_url=url, timeout=300, retry_delay=0.2)
-    decisions.evaluate_batch("binary", binary[:8])  # warm up both paths (prefix cache, connections)
-    chat_judge(url, max_tokens=8).evaluate_batch("binary", binary[:8])
-
-    wall, results = run(chat_judge(url, logprob_score=True, max_tokens=8), "binary", binary, concurrency)
-    rows.append(row("binary  chat, free text", wall, n, n, results))
-    constrained = chat_judge(
-        url, logprob_score=True, max_tokens=8, extra_body={"structured_outputs": {"choice": ["1", "0"]}}
-    )
-    wall, results = run(constrained, "binary", binary, concurrency)
-    rows.append(row("binary  chat, constrained (baseline)", wall, n, n, results))
-    wall, results = run(decisions, "binary", binary, concurrency)
-    rows.append(row("binary  decisions /v1/systemone", wall, n, n, results))
-
+    free = chat_judge(url, logprob_score=True, max_tokens=8)
+    constrained = chat_judge(url, logprob_score=True, max_tokens=8, extra_body=CHOICE)
     items = rubric_items(n_rubric)
-    per_criterion = [
-        {**item, "rubric": {name: description}} for item in items for name, description in CRITERIA.items()
-    ]
-    started, chat_results = time.perf_counter(), []
-    for name in CRITERIA:
-        judge = chat_judge(
+    per_criterion = {name: [{**item, "rubric": {name: text}} for item in items] for name, text in CRITERIA.items()}
+    graders = {
+        name: chat_judge(
             url, max_tokens=16, extra_body={"structured_outputs": {"regex": f'\\{{"{name}": ([1-9]|10)\\}}'}}
         )
-        chat_results += judge.evaluate_batch("rubric", [i for i in per_criterion if name in i["rubric"]],
-                                             max_concurrency=concurrency)  # fmt: skip
-    wall = time.perf_counter() - started
-    rows.append(row("rubric5 chat, 5 requests (baseline)", wall, len(per_criterion), len(per_criterion), chat_results))
-    wall, results = run(decisions, "rubric", [{**item, "rubric": CRITERIA} for item in items], concurrency)
-    rows.append(row("rubric5 decisions, 1 request", wall, n_rubric, n_rubric * len(CRITERIA), results))
-    return rows
+        for name in CRITERIA
+    }
+
+    def batch(judge: SimplifiedJudge, kind: str, todo: list[dict[str, Any]]) -> list[Any]:
+        return judge.evaluate_batch(kind, todo, max_concurrency=concurrency)
+
+    def chat_rubric() -> tuple[int, int, list[Any]]:
+        results = [r for name, judge in graders.items() for r in batch(judge, "rubric", per_criterion[name])]
+        return len(results), len(results), results
+
+    return {
+        "binary  chat, free text": lambda: (n, n, batch(free, "binary", binary)),
+        "binary  chat, constrained (baseline)": lambda: (n, n, batch(constrained, "binary", binary)),
+        "binary  decisions /v1/systemone": lambda: (n, n, batch(decisions, "binary", binary)),
+        "rubric5 chat, 5 requests (baseline)": chat_rubric,
+        "rubric5 decisions, 1 request": lambda: (
+            n_rubric,
+            n_rubric * len(CRITERIA),
+            batch(decisions, "rubric", [{**i, "rubric": CRITERIA} for i in items]),
+        ),
+    }
+
+
+def benchmark(url: str, n: int, n_rubric: int, concurrency: int, rounds: int) -> list[dict[str, Any]]:
+    """Every path ``rounds`` times, interleaved (round 1 of each, then round 2, ...); the median wall time counts."""
+    todo = paths(url, n, n_rubric, concurrency)
+    for call in todo.values():  # warm up: connections, model discovery, compiled grammars
+        call()
+    walls: dict[str, list[float]] = {label: [] for label in todo}
+    last: dict[str, tuple[int, int, list[Any]]] = {}
+    for _ in range(rounds):
+        for label, call in todo.items():
+            started = time.perf_counter()
+            last[label] = call()
+            walls[label].append(time.perf_counter() - started)
+    return [row(label, statistics.median(walls[label]), *last[label]) for label in todo]
 
 
 def report(rows: list[dict[str, Any]]) -> None:
@@ -131,9 +144,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="binary items (default 200)")
     parser.add_argument("--rubric-items", type=int, default=40, help="items judged on the 5-criterion rubric")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per path, interleaved; the median counts")
     args = parser.parse_args()
     if args.url:
-        report(benchmark(args.url, args.n, args.rubric_items, args.concurrency))
+        report(benchmark(args.url, args.n, args.rubric_items, args.concurrency, args.rounds))
         return
     from judgekit.testing.tiny_models import build_tiny_qwen3
     from judgekit.testing.vllm import serve_vllm
@@ -146,7 +160,7 @@ def main() -> None:
             args=["--logprobs-mode", "raw_logprobs"],
         ) as url:  # fmt: skip
             print(f"# vLLM (tiny Qwen3, CPU) ready in {time.perf_counter() - started:.0f}s at {url}")
-            report(benchmark(url, args.n, args.rubric_items, args.concurrency))
+            report(benchmark(url, args.n, args.rubric_items, args.concurrency, args.rounds))
 
 
 if __name__ == "__main__":
