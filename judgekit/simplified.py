@@ -436,6 +436,8 @@ class SimplifiedJudge:
         logprob_score = self._wants_logprobs(kind, values.pop("logprob_score", None))
         prompt = build_prompt(kind, values, custom_prompt)
         fields = {k: values[k] for k in _TASK_FIELDS if values.get(k) is not None}
+        if custom_prompt is not None:  # backends that judge fields, not the prompt, must know it was asked for
+            options["custom_prompt"] = True
         config = None
         if logprob_score:  # the request asks for logprobs; the task tells in-process judges to return them
             options["logprob_score"] = True

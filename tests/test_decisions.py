@@ -216,6 +216,11 @@ def test_bad_use_is_a_config_error(server: FakeLLMServer, monkeypatch: pytest.Mo
         SimplifiedJudge(api_type="decisions").evaluate_binary("q", "a", "p")
     with pytest.raises(ConfigError, match="LLM_JUDGE_URL"):
         SimplifiedJudge(api_type="systemone").evaluate_binary("q", "a", "p")
+    with pytest.raises(ConfigError) as info:
+        SimplifiedJudge(api_type="systemone", base_url=server.base_url).evaluate_binary(
+            "q", "a", "p", custom_prompt="Is {prediction} right? Output 1 or 0."
+        )
+    assert info.value.field == "custom_prompt" and server.count("/v1/systemone") == 0
     with pytest.raises(ConfigError, match="decision_threshold"):
         SimplifiedJudge(api_type="systemone", base_url=server.base_url, decision_threshold=1.5)
     monkeypatch.setenv("API_TYPE", "systemone")

@@ -180,6 +180,12 @@ def _plan(request: JudgeRequest) -> tuple[DecisionSpec, list[Question]]:
     spec = DECISIONS.get(task.kind)
     if spec is None:
         raise ConfigError(f"decision backends cannot judge {task.kind!r} tasks", "kind")
+    if task.options.get("custom_prompt"):
+        raise ConfigError(
+            "custom_prompt: decision backends ask their own typed questions about the kind's fields "
+            "(judgekit/prompts/decision_<kind>.txt); use a chat backend for a custom prompt",
+            "custom_prompt",
+        )
     return spec, spec.ask(task.fields, task.options)
 
 
