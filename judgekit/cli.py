@@ -18,23 +18,28 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from judgekit import kinds
 from judgekit.config import env_value
 
 __all__ = ["build_parser", "main"]
 
-KINDS = ("binary", "correctness", "comparative", "rubric", "pointwise", "pairwise")
-# The fields each kind takes from the command line (the first ones are required).
+KINDS = kinds.kind_names()
+# The fields each kind takes from the command line (the first ones are required), from the kind spec.
 _KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "binary": (("question", "answer", "prediction"), ("answer_type", "output_format")),
-    "correctness": (("question", "answer", "prediction"), ("answer_type",)),
-    "comparative": (("question", "response1", "response2"), ("context", "score_range", "swap")),
-    "pairwise": (("question", "response1", "response2"), ("context", "swap")),
-    "rubric": (("question", "prediction", "rubric"), ("answer", "context", "score_range")),
-    "pointwise": (("question", "response"), ("answer", "context", "score_range")),
+    name: (spec.fields, spec.optional_fields + spec.options) for name, spec in kinds.KINDS.items()
 }
-_COMMON_FIELDS = ("custom_prompt", "images")
-_FIELD_FLAGS = ("question", "answer", "prediction", "response", "response1", "response2", "context", "rubric",
-                "answer_type", "custom_prompt", "images", "swap")
+_COMMON_FIELDS = kinds.CALL_OPTIONS
+# Every kind's fields are item flags (--question, ...); so are these options. output_format and score_range
+# are backend flags (they set the judge's defaults).
+_ITEM_FIELDS = tuple(dict.fromkeys(name for spec in kinds.KINDS.values() for name in spec.all_fields))
+_FIELD_FLAGS = (*_ITEM_FIELDS, "answer_type", "custom_prompt", "images", "swap")
+_FIELD_SHORT = {"question": "-q", "answer": "-a", "prediction": "-p"}
+_FIELD_HELP = {
+    "answer": "the reference answer",
+    "prediction": "the answer being judged",
+    "response": "the response being scored (pointwise)",
+    "rubric": 'criteria: JSON {"name": "description"} or "name1,name2"',
+}
 _BACKEND_FIELDS = {"api_key", "base_url", "api_type", "model_name", "azure_deployment", "api_version", "task"}
 
 
@@ -74,14 +79,9 @@ def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str |
 
 def _field_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("item (or one JSON object on stdin)")
-    group.add_argument("-q", "--question")
-    group.add_argument("-a", "--answer", help="the reference answer")
-    group.add_argument("-p", "--prediction", help="the answer being judged")
-    group.add_argument("--response", help="the response being scored (pointwise)")
-    group.add_argument("--response1")
-    group.add_argument("--response2")
-    group.add_argument("--context")
-    group.add_argument("--rubric", help='criteria: JSON {"name": "description"} or "name1,name2"')
+    for name in _ITEM_FIELDS:
+        flags = [_FIELD_SHORT[name]] if name in _FIELD_SHORT else []
+        group.add_argument(*flags, "--" + name.replace("_", "-"), dest=name, help=_FIELD_HELP.get(name))
     group.add_argument("--answer-type", help="hint for rules / judge servers: choice, number, math, text")
     group.add_argument("--custom-prompt", help="a prompt template naming {question}, {answer}, ...")
     group.add_argument("--image", dest="images", action="append", help="an image path or URL (repeatable)")
@@ -184,7 +184,7 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
                                 description="Serve a judge over HTTP with dynamic batching.", formatter_class=fmt)
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    serve.add_argument("--kind", default="auto", choices=("auto", "binary", "correctness", "pointwise"),
+    serve.add_argument("--kind", default="auto", choices=kinds.SERVER_KINDS,
                        help="auto: correctness when a request has an answer, else pointwise (default auto)")
     serve.add_argument("--api-key-env", default="JUDGE_SERVER_API_KEY", metavar="ENV_VAR",
                        help="variable holding the key clients must send as Bearer (default JUDGE_SERVER_API_KEY; "
