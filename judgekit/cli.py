@@ -52,16 +52,27 @@ class UsageError(Exception):
 
 def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str | None, key_flag: str) -> None:
     group = parser.add_argument_group("backend")
-    group.add_argument("--api-type", default=default_api_type,
-                       help="backend: openai, azure, vllm, anthropic, judge_server, torch, rules, ... "
-                            f"(default: {default_api_type or '$API_TYPE, else openai'})")
-    group.add_argument("--model", help="model name, deployment or local path (default: $MODEL_VERSION, else the "
-                                       "backend's)")
-    group.add_argument("--base-url", action="append",
-                       help="backend URL (repeat for an endpoint pool); default from the backend's env variable")
-    group.add_argument(key_flag, metavar="ENV_VAR", dest="backend_key_env",
-                       help="name of the environment variable holding the backend's API key "
-                            "(default: the backend's own, e.g. OPENAI_API_KEY)")
+    group.add_argument(
+        "--api-type",
+        default=default_api_type,
+        help="backend: openai, azure, vllm, anthropic, judge_server, torch, rules, ... "
+        f"(default: {default_api_type or '$API_TYPE, else openai'})",
+    )
+    group.add_argument(
+        "--model", help="model name, deployment or local path (default: $MODEL_VERSION, else the backend's)"
+    )
+    group.add_argument(
+        "--base-url",
+        action="append",
+        help="backend URL (repeat for an endpoint pool); default from the backend's env variable",
+    )
+    group.add_argument(
+        key_flag,
+        metavar="ENV_VAR",
+        dest="backend_key_env",
+        help="name of the environment variable holding the backend's API key "
+        "(default: the backend's own, e.g. OPENAI_API_KEY)",
+    )
     group.add_argument("--timeout", type=float, help="seconds per attempt")
     group.add_argument("--num-retries", type=int, help="retries after the first attempt")
     group.add_argument("--retry-delay", type=float, help="first backoff in seconds")
@@ -71,10 +82,18 @@ def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str |
     group.add_argument("--output-format", choices=("0/1", "yes/no"), help="binary verdicts as 1/0 or yes/no")
     group.add_argument("--score-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="score range (1 10)")
     group.add_argument("--cache", help='reuse replies: "memory" or the path of a SQLite file')
-    group.add_argument("--logprob-score", action="store_true",
-                       help="also compute p_yes / expected_score from token logprobs (backends that return them)")
-    group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                       help="any other JudgeConfig field; VALUE is JSON if it parses (--set extra_body='{...}')")
+    group.add_argument(
+        "--logprob-score",
+        action="store_true",
+        help="also compute p_yes / expected_score from token logprobs (backends that return them)",
+    )
+    group.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any other JudgeConfig field; VALUE is JSON if it parses (--set extra_body='{...}')",
+    )
 
 
 def _field_options(parser: argparse.ArgumentParser) -> None:
@@ -153,23 +172,34 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
     """The argument parser. ``with_demo`` adds the demo's own options (importing `judgekit.demo`)."""
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="judgekit", description="Use a model as a judge: one item, a JSONL batch, or an HTTP judge server.",
-        epilog=_MAIN_EPILOG, formatter_class=fmt,
+        prog="judgekit",
+        description="Use a model as a judge: one item, a JSONL batch, or an HTTP judge server.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=fmt,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    judge = commands.add_parser("judge", help="judge one item", description="Judge one item and print the verdict.",
-                                epilog=_JUDGE_EPILOG, formatter_class=fmt)
-    judge.add_argument("--kind", choices=KINDS, help="judge kind (default: the input's \"kind\", else binary)")
+    judge = commands.add_parser(
+        "judge",
+        help="judge one item",
+        description="Judge one item and print the verdict.",
+        epilog=_JUDGE_EPILOG,
+        formatter_class=fmt,
+    )
+    judge.add_argument("--kind", choices=KINDS, help='judge kind (default: the input\'s "kind", else binary)')
     judge.add_argument("--json", action="store_true", help="print the full result as JSON")
     _field_options(judge)
     _backend_options(judge, default_api_type=None, key_flag="--api-key-env")
     judge.set_defaults(handler=_cmd_judge)
 
-    batch = commands.add_parser("batch", help="judge a JSONL file (resumable)", epilog=_BATCH_EPILOG,
-                                description="Judge every line of a JSONL file into an output JSONL file.",
-                                formatter_class=fmt)
+    batch = commands.add_parser(
+        "batch",
+        help="judge a JSONL file (resumable)",
+        epilog=_BATCH_EPILOG,
+        description="Judge every line of a JSONL file into an output JSONL file.",
+        formatter_class=fmt,
+    )
     batch.add_argument("input", help="input JSONL file ('-': stdin)")
     batch.add_argument("-o", "--output", required=True, help="output JSONL file (appended to; resumable)")
     batch.add_argument("--kind", choices=KINDS, default="binary", help="judge kind (default binary)")
@@ -180,38 +210,67 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
     _backend_options(batch, default_api_type=None, key_flag="--api-key-env")
     batch.set_defaults(handler=_cmd_batch)
 
-    serve = commands.add_parser("serve", help="run the judge HTTP server", epilog=_SERVE_EPILOG,
-                                description="Serve a judge over HTTP with dynamic batching.", formatter_class=fmt)
+    serve = commands.add_parser(
+        "serve",
+        help="run the judge HTTP server",
+        epilog=_SERVE_EPILOG,
+        description="Serve a judge over HTTP with dynamic batching.",
+        formatter_class=fmt,
+    )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    serve.add_argument("--kind", default="auto", choices=kinds.SERVER_KINDS,
-                       help="auto: correctness when a request has an answer, else pointwise (default auto)")
-    serve.add_argument("--api-key-env", default="JUDGE_SERVER_API_KEY", metavar="ENV_VAR",
-                       help="variable holding the key clients must send as Bearer (default JUDGE_SERVER_API_KEY; "
-                            "unset or empty: no auth)")
+    serve.add_argument(
+        "--kind",
+        default="auto",
+        choices=kinds.SERVER_KINDS,
+        help="auto: correctness when a request has an answer, else pointwise (default auto)",
+    )
+    serve.add_argument(
+        "--api-key-env",
+        default="JUDGE_SERVER_API_KEY",
+        metavar="ENV_VAR",
+        help="variable holding the key clients must send as Bearer (default JUDGE_SERVER_API_KEY; "
+        "unset or empty: no auth)",
+    )
     serve.add_argument("--max-batch-size", type=int, default=16, help="items per backend batch (default 16)")
     serve.add_argument("--max-wait-ms", type=float, default=10.0, help="wait for a batch to fill (default 10 ms)")
     serve.add_argument("--max-queue", type=int, default=1024, help="items allowed to wait before 503 (default 1024)")
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default 1 MB)")
     serve.add_argument("--max-concurrent-batches", type=int, default=4, help="backend batches at once (default 4)")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    serve.add_argument("--torch-mode", choices=("logprob", "generate", "reward"), default="logprob",
-                       help="with --api-type torch: logprob (P(yes) / expected score in one forward pass; default), "
-                            "generate (parse a generated reply) or reward (a reward-model head)")
-    serve.add_argument("--graceful-timeout", type=float, default=30.0,
-                       help="seconds to finish in-flight requests on shutdown (default 30)")
+    serve.add_argument(
+        "--torch-mode",
+        choices=("logprob", "generate", "reward"),
+        default="logprob",
+        help="with --api-type torch: logprob (P(yes) / expected score in one forward pass; default), "
+        "generate (parse a generated reply) or reward (a reward-model head)",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to finish in-flight requests on shutdown (default 30)",
+    )
     _backend_options(serve, default_api_type="torch", key_flag="--backend-api-key-env")
     serve.set_defaults(handler=_cmd_serve, model_default="smollm2")  # the torch judge's demo model
 
-    providers = commands.add_parser("providers", help="list backends and their configuration",
-                                    description="List registered backends and what the environment configures.",
-                                    epilog=_PROVIDERS_EPILOG, formatter_class=fmt)
+    providers = commands.add_parser(
+        "providers",
+        help="list backends and their configuration",
+        description="List registered backends and what the environment configures.",
+        epilog=_PROVIDERS_EPILOG,
+        formatter_class=fmt,
+    )
     providers.add_argument("--json", action="store_true", help="print JSON")
     providers.set_defaults(handler=_cmd_providers)
 
-    demo = commands.add_parser("demo", help="judge a small labelled sample with no API key",
-                               description="judgekit's main job with no API key: the rules judge and a small "
-                                           "in-process model on a labelled sample.", formatter_class=fmt)
+    demo = commands.add_parser(
+        "demo",
+        help="judge a small labelled sample with no API key",
+        description="judgekit's main job with no API key: the rules judge and a small "
+        "in-process model on a labelled sample.",
+        formatter_class=fmt,
+    )
     if with_demo:
         try:
             from judgekit.demo import add_arguments
@@ -271,9 +330,14 @@ def _make_judge(args: argparse.Namespace) -> Any:
         except ValueError:
             fields[name.strip()] = raw
     flags = {
-        "timeout": args.timeout, "num_retries": args.num_retries, "retry_delay": args.retry_delay,
-        "max_concurrent": args.max_concurrent, "temperature": args.temperature, "max_tokens": args.max_tokens,
-        "output_format": args.output_format, "score_range": tuple(args.score_range) if args.score_range else None,
+        "timeout": args.timeout,
+        "num_retries": args.num_retries,
+        "retry_delay": args.retry_delay,
+        "max_concurrent": args.max_concurrent,
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "output_format": args.output_format,
+        "score_range": tuple(args.score_range) if args.score_range else None,
         "cache": args.cache,
     }
     fields.update({k: v for k, v in flags.items() if v is not None})
@@ -383,6 +447,7 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     return value
 
+
 # ------------------------------------------------------------------------------------------------ batch
 
 
@@ -405,8 +470,10 @@ class _Tally:
         wall = time.perf_counter() - self.started
         judged = self.succeeded + self.failed
         rate = f" ({judged / wall:.1f} items/s)" if judged and wall > 0 else ""
-        return (f"summary: items={self.items} succeeded={self.succeeded} failed={self.failed} "
-                f"skipped={self.skipped} wall_s={wall:.2f} tokens={self.tokens}{rate}")
+        return (
+            f"summary: items={self.items} succeeded={self.succeeded} failed={self.failed} "
+            f"skipped={self.skipped} wall_s={wall:.2f} tokens={self.tokens}{rate}"
+        )
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -436,22 +503,36 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 async def _run_batch(
-    judge: Any, args: argparse.Namespace, todo: list[tuple[int, dict[str, Any]]], out: Path, tally: _Tally,
+    judge: Any,
+    args: argparse.Namespace,
+    todo: list[tuple[int, dict[str, Any]]],
+    out: Path,
+    tally: _Tally,
     concurrency: int,
 ) -> None:
     from tqdm import tqdm
 
     from judgekit._batch import gather_ordered
 
-    bar = tqdm(total=tally.items, initial=tally.skipped, desc=f"judging ({args.kind})", unit="item",
-               file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=tally.items,
+        initial=tally.skipped,
+        desc=f"judging ({args.kind})",
+        unit="item",
+        file=sys.stderr,
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    )
     with _append(out) as sink:
 
         async def one(entry: tuple[int, dict[str, Any]]) -> None:
             index, item = entry
             result = await _judge_one(judge, args.kind, item)
-            record = {"index": index, **({"id": item["id"]} if "id" in item else {}),
-                      **_record(result, include_prompt=args.include_prompt)}
+            record = {
+                "index": index,
+                **({"id": item["id"]} if "id" in item else {}),
+                **_record(result, include_prompt=args.include_prompt),
+            }
             sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             sink.flush()
             tally.add(result)
@@ -474,14 +555,24 @@ async def _judge_one(judge: Any, kind: str, item: dict[str, Any]) -> dict[str, A
         fields = _item_for(kind, fields, strict=False)
         return dict((await judge.aevaluate_batch(kind, [fields]))[0])
     except UsageError as exc:
-        return {"success": False, "result": None, "scores": None, "error_message": str(exc),
-                "error_type": "ConfigError"}
+        return {
+            "success": False,
+            "result": None,
+            "scores": None,
+            "error_message": str(exc),
+            "error_type": "ConfigError",
+        }
     except ConfigError as exc:
         if exc.field in _BACKEND_FIELDS:
             raise
         message = str(exc).removeprefix("items[0]: ")
-        return {"success": False, "result": None, "scores": None, "error_message": message,
-                "error_type": type(exc).__name__}
+        return {
+            "success": False,
+            "result": None,
+            "scores": None,
+            "error_message": message,
+            "error_type": type(exc).__name__,
+        }
 
 
 def _record(result: dict[str, Any], *, include_prompt: bool) -> dict[str, Any]:
@@ -569,17 +660,26 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"judgekit serve: loading {judge.config.model_name} ...", file=sys.stderr, flush=True)
         load()
     app = create_app(
-        judge, kind=args.kind, api_key=server_key or None, max_batch_size=args.max_batch_size,
-        max_wait_s=args.max_wait_ms / 1000, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+        judge,
+        kind=args.kind,
+        api_key=server_key or None,
+        max_batch_size=args.max_batch_size,
+        max_wait_s=args.max_wait_ms / 1000,
+        max_queue=args.max_queue,
+        max_body_bytes=args.max_body_bytes,
         max_concurrent_batches=args.max_concurrent_batches,
     )
     service = app.state.judge_service
     auth = f"on (key from {args.api_key_env})" if server_key else "off"
-    print(f"judgekit serve: {service.model} ({service.backend.provider_name}), kind={args.kind}, auth {auth}, "
-          f"on http://{args.host}:{args.port}", file=sys.stderr)
+    print(
+        f"judgekit serve: {service.model} ({service.backend.provider_name}), kind={args.kind}, auth {auth}, "
+        f"on http://{args.host}:{args.port}",
+        file=sys.stderr,
+    )
     if not server_key and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"judgekit serve: warning: no API key and listening on {args.host}; set {args.api_key_env}",
-              file=sys.stderr)
+        print(
+            f"judgekit serve: warning: no API key and listening on {args.host}; set {args.api_key_env}", file=sys.stderr
+        )
     try:
         serve(app, args.host, args.port, log_level=args.log_level, timeout_graceful_shutdown=args.graceful_timeout)
     finally:
@@ -609,15 +709,17 @@ def _cmd_providers(args: argparse.Namespace) -> int:
     rows = []
     for name in JudgeFactory.list_judges():
         config = JudgeConfig.from_env(api_type=name)
-        rows.append({
-            "api_type": name,
-            "default": name == default,
-            "class": JudgeFactory.describe(name),
-            "base_url": config.base_url,
-            "api_key": mask_secret(config.secret()),
-            "model": config.model_name,
-            "env": env_variables(name),
-        })
+        rows.append(
+            {
+                "api_type": name,
+                "default": name == default,
+                "class": JudgeFactory.describe(name),
+                "base_url": config.base_url,
+                "api_key": mask_secret(config.secret()),
+                "model": config.model_name,
+                "env": env_variables(name),
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -627,8 +729,10 @@ def _cmd_providers(args: argparse.Namespace) -> int:
         url = row["base_url"] if isinstance(row["base_url"], str) else ", ".join(row["base_url"] or []) or "-"
         key = row["api_key"] if row["env"] else "(none needed)"
         print(f"{mark}{row['api_type']:<14}{key:<22}{url:<40}{row['model'] or '-'}")
-    print(f"\n* the default ($API_TYPE, else openai). Variables read: API_TYPE, MODEL_VERSION and per backend "
-          f"{', '.join(sorted({v for r in rows for v in r['env']}))}.")
+    print(
+        f"\n* the default ($API_TYPE, else openai). Variables read: API_TYPE, MODEL_VERSION and per backend "
+        f"{', '.join(sorted({v for r in rows for v in r['env']}))}."
+    )
     return 0
 
 

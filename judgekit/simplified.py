@@ -74,8 +74,11 @@ class SimplifiedJudge:
     ) -> None:
         if judge is None:
             given = {
-                "model_name": model_name, "api_key": api_key, "base_url": base_url or azure_endpoint,
-                "api_version": api_version, **config_fields,
+                "model_name": model_name,
+                "api_key": api_key,
+                "base_url": base_url or azure_endpoint,
+                "api_version": api_version,
+                **config_fields,
             }
             shared = {} if isinstance(given.get("cache"), (bool, str, type(None))) else {"cache": given.pop("cache")}
             base = config if config is not None else JudgeConfig()
@@ -115,9 +118,7 @@ class SimplifiedJudge:
         """
         return run_sync(self.aevaluate_correctness(question, answer, prediction, **options))
 
-    async def aevaluate_correctness(
-        self, question: str, answer: str, prediction: str, **options: Any
-    ) -> JudgeResult:
+    async def aevaluate_correctness(self, question: str, answer: str, prediction: str, **options: Any) -> JudgeResult:
         """Async twin of `evaluate_correctness`."""
         fields = {"question": question, "answer": answer, "prediction": prediction}
         return await self._execute(self._job("correctness", fields, options))
@@ -131,9 +132,7 @@ class SimplifiedJudge:
         """
         return run_sync(self.aevaluate_comparative(question, response1, response2, **options))
 
-    async def aevaluate_comparative(
-        self, question: str, response1: str, response2: str, **options: Any
-    ) -> JudgeResult:
+    async def aevaluate_comparative(self, question: str, response1: str, response2: str, **options: Any) -> JudgeResult:
         """Async twin of `evaluate_comparative`."""
         fields = {"question": question, "response1": response1, "response2": response2}
         return await self._execute(self._job("comparative", fields, options))
@@ -234,8 +233,9 @@ class SimplifiedJudge:
             self._execute,
             concurrency=max_concurrency or self.config.max_concurrent,
             progress=progress,
-            skipped=lambda job, reason: _result(job, self.judge.budget_failure(reason), error=f"{reason}; not sent",
-                                                error_type=BUDGET_EXCEEDED),
+            skipped=lambda job, reason: _result(
+                job, self.judge.budget_failure(reason), error=f"{reason}; not sent", error_type=BUDGET_EXCEEDED
+            ),
             max_cost=max_cost,
             max_tokens_total=max_tokens_total,
         )
@@ -317,16 +317,27 @@ class SimplifiedJudge:
         first, second = await asyncio.gather(self._judge_once(job), self._judge_once(job.swapped))
         if not first["success"] or not second["success"]:
             failed, which = (first, "original") if not first["success"] else (second, "swapped")
-            return JudgeResult({**failed, "error_message": f"{which} order: {failed['error_message']}",
-                                "swap_results": [first, second]})
+            return JudgeResult(
+                {
+                    **failed,
+                    "error_message": f"{which} order: {failed['error_message']}",
+                    "swap_results": [first, second],
+                }
+            )
         slot = job.spec.slot
         value, scores, agreed = combine(first[slot], second[slot])
-        merged = {**first, "scores": scores, "swap_agreed": agreed, "swap_results": [first, second],
-                  "latency_s": max(first["latency_s"], second["latency_s"]),
-                  "usage": {k: first["usage"][k] + second["usage"][k] for k in first["usage"]},
-                  "cached": first["cached"] and second["cached"],
-                  "cost_usd": None if first["cost_usd"] is None or second["cost_usd"] is None
-                  else first["cost_usd"] + second["cost_usd"]}
+        merged = {
+            **first,
+            "scores": scores,
+            "swap_agreed": agreed,
+            "swap_results": [first, second],
+            "latency_s": max(first["latency_s"], second["latency_s"]),
+            "usage": {k: first["usage"][k] + second["usage"][k] for k in first["usage"]},
+            "cached": first["cached"] and second["cached"],
+            "cost_usd": None
+            if first["cost_usd"] is None or second["cost_usd"] is None
+            else first["cost_usd"] + second["cost_usd"],
+        }
         if slot == "result":
             merged["result"] = value
         return JudgeResult(merged)
@@ -425,7 +436,11 @@ def _result(
 
 
 def get_binary_judge_response(
-    question: str, answer: str, prediction: str, output_format: str = "0/1", model_name: str | None = None,
+    question: str,
+    answer: str,
+    prediction: str,
+    output_format: str = "0/1",
+    model_name: str | None = None,
     **options: Any,
 ) -> int | str:
     """The verdict alone (1/0, or a yes/no `Verdict`), with a judge configured from the environment.
