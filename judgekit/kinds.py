@@ -11,6 +11,7 @@ import difflib
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -65,7 +66,8 @@ class KindSpec:
     - ``native_score``: a backend-native ``score`` (a reward-model head's scalar) stands for the parsed value.
     - ``prepare``: turns structured inputs (a rubric) into prompt values and extra options; see `prompt_values`;
       ``extra_placeholders`` names the prompt values it adds.
-    - ``combine``: with ``swap``, merges the two orders' values into ``(result, scores, agreed)``.
+    - ``combine``: with ``swap`` (which judges again with the last two ``fields`` exchanged), merges the two
+      orders' values into ``(result, scores, agreed)``.
     - ``template``: the prompt file under ``judgekit/prompts/`` (``<name>.txt``).
     """
 
@@ -96,7 +98,7 @@ class KindSpec:
     def async_method(self) -> str:
         return "a" + self.method
 
-    @property
+    @cached_property
     def all_fields(self) -> tuple[str, ...]:
         return self.fields + self.optional_fields
 
@@ -108,12 +110,16 @@ class KindSpec:
     def swappable(self) -> bool:
         return "swap" in self.options
 
-    @property
+    @cached_property
     def keywords(self) -> tuple[str, ...]:
         """Every keyword an ``evaluate_*`` call of this kind takes (a custom prompt may add its placeholders)."""
         return self.all_fields + self.options + CALL_OPTIONS
 
-    @property
+    @cached_property
+    def _keyword_set(self) -> frozenset[str]:
+        return frozenset(self.keywords)
+
+    @cached_property
     def placeholders(self) -> frozenset[str]:
         """The ``{fields}`` a prompt of this kind can name (`prompt_values` fills them all)."""
         names = set(self.all_fields)
@@ -129,15 +135,15 @@ class KindSpec:
             names.add("reference_section")
         return frozenset(names | set(self.extra_placeholders))
 
-    def check_keywords(self, given: Collection[str], extra: Collection[str] = (), *, where: str = "") -> None:
+    def check_keywords(self, given: Collection[str], extra: Collection[str] = ()) -> None:
         """`ConfigError` naming the first of ``given`` that is neither a keyword of this kind nor in ``extra``
         (the placeholders of the custom prompt in use), with a "did you mean"."""
-        known = {*self.keywords, *extra}
         for name in given:
-            if name not in known:
+            if name not in self._keyword_set and name not in extra:
+                known = {*self.keywords, *extra}
                 hint = suggest(name, known)
                 note = "" if extra else " (an extra field is allowed only when custom_prompt names it as {field})"
-                raise ConfigError(f"{where}{self.method} got an unknown option {name!r}{hint}{note}", name)
+                raise ConfigError(f"{self.method} got an unknown option {name!r}{hint}{note}", name)
 
     def verdict_words(self, output_format: str | None) -> tuple[str, str]:
         """The (positive, negative) words of the verdict: by ``output_format`` for a kind that takes one,
@@ -166,7 +172,9 @@ class KindSpec:
             resolved[name] = value
         return resolved
 
-    def prompt_values(self, inputs: Mapping[str, Any], options: Mapping[str, Any]) -> tuple[dict[str, Any], dict]:
+    def prompt_values(
+        self, inputs: Mapping[str, Any], options: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The values a prompt of this kind is filled with, and options that ``prepare`` derived from the inputs
         (a rubric's ``criteria``). ``inputs`` holds the fields (and extra custom-prompt fields)."""
         values = dict(inputs)
