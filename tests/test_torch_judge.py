@@ -16,8 +16,8 @@ import transformers
 from PIL import Image
 
 from judgekit import ConfigError, JudgeConfig, JudgeRequest, MissingDependencyError, SimplifiedJudge
-from judgekit.providers.torch import loading as torch_provider
 from judgekit.providers.torch import TorchJudge, resolve_device, smollm2_path
+from judgekit.providers.torch import loading as torch_provider
 from judgekit.testing.tiny_models import build_tiny_qwen2, build_tiny_reward_model, build_tiny_tokenizer
 from judgekit.types import JudgeTask
 
@@ -226,7 +226,7 @@ def test_logprob_pointwise_expected_score(random_model: Path, score_range: tuple
 
 def test_logprob_mode_rejects_other_kinds(random_model: Path) -> None:
     judge = judge_for(random_model, torch_mode="logprob")
-    with pytest.raises(ConfigError, match="torch.mode") as info:
+    with pytest.raises(ConfigError, match=r"torch\.mode") as info:
         judge.evaluate_pairwise(QUESTION, "Paris", "Lyon")
     assert info.value.field == "torch.mode"
 
@@ -265,7 +265,7 @@ def test_reward_head_scalars_and_bradley_terry(reward_model: Path) -> None:
     with pytest.raises(ConfigError) as info:
         judge.evaluate_binary(QUESTION, "Paris", "Paris")
     assert info.value.field == "torch.mode"
-    with pytest.raises(ConfigError, match="torch.mode=.reward."):
+    with pytest.raises(ConfigError, match=r"torch\.mode=.reward."):
         judge_for(reward_model).judge.reward_scores(QUESTION, ["x"])
 
 
