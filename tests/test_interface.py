@@ -133,9 +133,24 @@ def test_batch_keeps_order_and_length_whatever_fails(server: FakeLLMServer, fast
 async def test_concurrency_is_bounded(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
     server.latency = 0.05
     judge = make_judge(fast_config, max_concurrent=4)
-    responses = await judge.aevaluate_batch([REQ] * 20, max_concurrency=50)
+    responses = await judge.aevaluate_batch([REQ] * 20)  # no batch bound: the judge's max_concurrent holds
     assert all(r.success for r in responses)
-    assert server.max_in_flight <= 4
+    assert server.max_in_flight == 4
+    server.reset()
+    responses = await judge.aevaluate_batch([REQ] * 20, max_concurrency=2)
+    assert all(r.success for r in responses) and server.max_in_flight == 2
+    await judge.aclose()
+
+
+async def test_batch_max_concurrency_is_the_batch_bound_even_above_max_concurrent(
+    server: FakeLLMServer, fast_config: JudgeConfig
+) -> None:
+    """Defect 3: a judge made with max_concurrent=4 and a batch asking for 16 runs 16 in flight."""
+    server.latency = 0.1
+    judge = make_judge(fast_config, max_concurrent=4)
+    responses = await judge.aevaluate_batch([REQ] * 32, max_concurrency=16)
+    assert all(r.success for r in responses)
+    assert server.max_in_flight == 16
     await judge.aclose()
 
 
@@ -200,3 +215,66 @@ def test_context_managers(server: FakeLLMServer, fast_config: JudgeConfig) -> No
             return (await judge.aevaluate(REQ)).success
 
     assert asyncio.run(run())
+
+
+# ---------------------------------------------------------------------------- a request's own config
+
+
+def test_seed_advanced_usage_runs_verbatim(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    """Defect 1: the project's "Advanced Usage" example, with only OPENAI_API_KEY / OPENAI_API_URL set."""
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)  # the example reads "path/to/image.jpg"
+    (tmp_path / "path" / "to").mkdir(parents=True)  # type: ignore[operator]
+    Image.new("RGB", (8, 8), "orange").save("path/to/image.jpg")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-only-in-env")
+    monkeypatch.setenv("OPENAI_API_URL", f"{server.base_url}/chat/completions")
+    server.api_key = "sk-only-in-env"  # the server refuses any other key
+    server.default_reply = "Yes, it is a cat."
+
+    from judgekit import JudgeConfig, JudgeFactory, JudgeRequest
+
+    # Custom configuration
+    config = JudgeConfig(
+        model_name="gpt-4o-2024-08-06",
+        temperature=0.0,
+        max_tokens=256,
+        num_retries=3,
+        judge_type="binary"
+    )
+
+    # Create judge instance
+    judge = JudgeFactory.create_judge(api_type="openai", config=config)
+
+    # Create request with images
+    request = JudgeRequest(
+        messages=[{"role": "user", "content": "Is this a cat?"}],
+        images=["path/to/image.jpg"],
+        config=config
+    )
+
+    # Evaluate
+    response = judge.evaluate(request)
+    print(response.content)
+
+    assert response.success, response.error_message
+    assert response.content == "Yes, it is a cat."
+    sent = server.requests[-1].json
+    assert sent["model"] == "gpt-4o-2024-08-06" and sent["max_tokens"] == 256
+    assert sent["messages"][-1]["content"][-1]["type"] == "image_url"
+
+
+def test_request_config_overrides_only_what_it_sets(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    judge = make_judge(fast_config, cache=True)
+    request = JudgeRequest(messages=REQ.messages, config=JudgeConfig(temperature=0.7, max_tokens=7))
+    effective = judge.config_for(request)
+    assert effective.temperature == 0.7 and effective.max_tokens == 7
+    assert effective.secret() == "sk-test-key" and effective.base_url == fast_config.base_url
+    assert effective.model_name == "gpt-4o" and effective.timeout == fast_config.timeout
+    assert judge.evaluate(request).success
+    assert server.requests[-1].json["temperature"] == 0.7
+    assert judge.cache_key(request) != judge.cache_key(REQ)  # the overlaid config is part of the key
+    assert judge.cache_key(request) == judge.cache_key(request.model_copy())
+

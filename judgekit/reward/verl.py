@@ -1,6 +1,6 @@
 """A verl ``compute_score`` (``custom_reward_function.path`` / ``.name``) backed by a judgekit reward system.
 
-Judge settings come from verl's ``custom_reward_function.reward_kwargs`` (the guide's config keys:
+Judge settings come from verl's ``custom_reward_function.reward_kwargs`` (the reward config keys:
 ``judge_url``, ``api_type``, ``model_name``, ``fallback_to_rule``, ...). verl cannot skip a sample, so a
 sample that could not be rewarded scores ``failure_reward`` when you set one, else NaN (loud, never a
 silent 0), with ``judge_ok: False``.

@@ -15,10 +15,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from judgekit import __version__
 from judgekit.server import missing_server_extra
@@ -33,39 +33,16 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
 from judgekit.batcher import DynamicBatcher, QueueFullError
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
-from judgekit.scoring import SERVER_KINDS, resolve_kind, score_result
+from judgekit.kinds import SERVER_KINDS
+from judgekit.scoring import resolve_kind, score_result
 from judgekit.server._metrics import ServerMetrics
+from judgekit.server.protocol import BatchJudgeBody, JudgeItem, failure_reply, fields_for
 from judgekit.simplified import SimplifiedJudge
 
 __all__ = ["BatchJudgeBody", "JudgeItem", "JudgeService", "create_app"]
 
 _EXPLANATION_CHARS = 2000
 _JSON = "application/json"
-
-
-class JudgeItem(BaseModel):
-    """One ``POST /judge`` body (and one element of ``/batch_judge``'s ``requests``).
-
-    ``kind`` is a judgekit extension: it overrides the server's kind for this item. Unknown fields are
-    rejected (422), so a misspelt ``answer`` never silently turns into an answer-less judgement.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
-
-    prompt: str
-    completion: str
-    answer: str | None = None
-    answer_type: str | None = None
-    request_id: str | None = None
-    kind: Literal["auto", "binary", "correctness", "pointwise"] | None = None
-
-
-class BatchJudgeBody(BaseModel):
-    """A ``POST /batch_judge`` body."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    requests: list[JudgeItem] = Field(default_factory=list)
 
 
 class _Work(NamedTuple):
@@ -111,7 +88,7 @@ class JudgeService:
         self.kind = kind
         self.model = backend.config.model_name or backend.provider_name
         self.score_range = backend.config.score_range
-        self.reward_head = getattr(backend.config, "torch_mode", None) == "reward"  # unbounded pointwise scalars
+        self.reward_head = backend.native_score_type() == "unbounded"  # a reward head's scalar: no score range
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self._token = key.encode() if key else None
         self.max_body_bytes = max_body_bytes
@@ -154,7 +131,7 @@ class JudgeService:
     async def _judge(self, kind: str, items: list[dict[str, Any]]) -> list[Any]:
         """One result per item; an exception (a backend `ConfigError`, a bug) fails only its own item."""
         try:
-            return list(await self.judge.aevaluate_batch(kind, items, max_concurrency=len(items)))
+            return list(await self.judge.aevaluate_batch(kind, items))  # the judge's max_concurrent holds
         except Exception as exc:
             if len(items) == 1:
                 return [exc]
@@ -214,19 +191,12 @@ class JudgeService:
 
     def _work(self, item: JudgeItem, where: str) -> _Work:
         kind = resolve_kind(item.kind, self.kind, item.answer)
-        if kind == "pointwise":
-            fields: dict[str, Any] = {"question": item.prompt, "response": item.completion}
-            if item.answer:
-                fields["answer"] = item.answer
-            return _Work(kind, fields)
-        if item.answer is None:
+        if kind != "pointwise" and item.answer is None:
             raise _HTTPError(422, "validation_error", f"{where}answer: required to judge kind {kind!r}",
                              field=f"{where}answer")
-        fields = {"question": item.prompt, "answer": item.answer, "prediction": item.completion}
+        fields = fields_for(kind, item.prompt, item.completion, item.answer, item.answer_type)
         if kind == "binary":
             fields["output_format"] = "0/1"
-        if item.answer_type is not None:
-            fields["answer_type"] = item.answer_type
         return _Work(kind, fields)
 
     def _submit(self, work: _Work) -> Any:
@@ -310,8 +280,7 @@ class JudgeService:
 
     def _failed(self, kind: str, request_id: str, message: str, error_type: str | None) -> dict[str, Any]:
         self.metrics.judgement(kind, False)
-        return {"score": None, "request_id": request_id, "error": f"judge failed: {message}",
-                "error_type": error_type}
+        return dict(failure_reply(request_id, f"judge failed: {message}", error_type))
 
     def health(self) -> tuple[int, dict[str, Any]]:
         available = self.backend.is_available()
