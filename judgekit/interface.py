@@ -237,7 +237,9 @@ class JudgeInterface:
         tries = _Tries()
         estimate = estimate_prompt_tokens(request.messages) if self._flow()[1] is not None else 0
         try:
-            response = await self._call(lambda: self._send(request, config), config, estimate_tokens=estimate, tries=tries)
+            response = await self._call(
+                lambda: self._send(request, config), config, estimate_tokens=estimate, tries=tries
+            )
         except ProviderError as exc:
             return self._failure(exc, config, started, tries.count)
         except ConfigError:
@@ -361,9 +363,9 @@ class JudgeInterface:
         ``max_concurrency`` is the number of this batch's requests in flight: when it differs from the judge's
         ``max_concurrent`` the batch gets its own limit of that size (above or below ``max_concurrent``, and
         halved on a 429 like the judge's); when not given the batch shares ``max_concurrent`` with every other
-        call on the judge. ``progress`` shows a tqdm bar with failures, cache hits and cost. Once ``max_cost`` (USD) or ``max_tokens_total`` is
-        spent, the remaining requests are not sent: they come back as failures with ``error_type``
-        ``"BudgetExceeded"``. `last_batch_stats` then holds the batch's `BatchStats`.
+        call on the judge. ``progress`` shows a tqdm bar with failures, cache hits and cost. Once ``max_cost``
+        (USD) or ``max_tokens_total`` is spent, the remaining requests are not sent: they come back as failures
+        with ``error_type`` ``"BudgetExceeded"``. `last_batch_stats` then holds the batch's `BatchStats`.
         """
         self.check_budget(max_cost, max_tokens_total)
         results, stats = await run_batch(

@@ -87,15 +87,14 @@ def get_chat_response(prompt: str, max_tokens: int = 256, retries: int = 5, *, r
 
 # -- shared machinery -----------------------------------------------------------------------------
 
+
 def _ask(
     system: str, text: str, *, temperature: float, max_tokens: int, retries: int, pause: float | None
 ) -> tuple[str, str]:
     """The one request loop behind `get_eval` and `get_chat_response`."""
     secret: str | None = None
     try:
-        config = JudgeConfig.from_env(
-            temperature=temperature, max_tokens=max_tokens, num_retries=0
-        )
+        config = JudgeConfig.from_env(temperature=temperature, max_tokens=max_tokens, num_retries=0)
         secret = config.secret()
         judge = cached_judge(config)
         request = JudgeRequest(messages=[{"role": "system", "content": system}, {"role": "user", "content": text}])

@@ -36,8 +36,14 @@ def test_success(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
 
 @pytest.mark.parametrize(
     "fault",
-    [Fault.rate_limit(0.0), Fault.status_code(500), Fault.status_code(503), Fault.drop(), Fault.garbage(),
-     Fault.empty()],
+    [
+        Fault.rate_limit(0.0),
+        Fault.status_code(500),
+        Fault.status_code(503),
+        Fault.drop(),
+        Fault.garbage(),
+        Fault.empty(),
+    ],
     ids=["429", "500", "503", "dropped", "garbage", "no-choices"],
 )
 def test_transient_faults_are_retried(server: FakeLLMServer, fast_config: JudgeConfig, fault: Fault) -> None:
@@ -238,11 +244,7 @@ def test_seed_advanced_usage_runs_verbatim(
 
     # Custom configuration
     config = JudgeConfig(
-        model_name="gpt-4o-2024-08-06",
-        temperature=0.0,
-        max_tokens=256,
-        num_retries=3,
-        judge_type="binary"
+        model_name="gpt-4o-2024-08-06", temperature=0.0, max_tokens=256, num_retries=3, judge_type="binary"
     )
 
     # Create judge instance
@@ -250,9 +252,7 @@ def test_seed_advanced_usage_runs_verbatim(
 
     # Create request with images
     request = JudgeRequest(
-        messages=[{"role": "user", "content": "Is this a cat?"}],
-        images=["path/to/image.jpg"],
-        config=config
+        messages=[{"role": "user", "content": "Is this a cat?"}], images=["path/to/image.jpg"], config=config
     )
 
     # Evaluate
@@ -278,3 +278,37 @@ def test_request_config_overrides_only_what_it_sets(server: FakeLLMServer, fast_
     assert judge.cache_key(request) != judge.cache_key(REQ)  # the overlaid config is part of the key
     assert judge.cache_key(request) == judge.cache_key(request.model_copy())
 
+
+# ---------------------------------------------------------------------------- hooks, typed errors
+
+
+def test_base_class_hooks_have_safe_defaults(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    class Plain(JudgeInterface):
+        async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
+            return JudgeResponse(content=request.messages[-1]["content"].upper())
+
+    judge = Plain(JudgeConfig(model_name="m"))
+    assert judge.model_for(judge.config) == "m" and judge.native_score_type() is None
+    assert judge.warm_up() is None
+    texts = [f"item {i}" for i in range(7)]
+    responses = run_sync(judge.aevaluate_many([JudgeRequest(messages=[{"role": "user", "content": t}]) for t in texts]))
+    assert [r.content for r in responses] == [t.upper() for t in texts]
+    openai = make_judge(fast_config, model_name=None)
+    assert openai.model_for(openai.config) == "gpt-4o-2024-08-06"  # the provider's default model
+
+
+def test_an_empty_reply_is_typed(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    from judgekit.errors import EmptyReplyError, ProviderResponseError
+
+    server.enqueue(Fault.status_code(200, body={"choices": [{"message": {"content": ""}, "finish_reason": "length"}]}))
+    response = make_judge(fast_config).evaluate(REQ)
+    assert not response.success and response.error_type == "EmptyReplyError" and response.attempts == 1
+    assert issubclass(EmptyReplyError, ProviderResponseError)
+
+
+def test_retries_count_and_then_fail_with_the_last_error(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    server.enqueue(*[Fault.status_code(503)] * 3)
+    response = make_judge(fast_config, num_retries=2).evaluate(REQ)
+    assert not response.success and response.attempts == 3 and response.status_code == 503
+    assert "(after 3 attempts)" in (response.error_message or "")
+    assert server.count("/v1/chat/completions") == 3

@@ -216,9 +216,7 @@ class AnthropicJudge(JudgeInterface):
         if not text.strip():
             if stop_reason == "refusal":
                 raise ProviderResponseError("the model refused to answer", provider=self.provider_name, model=model)
-            raise EmptyReplyError(
-                f"empty reply (stop_reason={stop_reason})", provider=self.provider_name, model=model
-            )
+            raise EmptyReplyError(f"empty reply (stop_reason={stop_reason})", provider=self.provider_name, model=model)
         return JudgeResponse(
             content=text.strip(),
             reasoning=thinking or None,

@@ -160,8 +160,9 @@ class JudgeServerJudge(JudgeInterface):
             except ProviderError as exc:
                 message = config.redact(str(exc))
                 return [
-                    protocol.failure_reply(item.get("request_id"), message, type(exc).__name__,
-                                           status_code=exc.status_code)
+                    protocol.failure_reply(
+                        item.get("request_id"), message, type(exc).__name__, status_code=exc.status_code
+                    )
                     for item in chunk
                 ]
 
@@ -175,7 +176,9 @@ class JudgeServerJudge(JudgeInterface):
             got = len(replies) if isinstance(replies, list) else "no"
             raise ProviderResponseError(
                 f"/batch_judge answered {got} responses for {len(chunk)} requests",
-                provider=self.provider_name, model=config.model_name, retryable=False,
+                provider=self.provider_name,
+                model=config.model_name,
+                retryable=False,
             )
         return replies
 

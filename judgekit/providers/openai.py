@@ -217,7 +217,10 @@ class OpenAIJudge(JudgeInterface):
             if finish_reason == "content_filter":
                 raise self._bad_reply("the reply was blocked by the content filter", model, retryable=False)
             raise EmptyReplyError(
-                f"empty reply (finish_reason={finish_reason})", provider=self.provider_name, model=model, retryable=False
+                f"empty reply (finish_reason={finish_reason})",
+                provider=self.provider_name,
+                model=model,
+                retryable=False,
             )
         return JudgeResponse(
             content=content.strip(),

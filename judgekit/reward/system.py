@@ -34,8 +34,14 @@ from judgekit.simplified import SimplifiedJudge
 from judgekit.types import JudgeRequest, JudgeResponse, JudgeResult
 from judgekit.verifiers import verify_answer
 
-__all__ = ["BaseJudgeReward", "JudgeOutcome", "JudgeRewardSystem", "RewardRequest", "RewardScore",
-           "create_judge_reward"]
+__all__ = [
+    "BaseJudgeReward",
+    "JudgeOutcome",
+    "JudgeRewardSystem",
+    "RewardRequest",
+    "RewardScore",
+    "create_judge_reward",
+]
 
 _LATENCY_WINDOW = 10_000
 
@@ -70,8 +76,11 @@ class RewardScore:
     latency_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"reward": self.score, **{k: v for k, v in asdict(self).items() if k != "score"},
-                "cached": self.source == "cache"}
+        return {
+            "reward": self.score,
+            **{k: v for k, v in asdict(self).items() if k != "score"},
+            "cached": self.source == "cache",
+        }
 
 
 class BaseJudgeReward:
@@ -122,8 +131,12 @@ class BaseJudgeReward:
 
     def _build_judge(self) -> SimplifiedJudge:
         cfg = self.config
-        fields: dict[str, Any] = {"timeout": cfg.timeout, "num_retries": cfg.max_retries,
-                                  "max_concurrent": cfg.max_concurrent_requests, **cfg.judge}
+        fields: dict[str, Any] = {
+            "timeout": cfg.timeout,
+            "num_retries": cfg.max_retries,
+            "max_concurrent": cfg.max_concurrent_requests,
+            **cfg.judge,
+        }
         if cfg.judge_url:
             api_type, base_url = "judge_server", cfg.judge_url
         else:
@@ -143,18 +156,28 @@ class BaseJudgeReward:
         backend = self.judge.judge
         if self.config.judge_url and backend.native_score_type() == "probability":
             tasks = [protocol.task_for("auto", r.prompt, r.completion, r.answer, r.answer_type) for r in requests]
-            prompts = [JudgeRequest(messages=[{"role": "user", "content": r.prompt}], task=task)
-                       for r, task in zip(requests, tasks, strict=True)]
+            prompts = [
+                JudgeRequest(messages=[{"role": "user", "content": r.prompt}], task=task)
+                for r, task in zip(requests, tasks, strict=True)
+            ]
             responses = await backend.aevaluate_many(prompts)
-            return [JudgeOutcome(r.score, r.reasoning or "") if r.success and r.score is not None
-                    else JudgeOutcome(None, error=r.error_message or "the judge gave no score") for r in responses]
+            return [
+                JudgeOutcome(r.score, r.reasoning or "")
+                if r.success and r.score is not None
+                else JudgeOutcome(None, error=r.error_message or "the judge gave no score")
+                for r in responses
+            ]
         kinds = [self._kind_for(r) for r in requests]
         outcomes: list[JudgeOutcome | None] = [None] * len(requests)
         reward_head = backend.native_score_type() == "unbounded"
         for kind in dict.fromkeys(kinds):
             index = [i for i, k in enumerate(kinds) if k == kind]
-            items = [protocol.fields_for(kind, requests[i].prompt, requests[i].completion, requests[i].answer,
-                                         requests[i].answer_type) for i in index]
+            items = [
+                protocol.fields_for(
+                    kind, requests[i].prompt, requests[i].completion, requests[i].answer, requests[i].answer_type
+                )
+                for i in index
+            ]
             results = await self.judge.aevaluate_batch(kind, items)
             for i, result in zip(index, results, strict=True):
                 outcomes[i] = outcome_from_result(result, kind, self.judge.config.score_range, reward_head=reward_head)
@@ -205,9 +228,13 @@ class BaseJudgeReward:
         if not (len(prompts) == n == len(answers) == len(answer_types)):
             raise ConfigError(
                 f"reward_batch: prompts ({len(prompts)}), completions ({n}), answers ({len(answers)}) and "
-                f"answer_types ({len(answer_types)}) must have the same length", "completions")
-        requests = [RewardRequest(str(p), str(c), None if a is None else str(a), t)
-                    for p, c, a, t in zip(prompts, completions, answers, answer_types, strict=True)]
+                f"answer_types ({len(answer_types)}) must have the same length",
+                "completions",
+            )
+        requests = [
+            RewardRequest(str(p), str(c), None if a is None else str(a), t)
+            for p, c, a, t in zip(prompts, completions, answers, answer_types, strict=True)
+        ]
         scores = await asyncio.gather(*(self._reward_one(r) for r in requests))
         return [s.as_dict() for s in scores]
 
@@ -251,8 +278,13 @@ class BaseJudgeReward:
             else:
                 with self._lock:
                     self._counts["rule_fallback"] += 1
-                return RewardScore(float(check.correct), "rule_fallback", f"judge failed ({error}); {check.detail}",
-                                   error=error, latency_s=latency)
+                return RewardScore(
+                    float(check.correct),
+                    "rule_fallback",
+                    f"judge failed ({error}); {check.detail}",
+                    error=error,
+                    latency_s=latency,
+                )
         with self._lock:
             self._counts["failed"] += 1
         return RewardScore(self.config.failure_reward, "failed", "", error=error, latency_s=latency)
@@ -267,23 +299,27 @@ class BaseJudgeReward:
         """Rewards for many samples, judged concurrently and batched; one dict per sample, in order."""
         return run_sync(self.areward_batch(prompts, completions, answers, answer_types))
 
-    async def areward(self, prompt: str, completion: str, answer: str | None = None,
-                      answer_type: str | None = None, **_: Any) -> dict[str, Any]:
+    async def areward(
+        self, prompt: str, completion: str, answer: str | None = None, answer_type: str | None = None, **_: Any
+    ) -> dict[str, Any]:
         """Async twin of `reward`."""
         return (await self.areward_batch([prompt], [completion], [answer], [answer_type]))[0]
 
-    def reward(self, prompt: str, completion: str, answer: str | None = None, answer_type: str | None = None,
-               **_: Any) -> dict[str, Any]:
+    def reward(
+        self, prompt: str, completion: str, answer: str | None = None, answer_type: str | None = None, **_: Any
+    ) -> dict[str, Any]:
         """``{"reward": float | None, "source": "judge" | "cache" | "rule_fallback" | "failed",
         "explanation", "error", "latency_s", "cached"}`` for one sample."""
         return self.reward_batch([prompt], [completion], [answer], [answer_type])[0]
 
-    def compute_reward(self, prompt: str, completion: str, answer: str | None = None,
-                       answer_type: str | None = None, **_: Any) -> RewardScore:
+    def compute_reward(
+        self, prompt: str, completion: str, answer: str | None = None, answer_type: str | None = None, **_: Any
+    ) -> RewardScore:
         """Like `reward`, as an object with ``.score`` (as multi-judge code expects)."""
         result = self.reward(prompt, completion, answer, answer_type)
-        return RewardScore(result["reward"], result["source"], result["explanation"], result["error"],
-                           result["latency_s"])
+        return RewardScore(
+            result["reward"], result["source"], result["explanation"], result["error"], result["latency_s"]
+        )
 
     # -- observability -------------------------------------------------------------------------
 

@@ -77,8 +77,11 @@ class JudgeService:
     ) -> None:
         if kind not in SERVER_KINDS:
             raise ConfigError(f"kind must be one of {', '.join(SERVER_KINDS)}, got {kind!r}", "kind")
-        for name, value in (("max_batch_size", max_batch_size), ("max_body_bytes", max_body_bytes),
-                            ("max_concurrent_batches", max_concurrent_batches)):
+        for name, value in (
+            ("max_batch_size", max_batch_size),
+            ("max_body_bytes", max_body_bytes),
+            ("max_concurrent_batches", max_concurrent_batches),
+        ):
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}", name)
         if max_queue < 0 or max_wait_s < 0:
@@ -166,8 +169,12 @@ class JudgeService:
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
-            raise _HTTPError(401, "unauthorized", "missing or wrong API key (send 'Authorization: Bearer <key>')",
-                             {"WWW-Authenticate": "Bearer"})
+            raise _HTTPError(
+                401,
+                "unauthorized",
+                "missing or wrong API key (send 'Authorization: Bearer <key>')",
+                {"WWW-Authenticate": "Bearer"},
+            )
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.max_body_bytes
@@ -186,14 +193,16 @@ class JudgeService:
         return b"".join(chunks)
 
     def _too_large(self, size: int) -> _HTTPError:
-        return _HTTPError(413, "payload_too_large",
-                          f"request body of {size}+ bytes exceeds the limit of {self.max_body_bytes} bytes")
+        return _HTTPError(
+            413, "payload_too_large", f"request body of {size}+ bytes exceeds the limit of {self.max_body_bytes} bytes"
+        )
 
     def _work(self, item: JudgeItem, where: str) -> _Work:
         kind = resolve_kind(item.kind, self.kind, item.answer)
         if kind != "pointwise" and item.answer is None:
-            raise _HTTPError(422, "validation_error", f"{where}answer: required to judge kind {kind!r}",
-                             field=f"{where}answer")
+            raise _HTTPError(
+                422, "validation_error", f"{where}answer: required to judge kind {kind!r}", field=f"{where}answer"
+            )
         fields = fields_for(kind, item.prompt, item.completion, item.answer, item.answer_type)
         if kind == "binary":
             fields["output_format"] = "0/1"
@@ -201,17 +210,19 @@ class JudgeService:
 
     def _submit(self, work: _Work) -> Any:
         if self.closing:
-            raise _HTTPError(503, "shutting_down", "the server is shutting down",
-                             {"Retry-After": self._retry_after})
+            raise _HTTPError(503, "shutting_down", "the server is shutting down", {"Retry-After": self._retry_after})
         try:
             return self.batcher.submit(work)
         except QueueFullError:
             raise self._queue_full() from None
 
     def _queue_full(self) -> _HTTPError:
-        return _HTTPError(503, "queue_full",
-                          f"request queue full ({self.max_queue} items waiting); retry after {self.retry_after_s}s",
-                          {"Retry-After": self._retry_after})
+        return _HTTPError(
+            503,
+            "queue_full",
+            f"request queue full ({self.max_queue} items waiting); retry after {self.retry_after_s}s",
+            {"Retry-After": self._retry_after},
+        )
 
     async def judge_one(self, body: bytes, started: float) -> tuple[int, Any]:
         item = _parse(JudgeItem, body)
@@ -229,8 +240,12 @@ class JudgeService:
     async def judge_batch(self, body: bytes, started: float) -> tuple[int, Any]:
         items = _parse(BatchJudgeBody, body).requests
         if self.max_queue and len(items) > self.max_queue:
-            raise _HTTPError(422, "validation_error", f"requests: at most {self.max_queue} items per call, "
-                             f"got {len(items)}", field="requests")
+            raise _HTTPError(
+                422,
+                "validation_error",
+                f"requests: at most {self.max_queue} items per call, got {len(items)}",
+                field="requests",
+            )
         works = [self._work(item, f"requests[{i}].") for i, item in enumerate(items)]
         if self.max_queue and self.batcher.queue_size + len(works) > self.max_queue:
             raise self._queue_full()
@@ -275,8 +290,12 @@ class JudgeService:
         if kind == "pointwise":
             metadata["score_range"] = list(self.score_range)
         explanation = result["reasoning"] or result["raw_response"] or ""
-        return {"score": scored.score, "request_id": request_id, "explanation": explanation[:_EXPLANATION_CHARS],
-                "metadata": metadata}
+        return {
+            "score": scored.score,
+            "request_id": request_id,
+            "explanation": explanation[:_EXPLANATION_CHARS],
+            "metadata": metadata,
+        }
 
     def _failed(self, kind: str, request_id: str, message: str, error_type: str | None) -> dict[str, Any]:
         self.metrics.judgement(kind, False)
@@ -334,8 +353,14 @@ def create_app(
     when the app stops: whoever made it closes it.
     """
     service = JudgeService(
-        judge, kind=kind, api_key=api_key, max_batch_size=max_batch_size, max_wait_s=max_wait_s,
-        max_queue=max_queue, max_body_bytes=max_body_bytes, max_concurrent_batches=max_concurrent_batches,
+        judge,
+        kind=kind,
+        api_key=api_key,
+        max_batch_size=max_batch_size,
+        max_wait_s=max_wait_s,
+        max_queue=max_queue,
+        max_body_bytes=max_body_bytes,
+        max_concurrent_batches=max_concurrent_batches,
         retry_after_s=retry_after_s,
     )
 
@@ -347,8 +372,11 @@ def create_app(
     app = FastAPI(title="judgekit judge server", version=__version__, lifespan=lifespan)
     app.state.judge_service = service
     item_schema = JudgeItem.model_json_schema()
-    batch_schema = {"type": "object", "properties": {"requests": {"type": "array", "items": item_schema}},
-                    "required": ["requests"]}
+    batch_schema = {
+        "type": "object",
+        "properties": {"requests": {"type": "array", "items": item_schema}},
+        "required": ["requests"],
+    }
 
     def body_doc(schema: dict[str, Any]) -> dict[str, Any]:
         return {"requestBody": {"required": True, "content": {_JSON: {"schema": schema}}}}
@@ -376,8 +404,11 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return JSONResponse({"error": str(exc.detail), "type": "http_error"}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": str(exc.detail), "type": "http_error"},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     return app
 
@@ -388,8 +419,9 @@ def _parse(model: type[BaseModel], body: bytes) -> Any:
     except ValidationError as exc:
         errors = [{"field": _location(err["loc"]), "message": err["msg"]} for err in exc.errors()]
         first = errors[0]
-        raise _HTTPError(422, "validation_error", f"{first['field']}: {first['message']}", field=first["field"],
-                         errors=errors[:20]) from None
+        raise _HTTPError(
+            422, "validation_error", f"{first['field']}: {first['message']}", field=first["field"], errors=errors[:20]
+        ) from None
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -175,7 +175,9 @@ def reply_score(reply: Any, provider: str, model: str | None) -> float:
     if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
         error = reply.get("error") if isinstance(reply, dict) else None
         raise ProviderResponseError(
-            f"the judge server gave no score: {error or str(reply)[:200]}", provider=provider, model=model,
+            f"the judge server gave no score: {error or str(reply)[:200]}",
+            provider=provider,
+            model=model,
             retryable=False,
         )
     if not 0.0 <= score <= 1.0:
