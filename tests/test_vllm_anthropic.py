@@ -255,7 +255,7 @@ def test_anthropic_connection_timeout_and_empty_reply(server: FakeLLMServer) -> 
     assert not response.success and response.error_type == "JudgeTimeoutError"
     server.enqueue(Fault.empty())
     response = anthropic(server).evaluate(REQ)
-    assert not response.success and response.error_type == "ProviderResponseError" and "empty" in response.error_message
+    assert not response.success and response.error_type == "EmptyReplyError" and "empty" in response.error_message
 
 
 def test_anthropic_streaming(server: FakeLLMServer) -> None:
