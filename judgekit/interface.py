@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 from loguru import logger
+from pydantic import BaseModel
 
 from judgekit._batch import BUDGET_EXCEEDED, BatchStats, gather_ordered, run_batch
 from judgekit._ratelimit import AdaptiveLimit, ConcurrencyGate, RateLimiter, current_batch, estimate_prompt_tokens
@@ -131,12 +132,13 @@ class JudgeInterface:
         """The config a request runs with: the judge's, with the fields ``request.config`` sets laid over it.
 
         Fields the request's config leaves unset (its key, URL, model, ...) come from the judge, so a request
-        that only changes ``temperature`` still finds the judge's key.
+        that only changes ``temperature`` still finds the judge's key. Nested option models are laid over the
+        same way, field by field.
         """
         own = request.config
         if own is None or own is self.config:
             return self.config
-        return self.config.merged(**{name: getattr(own, name) for name in own.model_fields_set})
+        return self.config.merged(**_set_fields(own, self.config))
 
     # -- cache, flow control, price --------------------------------------------------------------
 
@@ -449,6 +451,17 @@ def _cache_call(method: Any, *args: Any) -> Any:
     except Exception as exc:
         logger.warning("judgekit: cache {} failed: {}: {}", method.__name__, type(exc).__name__, exc)
         return None
+
+
+def _set_fields(own: BaseModel, base: BaseModel) -> dict[str, Any]:
+    """The fields ``own`` sets, nested models laid over ``base``'s (so ``torch_mode`` alone keeps the rest)."""
+    update: dict[str, Any] = {}
+    for name in own.model_fields_set:
+        value, current = getattr(own, name), getattr(base, name, None)
+        if isinstance(value, BaseModel) and type(value) is type(current):
+            value = current.model_copy(update=_set_fields(value, current))  # type: ignore[union-attr]
+        update[name] = value
+    return update
 
 
 class _Tries:

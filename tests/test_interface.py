@@ -312,3 +312,21 @@ def test_retries_count_and_then_fail_with_the_last_error(server: FakeLLMServer, 
     assert not response.success and response.attempts == 3 and response.status_code == 503
     assert "(after 3 attempts)" in (response.error_message or "")
     assert server.count("/v1/chat/completions") == 3
+
+
+def test_nested_options_are_laid_over_field_by_field() -> None:
+    from pydantic import BaseModel
+
+    from judgekit.interface import _set_fields
+
+    class Inner(BaseModel):
+        a: int = 1
+        b: int = 2
+
+    class Outer(BaseModel):
+        inner: Inner = Inner()
+        x: int = 0
+
+    base = Outer(inner=Inner(a=5, b=6), x=1)
+    assert _set_fields(Outer(inner=Inner(b=9)), base) == {"inner": Inner(a=5, b=9)}  # a stays the judge's
+    assert _set_fields(Outer(x=3), base) == {"x": 3}
