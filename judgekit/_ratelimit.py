@@ -8,7 +8,7 @@
   burst. Tokens are estimated before a call (prompt characters / 4, plus the mean completion seen so far)
   and settled from the reply's usage after it, so the long-run rate follows what the provider counts.
 
-- `BatchScope`: a batch's own concurrency bound (``max_concurrency``), set by `judgekit._batch.run_batch`
+- `BatchScope`: a batch's own concurrency bound (``max_concurrency``), set by `judgekit.batching.engine.run_batch`
   for the requests it runs; `current_batch` reads it.
 
 Waiting for a rate slot happens inside the concurrency slot and outside the request timeout.

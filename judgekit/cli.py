@@ -239,13 +239,6 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
     serve.add_argument("--max-concurrent-batches", type=int, default=4, help="backend batches at once (default 4)")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
     serve.add_argument(
-        "--torch-mode",
-        choices=("logprob", "generate", "reward"),
-        default="logprob",
-        help="with --api-type torch: logprob (P(yes) / expected score in one forward pass; default), "
-        "generate (parse a generated reply) or reward (a reward-model head)",
-    )
-    serve.add_argument(
         "--graceful-timeout",
         type=float,
         default=30.0,
@@ -512,7 +505,7 @@ async def _run_batch(
 ) -> None:
     from tqdm import tqdm
 
-    from judgekit._batch import gather_ordered
+    from judgekit.batching.engine import gather_ordered
 
     bar = tqdm(
         total=tally.items,
@@ -648,17 +641,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from judgekit.server import create_app, serve
 
     server_key = env_value(args.api_key_env) if args.api_key_env else None
-    if args.api_type == "torch":
-        given = {item.partition("=")[0].strip() for item in args.set}
-        if "torch_batch_size" not in given:
-            args.set.append(f"torch_batch_size={args.max_batch_size}")  # one server batch = one model batch
-        if "torch_mode" not in given:
-            args.set.append(f"torch_mode={args.torch_mode}")
     judge = _make_judge(args)
-    load = getattr(judge.judge, "load", None)  # an in-process model: load it now, not on the first request
-    if callable(load):
-        print(f"judgekit serve: loading {judge.config.model_name} ...", file=sys.stderr, flush=True)
-        load()
+    given = {item.partition("=")[0].strip() for item in args.set}
+    defaults = judge.judge.serving_defaults(max_batch_size=args.max_batch_size)
+    if any(name not in given for name in defaults):  # the backend's serving defaults, unless set with --set
+        args.set.extend(f"{name}={json.dumps(value)}" for name, value in defaults.items() if name not in given)
+        judge.close()
+        judge = _make_judge(args)
+    print(f"judgekit serve: warming up {judge.config.model_name or judge.judge.provider_name} ...", file=sys.stderr,
+          flush=True)
+    judge.judge.warm_up()  # an in-process model loads now, not on the first request
     app = create_app(
         judge,
         kind=args.kind,

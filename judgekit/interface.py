@@ -12,9 +12,9 @@ from typing import Any, ClassVar, Literal, TypeVar
 from loguru import logger
 from pydantic import BaseModel
 
-from judgekit._batch import BUDGET_EXCEEDED, BatchStats, gather_ordered, run_batch
 from judgekit._ratelimit import AdaptiveLimit, ConcurrencyGate, RateLimiter, current_batch, estimate_prompt_tokens
 from judgekit._sync import LoopLocal, run_sync
+from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, gather_ordered, run_batch
 from judgekit.cache import JudgeCache, cache_from_config, cache_key, request_key_data
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError, RateLimitError
@@ -53,7 +53,7 @@ class JudgeInterface:
     keeps to the client-side rate limits, applies the per-attempt ``timeout`` and retries what `should_retry`
     allows with exponential backoff and jitter (honouring ``Retry-After``). `aevaluate` measures latency and
     cost and turns every `ProviderError` into ``JudgeResponse(success=False, error_message=...)``;
-    `evaluate` is its synchronous twin. `aevaluate_batch` runs many through it (`judgekit._batch`), with a
+    `evaluate` is its synchronous twin. `aevaluate_batch` runs many through it (`judgekit.batching.engine`), with a
     budget and a progress bar. A request's own ``config`` overrides only the fields it sets (`config_for`).
 
     Capabilities generic code may ask any judge about (override them in a provider): `model_for`,
@@ -119,6 +119,11 @@ class JudgeInterface:
 
     def warm_up(self) -> None:
         """Load models / open what the first request needs, ahead of it (a server calls it before serving)."""
+
+    def serving_defaults(self, *, max_batch_size: int) -> dict[str, Any]:
+        """Config fields a judge server sets on this judge unless the user set them (default: none). An
+        in-process model, say, matches its own batch size to the server's."""
+        return {}
 
     async def aevaluate_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]:
         """A backend's native batch call: one response per request, in order, whatever fails.

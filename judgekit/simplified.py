@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from judgekit import logprobs
-from judgekit._batch import BUDGET_EXCEEDED, BatchStats, run_batch
 from judgekit._sync import run_sync
+from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, run_batch
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
@@ -199,6 +199,9 @@ class SimplifiedJudge:
         Each item holds the keyword arguments of that kind's ``evaluate_*`` method. Every prompt is
         built before anything is sent, so a malformed item raises `ConfigError` naming ``items[i]``
         without spending a request. ``progress`` shows a tqdm bar (failures, cache hits, cost).
+        ``max_concurrency`` is the number of the batch's requests in flight: given and different from the
+        judge's ``max_concurrent``, the batch runs under its own limit of that size (halved on a 429); not
+        given, the judge's ``max_concurrent`` holds, shared with other calls.
 
         Budget: once ``max_cost`` (USD) or ``max_tokens_total`` is spent, the remaining items are not sent
         and come back as failures with ``error_type="BudgetExceeded"``; finished results are kept.

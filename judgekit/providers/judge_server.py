@@ -16,9 +16,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from judgekit._batch import gather_ordered
 from judgekit._sync import run_sync
 from judgekit._transport import HTTPTransport
+from judgekit.batching.engine import gather_ordered
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, ProviderError, ProviderResponseError
 from judgekit.interface import JudgeInterface, ScoreType

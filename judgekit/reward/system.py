@@ -22,10 +22,11 @@ from typing import Any
 from loguru import logger
 
 from judgekit._sync import run_sync
-from judgekit.batcher import DynamicBatcher
+from judgekit.batching.dynamic import DynamicBatcher
 from judgekit.cache import MemoryCache, cache_key
 from judgekit.errors import ConfigError, JudgeError
 from judgekit.interface import JudgeInterface
+from judgekit.kinds import get_kind
 from judgekit.reward.circuit import CircuitBreaker
 from judgekit.reward.config import RewardConfig
 from judgekit.scoring import resolve_kind, score_result
@@ -187,7 +188,7 @@ class BaseJudgeReward:
         """``auto`` -> correctness with a reference answer, pointwise without; a verdict kind with no
         answer to check against also falls back to pointwise."""
         kind = resolve_kind(None, self.config.kind, request.answer)
-        return "pointwise" if kind in ("binary", "correctness") and not request.answer else kind
+        return "pointwise" if get_kind(kind).verdict and not request.answer else kind
 
     async def _process_batch(self, requests: list[RewardRequest]) -> list[JudgeOutcome]:
         if not self.circuit_breaker.allow():

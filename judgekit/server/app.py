@@ -30,10 +30,10 @@ try:
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise missing_server_extra(_exc) from _exc
 
-from judgekit.batcher import DynamicBatcher, QueueFullError
+from judgekit.batching.dynamic import DynamicBatcher, QueueFullError
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
-from judgekit.kinds import SERVER_KINDS
+from judgekit.kinds import SERVER_KINDS, get_kind
 from judgekit.scoring import resolve_kind, score_result
 from judgekit.server._metrics import ServerMetrics
 from judgekit.server.protocol import BatchJudgeBody, JudgeItem, failure_reply, fields_for
@@ -199,12 +199,13 @@ class JudgeService:
 
     def _work(self, item: JudgeItem, where: str) -> _Work:
         kind = resolve_kind(item.kind, self.kind, item.answer)
-        if kind != "pointwise" and item.answer is None:
+        spec = get_kind(kind)
+        if "answer" in spec.fields and item.answer is None:
             raise _HTTPError(
                 422, "validation_error", f"{where}answer: required to judge kind {kind!r}", field=f"{where}answer"
             )
         fields = fields_for(kind, item.prompt, item.completion, item.answer, item.answer_type)
-        if kind == "binary":
+        if "output_format" in spec.options:
             fields["output_format"] = "0/1"
         return _Work(kind, fields)
 
@@ -282,12 +283,12 @@ class JudgeService:
             "model": result["model"] or self.model,
             "kind": kind,
             "score_source": scored.source,
-            ("raw_score" if kind == "pointwise" else "verdict"): scored.raw,
+            ("verdict" if get_kind(kind).verdict else "raw_score"): scored.raw,
             "batch_size": batch_size,
             "judge_latency": round(result["latency_s"], 6),
             "usage": result["usage"],
         }
-        if kind == "pointwise":
+        if get_kind(kind).uses_score_range:
             metadata["score_range"] = list(self.score_range)
         explanation = result["reasoning"] or result["raw_response"] or ""
         return {

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, ProviderResponseError
-from judgekit.kinds import SERVER_KINDS
+from judgekit.kinds import SERVER_KINDS, get_kind
 from judgekit.types import JudgeResponse, JudgeTask, Usage
 
 __all__ = [
@@ -103,8 +103,9 @@ def fields_for(
 
     ``auto`` keeps the completion as ``prediction`` (the judging side picks the kind).
     """
-    if kind == "pointwise":
-        fields: dict[str, Any] = {"question": prompt, "response": completion}
+    spec = get_kind("correctness" if kind == "auto" else kind)
+    if not spec.verdict:  # a score of the completion alone; a reference answer is optional
+        fields: dict[str, Any] = {"question": prompt, spec.fields[-1]: completion}
         if answer:
             fields["answer"] = answer
         return fields
@@ -200,7 +201,7 @@ def response_from_reply(task: JudgeTask, reply: Any, config: JudgeConfig, provid
     return JudgeResponse(
         content=_verdict_text(kind, task, config, score),
         reasoning=reply.get("explanation") or None,
-        score=None if task.kind == "pointwise" else score,
+        score=score if task.kind == "auto" or get_kind(task.kind).verdict else None,
         model_used=str(metadata.get("model") or config.model_name or provider),
         usage=_usage(metadata.get("usage")),
         raw_response=reply,
@@ -210,14 +211,13 @@ def response_from_reply(task: JudgeTask, reply: Any, config: JudgeConfig, provid
 
 
 def _verdict_text(kind: str, task: JudgeTask, config: JudgeConfig, score: float) -> str:
-    if kind == "pointwise":
+    spec = get_kind(kind)
+    if not spec.verdict:
         low, high = task.options.get("score_range") or config.score_range
         value = f"{low + score * (high - low):.6f}".rstrip("0").rstrip(".")
         return f"<score>{value}</score>"
-    positive = score >= 0.5
-    if kind == "binary" and (task.options.get("output_format") or config.output_format) == "0/1":
-        return "1" if positive else "0"
-    return "Yes" if positive else "No"
+    positive, negative = spec.verdict_words(task.options.get("output_format") or config.output_format)
+    return positive if score >= 0.5 else negative
 
 
 def _usage(raw: Any) -> Usage:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from judgekit.errors import ProviderResponseError
+from judgekit.errors import EmptyReplyError
 from judgekit.providers.torch._runner import ModelRunner, Result, _Item
 from judgekit.providers.torch.loading import torch, transformers
 from judgekit.types import JudgeResponse, Usage
@@ -84,7 +84,7 @@ class GenerateMode(ModelRunner):
             text = tokenizer.decode(row[:cut], skip_special_tokens=True).strip()
             if not text:
                 results.append(
-                    ProviderResponseError(
+                    EmptyReplyError(
                         f"empty reply (finish_reason={finish})", provider="torch", model=item.model, retryable=False
                     )
                 )

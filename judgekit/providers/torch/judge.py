@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from judgekit._sync import run_sync
-from judgekit.batcher import DynamicBatcher
+from judgekit.batching.dynamic import DynamicBatcher
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ProviderError
 from judgekit.interface import JudgeInterface
@@ -80,6 +80,10 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
     def native_score_type(self) -> Literal["probability", "unbounded"] | None:
         """``logprob`` mode scores with P(yes); a ``reward`` head's scalar is unbounded; ``generate`` has none."""
         return {"logprob": "probability", "reward": "unbounded"}.get(self.config.torch.mode)  # type: ignore[return-value]
+
+    def serving_defaults(self, *, max_batch_size: int) -> dict[str, Any]:
+        """Served, the model scores in ``logprob`` mode (one forward pass) and runs the server's batches whole."""
+        return {"torch_mode": "logprob", "torch_batch_size": max_batch_size}
 
     def warm_up(self) -> None:
         """Load the tokenizer and the model now, not on the first request."""
@@ -168,7 +172,7 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
 
     async def aevaluate(self, request: JudgeRequest) -> JudgeResponse:
         """Judge one request: load the model first (outside the timeout), then the usual request path."""
-        await self._aload((request.config or self.config).torch.mode)
+        await self._aload(self.config_for(request).torch.mode)
         return await super().aevaluate(request)
 
     async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
