@@ -1,16 +1,17 @@
-"""Typed questions for decision backends, and what each judge kind asks and reads. Pure: no I/O.
+"""Typed questions for decision backends: the building blocks of each kind's `DecisionSpec`. Pure: no I/O.
 
 A decision backend (`judgekit.providers.decisions`, `judgekit.providers.systemone`) generates no text: it answers
 typed questions about one input with a probability per option, read from the model's next-token scores. Each
-judge kind names its `DecisionSpec` in the kind spec (`judgekit.kinds`): the input it shows (a prompt file
-``decision_<kind>.txt``), the questions it asks in ONE request, and how the answers become its result:
+judge kind's entry in `judgekit.kinds` holds its `DecisionSpec`: the input it shows (a prompt file
+``decision_<kind>.txt``), the questions it asks in ONE request, and how the answers become its result. The
+askers and readers the kinds use are here:
 
-- binary / correctness: one yes/no question; ``p_yes``; verdict = ``p_yes >= threshold``;
-- pointwise: one score question whose levels cover ``score_range``; ``scores`` = the expected score;
-- pairwise: one choice between A and B; ``result`` "A"/"B" and ``p_a``;
-- comparative: two score questions (response 1, response 2); rubric: one score question per criterion.
+- a yes/no question (`yes_no`), read as ``p_yes`` with verdict ``p_yes >= threshold`` (`read_verdict`);
+- a score question whose levels cover ``score_range`` (`ask_score`), read as the expected score (`read_score`,
+  `read_scores` for several);
+- a choice between A and B (`ask_better`), read as ``result`` "A"/"B" and ``p_a`` (`read_better`).
 
-A provider turns `Question` into its wire shape and the reply into `Answer`; `DecisionSpec.read` turns the
+A provider turns `Question` into its wire shape and the reply into `Answer`; `DecisionSpec.judge` turns the
 answers into a `Judgement` (the values of a `~judgekit.types.JudgeResult`). Nothing here knows a wire format.
 """
 
@@ -23,18 +24,26 @@ from typing import Any, Literal
 
 from judgekit.errors import ConfigError
 from judgekit.parsing import Verdict
-from judgekit.prompts import fill_template, load_template
 
 __all__ = [
-    "DECISIONS",
     "MAX_LEVELS",
     "Answer",
     "DecisionSpec",
     "Judgement",
     "Option",
     "Question",
-    "read_decisions",
+    "ask_better",
+    "ask_criteria",
+    "ask_score",
+    "combine_better",
+    "finite_probability",
+    "read_better",
+    "read_pair",
+    "read_score",
+    "read_scores",
+    "read_verdict",
     "score_levels",
+    "yes_no",
 ]
 
 MAX_LEVELS = 10
@@ -138,26 +147,40 @@ def _diagnostics(answers: Mapping[str, Answer], names: Sequence[str], *, keyed: 
 # -- the kinds ---------------------------------------------------------------------------------------------
 
 
+Asker = Callable[[Mapping[str, Any], Mapping[str, Any]], list[Question]]
+Reader = Callable[[list[Question], Mapping[str, Answer], Mapping[str, Any]], Judgement]
+
+
 @dataclass(frozen=True)
 class DecisionSpec:
-    """How one judge kind is asked of a decision backend.
+    """How one judge kind is asked of a decision backend (the ``decision`` of its `~judgekit.kinds.KindSpec`).
 
     ``ask(fields, options) -> [Question]`` builds the questions of one request; ``read(questions, answers,
-    options) -> Judgement`` reads them back. ``template`` is the prompt file of the input (``decision_<kind>``).
+    options) -> Judgement`` reads them back; ``combine(first, second)`` (optional) merges the results of the two
+    orders of a ``swap`` into updates of the merged result. ``template`` is the prompt file of the input.
     """
 
     template: str
-    ask: Callable[[Mapping[str, Any], Mapping[str, Any]], list[Question]]
-    read: Callable[[list[Question], Mapping[str, Answer], Mapping[str, Any]], Judgement]
+    ask: Asker
+    read: Reader
+    combine: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
 
     def input_text(self, fields: Mapping[str, Any]) -> str:
         """The input every question is about: the kind's template filled with the task's fields."""
+        from judgekit.prompts import fill_template, load_template  # prompts reads the kinds, which hold this
+
         values = {
             **fields,
             "context_section": _section("Context", fields.get("context")),
             "reference_section": _section("Reference Answer", fields.get("answer"), lead="\n"),
         }
         return fill_template(load_template(self.template), values)
+
+    def judge(self, task: Any, decisions: Mapping[str, Mapping[str, Any]], threshold: float = 0.5) -> Judgement:
+        """The `Judgement` of a `~judgekit.types.JudgeTask` from a backend's answers
+        (`~judgekit.types.JudgeResponse.decisions`); ``threshold`` turns P(yes) into a verdict."""
+        answers = {name: Answer.from_dict(name, data) for name, data in decisions.items()}
+        return self.read(self.ask(task.fields, task.options), answers, {"threshold": threshold, **task.options})
 
 
 def _section(title: str, text: Any, lead: str = "") -> str:
@@ -169,21 +192,16 @@ def _range(options: Mapping[str, Any]) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _threshold(options: Mapping[str, Any]) -> float:
-    threshold = options.get("threshold", 0.5)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
-        raise ConfigError(f"decision_threshold must be a probability in [0, 1], got {threshold!r}", "threshold")
-    return float(threshold)
-
-
-def _yes_no(instructions: str) -> Callable[[Mapping[str, Any], Mapping[str, Any]], list[Question]]:
+def yes_no(instructions: str) -> Asker:
+    """One yes/no question, ``verdict``."""
     return lambda fields, options: [Question("verdict", "yes_no", instructions)]
 
 
-def _read_verdict(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
+def read_verdict(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
+    """``p_yes``; the verdict is ``p_yes >= threshold``: 1/0, or "yes"/"no" with ``output_format="yes/no"``."""
     answer = answers["verdict"]
     p_yes = _p(answer, "yes") / ((_p(answer, "yes") + _p(answer, "no")) or 1.0)
-    positive = p_yes >= _threshold(options)
+    positive = p_yes >= float(options.get("threshold", 0.5))  # JudgeConfig.decision_threshold, checked there
     value: Any = int(positive)
     if options.get("output_format") == "yes/no":
         value = Verdict("yes" if positive else "no")
@@ -191,70 +209,77 @@ def _read_verdict(questions: list[Question], answers: Mapping[str, Answer], opti
     return Judgement(value, score=p_yes, extra={**extra, **_diagnostics(answers, ["verdict"], keyed=False)})
 
 
-def _ask_pointwise(fields: Mapping[str, Any], options: Mapping[str, Any]) -> list[Question]:
-    low, high = _range(options)
-    text = (
-        f"How helpful, correct and complete is the response as an answer to the question? "
-        f"Rate it from {_label(low)} (worst) to {_label(high)} (best)."
-    )
-    return [Question("score", "score", text, score_levels((low, high)))]
+def ask_score(*names_and_texts: tuple[str, str]) -> Asker:
+    """One score question per ``(name, instructions)``, levels over ``score_range``; ``{low}`` and ``{high}`` in
+    the instructions become its ends."""
+
+    def ask(fields: Mapping[str, Any], options: Mapping[str, Any]) -> list[Question]:
+        low, high = _range(options)
+        levels = score_levels((low, high))
+        return [
+            Question(name, "score", text.format(low=_label(low), high=_label(high)), levels)
+            for name, text in names_and_texts
+        ]
+
+    return ask
 
 
 def _distribution(answer: Answer, question: Question) -> dict[str, float]:
     return {o.name: _p(answer, o.name) for o in question.options}
 
 
-def _read_scores(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
-    """Score questions: the expected score of each, keyed by question name."""
+def read_scores(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
+    """Score questions: the expected score of each, keyed by question name (a rubric's criteria)."""
     expected = {q.name: _expected(answers[q.name], q) for q in questions}
     distributions = {q.name: _distribution(answers[q.name], q) for q in questions}
     names = [q.name for q in questions]
     return Judgement(expected, extra={"distribution": distributions, **_diagnostics(answers, names, keyed=True)})
 
 
-def _read_pointwise(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
+def read_pair(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
+    """Two score questions (comparative): the expected scores as a pair, in question order."""
+    judgement = read_scores(questions, answers, options)
+    judgement.value = tuple(judgement.value.values())
+    return judgement
+
+
+def read_score(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
+    """One score question: the expected score (also the native ``score``) and its distribution."""
     [question] = questions
     expected = _expected(answers[question.name], question)
     extra = {"expected_score": expected, "distribution": _distribution(answers[question.name], question)}
-    return Judgement(expected, score=expected, extra={**extra, **_diagnostics(answers, ["score"], keyed=False)})
+    return Judgement(expected, score=expected, extra={**extra, **_diagnostics(answers, [question.name], keyed=False)})
 
 
-def _ask_pairwise(fields: Mapping[str, Any], options: Mapping[str, Any]) -> list[Question]:
+def ask_better(instructions: str) -> Asker:
+    """A choice ``better`` between A (the first response) and B."""
     choices = (Option("A", "Response A"), Option("B", "Response B"))
-    return [Question("better", "choice", "Which response is better?", choices)]
+    return lambda fields, options: [Question("better", "choice", instructions, choices)]
 
 
-def _read_pairwise(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
+def read_better(questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]) -> Judgement:
+    """``p_a`` = P(A); ``result`` the likelier response."""
     answer = answers["better"]
     p_a = _p(answer, "A") / ((_p(answer, "A") + _p(answer, "B")) or 1.0)
     extra = {"p_a": p_a, "distribution": {"A": p_a, "B": 1.0 - p_a}}
     return Judgement("A" if p_a >= 0.5 else "B", extra={**extra, **_diagnostics(answers, ["better"], keyed=False)})
 
 
-def _ask_comparative(fields: Mapping[str, Any], options: Mapping[str, Any]) -> list[Question]:
-    low, high = _range(options)
-    levels = score_levels((low, high))
-    return [
-        Question(
-            name,
-            "score",
-            f"Rate Response {n} for helpfulness, relevance, accuracy and level of detail, "
-            f"from {_label(low)} (worst) to {_label(high)} (best).",
-            levels,
-        )
-        for n, name in ((1, "response1"), (2, "response2"))
-    ]
+def combine_better(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """``swap``: the second result judged B as A, so P(original A) averages ``p_a`` and 1 - the second ``p_a``."""
+    if first.get("p_a") is None or second.get("p_a") is None:
+        return {}
+    p_a = (first["p_a"] + 1.0 - second["p_a"]) / 2
+    return {"p_a": p_a, "scores": p_a}
 
 
-def _read_comparative(
-    questions: list[Question], answers: Mapping[str, Answer], options: Mapping[str, Any]
-) -> Judgement:
-    judgement = _read_scores(questions, answers, options)
-    judgement.value = (judgement.value["response1"], judgement.value["response2"])
-    return judgement
+def ask_criteria(instructions: str) -> Asker:
+    """One score question per rubric criterion (``options["criteria"]``); ``{name}``, ``{about}`` (the
+    criterion's description in parentheses), ``{low}`` and ``{high}`` fill the instructions."""
+    return lambda fields, options: _ask_rubric(instructions, options)
 
 
-def _ask_rubric(fields: Mapping[str, Any], options: Mapping[str, Any]) -> list[Question]:
+def _ask_rubric(instructions: str, options: Mapping[str, Any]) -> list[Question]:
     criteria = options.get("criteria")
     if not isinstance(criteria, Mapping) or not criteria:
         raise ConfigError("rubric must name at least one criterion", "rubric")
@@ -263,36 +288,9 @@ def _ask_rubric(fields: Mapping[str, Any], options: Mapping[str, Any]) -> list[Q
     questions = []
     for name, description in criteria.items():
         about = f" ({description})" if description else ""
-        text = f"Score the response on the criterion {name!r}{about}, from {_label(low)} to {_label(high)}."
+        text = instructions.format(name=repr(name), about=about, low=_label(low), high=_label(high))
         questions.append(Question(str(name), "score", text, levels))
     return questions
-
-
-DECISIONS: Mapping[str, DecisionSpec] = {
-    "binary": DecisionSpec(
-        "decision_binary",
-        _yes_no("Is the model prediction correct: does its final answer match the reference answer?"),
-        _read_verdict,
-    ),
-    "correctness": DecisionSpec(
-        "decision_correctness",
-        _yes_no("Is the solution's final answer equivalent to the correct answer?"),
-        _read_verdict,
-    ),
-    "pointwise": DecisionSpec("decision_pointwise", _ask_pointwise, _read_pointwise),
-    "pairwise": DecisionSpec("decision_pairwise", _ask_pairwise, _read_pairwise),
-    "comparative": DecisionSpec("decision_comparative", _ask_comparative, _read_comparative),
-    "rubric": DecisionSpec("decision_rubric", _ask_rubric, _read_scores),
-}
-"""The decision mapping of every judge kind (moves into `judgekit.kinds` once the kind spec can hold it)."""
-
-
-def read_decisions(task: Any, decisions: Mapping[str, Mapping[str, Any]], threshold: float = 0.5) -> Judgement:
-    """The `Judgement` of a `~judgekit.types.JudgeTask` from a decision backend's answers
-    (`~judgekit.types.JudgeResponse.decisions`); ``threshold`` turns P(yes) into a verdict."""
-    spec = DECISIONS[task.kind]
-    answers = {name: Answer.from_dict(name, data) for name, data in decisions.items()}
-    return spec.read(spec.ask(task.fields, task.options), answers, {"threshold": threshold, **task.options})
 
 
 def finite_probability(value: Any) -> float | None:

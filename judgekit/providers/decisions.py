@@ -22,9 +22,10 @@ from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, ProviderError, ProviderResponseError
 from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
+from judgekit.kinds import get_kind
 from judgekit.providers.openai import OPENAI_BASE_URL, _usage
 from judgekit.providers.vllm import VLLMJudge, with_v1
-from judgekit.questions import DECISIONS, Answer, DecisionSpec, Question, finite_probability, read_decisions
+from judgekit.questions import Answer, DecisionSpec, Question, finite_probability
 from judgekit.types import JudgeRequest, JudgeResponse
 
 __all__ = ["DEFAULT_DECISIONS_MODEL", "DecisionsJudge"]
@@ -59,11 +60,15 @@ class DecisionsJudge(VLLMJudge):
     def is_available(self) -> bool:
         return self.config.api_key is not None or bool(self.config.base_urls)
 
+    def model_for(self, config: JudgeConfig) -> str | None:  # type: ignore[override]
+        """``model_name``; else ``gpt-6-luna`` on OpenAI; else not known before a server is asked."""
+        if config.model_name or self.base_urls(config)[0] != OPENAI_BASE_URL:
+            return config.model_name
+        return DEFAULT_DECISIONS_MODEL
+
     async def resolve_model(self, config: JudgeConfig, base_url: str | None) -> str:
-        """``model_name``; else ``gpt-6-luna`` on OpenAI, or the model a self-hosted server serves."""
-        if not config.model_name and (base_url or self.base_urls(config)[0]) == OPENAI_BASE_URL:
-            return DEFAULT_DECISIONS_MODEL
-        return await super().resolve_model(config, base_url)
+        """`model_for`, else the model the self-hosted server at ``base_url`` serves (``GET /models``)."""
+        return self.model_for(config) or await super().resolve_model(config, base_url)
 
     def chat_url(self, base_url: str) -> str:
         return f"{base_url}/{self.path}"
@@ -91,7 +96,7 @@ class DecisionsJudge(VLLMJudge):
             raise self._unsupported(exc, url, model) or exc from None
         answers = self._checked(self.read_answers(data, questions, model), questions, model)
         decisions = {name: answer.to_dict() for name, answer in answers.items()}
-        judgement = read_decisions(request.task, decisions, config.decision_threshold)
+        judgement = spec.judge(request.task, decisions, config.decision_threshold)
         return JudgeResponse(
             content=json.dumps({name: answer.probabilities for name, answer in answers.items()}, separators=(",", ":")),
             model_used=str(data.get("model") or model or ""),
@@ -177,7 +182,7 @@ def _plan(request: JudgeRequest) -> tuple[DecisionSpec, list[Question]]:
             "evaluate_pointwise, ... rather than a bare chat request",
             "task",
         )
-    spec = DECISIONS.get(task.kind)
+    spec = get_kind(task.kind, field="task.kind").decision
     if spec is None:
         raise ConfigError(f"decision backends cannot judge {task.kind!r} tasks", "kind")
     if task.options.get("custom_prompt"):

@@ -48,8 +48,11 @@ class SystemOneJudge(DecisionsJudge):
     def is_available(self) -> bool:
         return bool(self.config.base_urls)
 
-    async def resolve_model(self, config: JudgeConfig, base_url: str | None) -> str | None:  # type: ignore[override]
+    def model_for(self, config: JudgeConfig) -> str | None:  # type: ignore[override]
         return config.model_name  # None: the server judges with the model it serves
+
+    async def resolve_model(self, config: JudgeConfig, base_url: str | None) -> str | None:  # type: ignore[override]
+        return config.model_name
 
     def build_body(
         self, text: str, questions: list[Question], request: JudgeRequest, config: JudgeConfig, model: str | None
