@@ -282,3 +282,13 @@ def test_images_go_with_the_input(server: FakeLLMServer, shape: str) -> None:
         assert image["type"] == "input_image" and image["image_url"].startswith("data:image/png;base64,")
     else:
         assert body["images"][0].startswith("data:image/png;base64,")
+
+
+def test_every_kind_has_a_decision_mapping_with_a_fillable_input() -> None:
+    from judgekit.kinds import KINDS
+    from judgekit.prompts import load_template, template_fields
+
+    for name, spec in KINDS.items():
+        assert spec.decision is not None, name
+        allowed = {*spec.all_fields, "context_section", "reference_section"}
+        assert template_fields(load_template(spec.decision.template)) <= allowed, name
