@@ -322,8 +322,11 @@ _SPECS = (
             "decision_comparative",
             ask_score(
                 *(
-                    (f"response{n}", f"Rate Response {n} for helpfulness, relevance, accuracy and level of detail, "
-                     "from {low} (worst) to {high} (best).")
+                    (
+                        f"response{n}",
+                        f"Rate Response {n} for helpfulness, relevance, accuracy and level of detail, "
+                        "from {low} (worst) to {high} (best).",
+                    )
                     for n in (1, 2)
                 )
             ),

@@ -26,7 +26,7 @@ from judgekit.kinds import get_kind
 from judgekit.providers.openai import OPENAI_BASE_URL, _usage
 from judgekit.providers.vllm import VLLMJudge, with_v1
 from judgekit.questions import Answer, DecisionSpec, Question, finite_probability
-from judgekit.types import JudgeRequest, JudgeResponse
+from judgekit.types import JudgeRequest, JudgeResponse, JudgeTask
 
 __all__ = ["DEFAULT_DECISIONS_MODEL", "DecisionsJudge"]
 
@@ -83,9 +83,9 @@ class DecisionsJudge(VLLMJudge):
     # -- the wire --------------------------------------------------------------------------------
 
     async def _send_to(self, request: JudgeRequest, config: JudgeConfig, base_url: str | None) -> JudgeResponse:
-        spec, questions = _plan(request)
+        task, spec, questions = _plan(request)
         model = await self.resolve_model(config, base_url)
-        body = self.build_body(spec.input_text(request.task.fields), questions, request, config, model)  # type: ignore[union-attr]
+        body = self.build_body(spec.input_text(task.fields), questions, request, config, model)
         body.update(config.extra_body)
         url = self.endpoint(config) if base_url is None else self.chat_url(base_url)
         try:
@@ -96,7 +96,7 @@ class DecisionsJudge(VLLMJudge):
             raise self._unsupported(exc, url, model) or exc from None
         answers = self._checked(self.read_answers(data, questions, model), questions, model)
         decisions = {name: answer.to_dict() for name, answer in answers.items()}
-        judgement = spec.judge(request.task, decisions, config.decision_threshold)
+        judgement = spec.judge(task, decisions, config.decision_threshold)
         return JudgeResponse(
             content=json.dumps({name: answer.probabilities for name, answer in answers.items()}, separators=(",", ":")),
             model_used=str(data.get("model") or model or ""),
@@ -173,8 +173,8 @@ class DecisionsJudge(VLLMJudge):
         return ProviderResponseError(message, provider=self.provider_name, model=model, retryable=retryable)
 
 
-def _plan(request: JudgeRequest) -> tuple[DecisionSpec, list[Question]]:
-    """The kind's decision spec and the questions for this task; `ConfigError` when there is no task to ask."""
+def _plan(request: JudgeRequest) -> tuple[JudgeTask, DecisionSpec, list[Question]]:
+    """The task, its kind's decision spec and its questions; `ConfigError` when there is nothing to ask."""
     task = request.task
     if task is None:
         raise ConfigError(
@@ -191,7 +191,7 @@ def _plan(request: JudgeRequest) -> tuple[DecisionSpec, list[Question]]:
             "(judgekit/prompts/decision_<kind>.txt); use a chat backend for a custom prompt",
             "custom_prompt",
         )
-    return spec, spec.ask(task.fields, task.options)
+    return task, spec, spec.ask(task.fields, task.options)
 
 
 def _openai_question(question: Question) -> dict[str, Any]:
