@@ -176,11 +176,13 @@ def test_refusal_is_a_failure_with_its_reason(server: FakeLLMServer, shape: str)
     assert reason in result.error_message
 
 
-def test_a_question_the_server_rejects_is_a_400_failure(server: FakeLLMServer) -> None:
-    with judge(server, "systemone", num_retries=3) as j:
-        result = j.evaluate_with_rubric("q", "p", [f"c{i}" for i in range(65)])
+def test_a_question_the_server_rejects_is_a_400_failure(server: FakeLLMServer, shape: str) -> None:
+    too_many = {"decisions": 401, "systemone": 65}[shape]  # the servers' limits: 400 and 64 questions
+    with judge(server, shape, num_retries=3) as j:
+        result = j.evaluate_with_rubric("q", "p", [f"c{i}" for i in range(too_many)])
     assert not result.success and result.scores is None and result.attempts == 1
-    assert "at most 64" in result.error_message and "HTTP 400" in result.error_message
+    assert "HTTP 400" in result.error_message
+    assert ("1 to 400 questions" if shape == "decisions" else "at most 64") in result.error_message
 
 
 @pytest.mark.parametrize("shape", SHAPES)
