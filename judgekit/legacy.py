@@ -20,7 +20,7 @@ from typing import Any
 from loguru import logger
 
 from judgekit.config import JudgeConfig, env_value
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, EmptyReplyError
 from judgekit.factory import cached_judge
 from judgekit.types import JudgeRequest
 
@@ -155,7 +155,7 @@ def _ask(
         if response.success:
             return response.content.strip(), response.model_used
         message = response.error_message or ""
-        if response.error_type == "ProviderResponseError" and "empty reply" in message:
+        if response.error_type == EmptyReplyError.__name__:
             logger.warning("judgekit.legacy: the judge gave an empty reply")
             return "", ""
         logger.warning("judgekit.legacy: attempt {}/{} failed: {}", attempt + 1, retries, _redact(message, secret))
