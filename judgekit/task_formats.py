@@ -99,7 +99,20 @@ _LINE_START_RE = re.compile(r"^[#> \t]*(?:[-\u2022][ \t]+(?=[A-Za-z]))?")
 
 
 @dataclass(frozen=True)
-class NumberInRange:
+class _ScoreRange:
+    """A parser of one score in ``[low, high]``."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        low, high = _check_range(self.low, self.high, type(self).__name__)
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+
+
+@dataclass(frozen=True)
+class NumberInRange(_ScoreRange):
     """A score in ``[low, high]`` stated on its own line: ``0.5``, ``0.5\\nExplanation...``, ``Score: 0.8``.
 
     Read are: the first line when it is a number (optionally labelled), and every line that states a
@@ -110,14 +123,6 @@ class NumberInRange:
     a list item (``"1. The answer..."``) and a refusal are not scores: the reply is then a `ParseError`,
     as is a score out of range, a labelled line that does not hold one clean number, or two different scores.
     """
-
-    low: float
-    high: float
-
-    def __post_init__(self) -> None:
-        low, high = _check_range(self.low, self.high, "NumberInRange")
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
 
     def __call__(self, text: str) -> float:
         expected = f"a score in [{self.low:g}, {self.high:g}]"
@@ -159,21 +164,13 @@ _BRACKETS_RE = re.compile(r"\[\[([^\[\]\n]{0,40})\]\]")
 
 
 @dataclass(frozen=True)
-class BracketedNumber:
+class BracketedNumber(_ScoreRange):
     """A score in ``[low, high]`` written in double brackets, as in ``The correctness score: [[0.5]]``.
 
     Every ``[[...]]`` in the final answer must hold the same number; none, a non-number (``[[score]]``),
     two different numbers or a number out of range is a `ParseError`. Single brackets (``[1]``, often a
     citation) are never read.
     """
-
-    low: float
-    high: float
-
-    def __post_init__(self) -> None:
-        low, high = _check_range(self.low, self.high, "BracketedNumber")
-        object.__setattr__(self, "low", low)
-        object.__setattr__(self, "high", high)
 
     def __call__(self, text: str) -> float:
         expected = f"a score in [{self.low:g}, {self.high:g}] as [[score]]"

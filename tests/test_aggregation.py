@@ -5,19 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from loguru import logger
 
 from judgekit import ConfigError, JudgeResult
 from judgekit.aggregation import GradedMean, graded_mean
 from judgekit.parsing import Verdict
-
-
-@pytest.fixture
-def log_lines():
-    lines: list[str] = []
-    handler = logger.add(lambda message: lines.append(message.record["message"]), level="INFO")
-    yield lines
-    logger.remove(handler)
 
 
 def test_mean_of_graded_items_only(log_lines: list[str]) -> None:

@@ -23,7 +23,6 @@ from lmms_eval_originals import (
     mmvet_original,
     wild_vision_original,
 )
-from loguru import logger
 from PIL import Image
 
 from judgekit.testing import FakeLLMServer, Fault
@@ -38,14 +37,6 @@ def task_env(server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> FakeLLMS
     monkeypatch.setenv("MODEL_VERSION", "gpt-4o-2024-11-20")
     monkeypatch.syspath_prepend(str(EXAMPLES))
     return server
-
-
-@pytest.fixture
-def log_lines():
-    lines: list[str] = []
-    handler = logger.add(lambda message: lines.append(message.record["message"]), level="WARNING")
-    yield lines
-    logger.remove(handler)
 
 
 def load(name: str) -> Any:
