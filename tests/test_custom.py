@@ -140,3 +140,16 @@ async def test_async_twin(judge: SimplifiedJudge, server: FakeLLMServer) -> None
     results = await asyncio.gather(*(judge.aevaluate_custom(f"q{i}", parse=unit) for i in range(5)))
     assert [r["result"] for r in results] == [0.25] * 5
     await judge.aclose()
+
+
+def test_the_custom_kind_is_in_the_spec_but_not_among_the_built_in_kinds() -> None:
+    from judgekit import JudgeConfig
+    from judgekit.cli import KINDS as CLI_KINDS
+    from judgekit.kinds import CUSTOM, KINDS, SERVER_KINDS, get_kind, kind_names
+
+    assert get_kind("custom") is CUSTOM and CUSTOM.method == "evaluate_custom" and CUSTOM.caller_prompt
+    assert "custom" not in KINDS and "custom" not in kind_names() and "custom" not in SERVER_KINDS
+    assert "custom" not in CLI_KINDS  # a CLI flag cannot carry a Python parser
+    assert JudgeConfig(judge_type="custom").judge_type == "custom"
+    with pytest.raises(ConfigError, match=r"did you mean 'custom'.*pairwise, custom"):
+        get_kind("custon")
