@@ -117,15 +117,12 @@ def test_reward_router_address_is_the_judge_unless_one_is_configured(judge: Fake
     assert judge.count("/v1/chat/completions") == 1
 
 
-def test_question_from_extra_info_else_from_the_prompt(judge: FakeLLMServer, warnings: list[str]) -> None:
+def test_question_from_extra_info_and_a_warning_once_without(judge: FakeLLMServer, warnings: list[str]) -> None:
     kwargs = settings(judge)
-    compute_score("x", "so 42", "42", {"problem": "P1: six times seven?"}, **kwargs)
-    compute_score("x", "so 42", "42", {}, prompt_str="P2: six times seven?", **kwargs)
-    chat = np.array([{"role": "system", "content": "be brief"}, {"role": "user", "content": "P3: 6 x 7?"}])
-    compute_score("x", "so 42", "42", None, raw_prompt=chat, **kwargs)
+    compute_score("x", "so 42", "42", {"question": "Q1: six times seven?"}, **kwargs)
+    compute_score("x", "so 42", "42", {"problem": "Q2: six times seven?"}, **kwargs)
     prompts = sent_prompts(judge)
-    assert "P1: six times seven?" in prompts[0] and "P2" in prompts[1] and "P3: 6 x 7?" in prompts[2]
-    assert "be brief" not in prompts[2]
+    assert "Q1: six times seven?" in prompts[0] and "Q2: six times seven?" in prompts[1]
     assert not warnings
     for _ in range(3):
         compute_score("x", "so 42", "42", {"index": 7}, **kwargs)

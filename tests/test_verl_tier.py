@@ -139,6 +139,21 @@ def test_reward_loop_scores_on_the_last_token(judge: FakeLLMServer, tokenizer_di
     assert "placement What is 0 plus one?" in sent  # the question reached the judge
 
 
+def test_judgekit_reward_manager_gives_the_judge_the_question(
+    judge: FakeLLMServer, tokenizer_dir: Path, ray_cluster: None
+) -> None:
+    """A dataset whose extra_info has no question (verl's stock preprocessors): the documented
+    ``reward.reward_manager.name=judgekit`` takes it from the prompt."""
+    config = compose(judge_url=judge.base_url, tokenizer_dir=tokenizer_dir)
+    assert config.reward.reward_manager.name == "judgekit"
+    items = [{**s, "extra_info": {"index": i}} for i, s in enumerate(samples(2, tag="no-question "))]
+    judge.reset()
+    out = run_reward_loop(config, make_batch(tokenizer_dir, items))
+    assert out.batch["rm_scores"].sum(dim=-1).tolist() == [1.0, 0.0]
+    sent = " ".join(str(m["content"]) for r in judge.requests if r.json for m in r.json["messages"])
+    assert "no-question What is 0 plus one?" in sent and "no-question What is 1 plus one?" in sent
+
+
 def test_async_path_overlaps_judgements_the_sync_path_cannot(
     judge: FakeLLMServer, tokenizer_dir: Path, ray_cluster: None
 ) -> None:
