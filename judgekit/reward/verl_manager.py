@@ -17,10 +17,11 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
 
+from judgekit.reward.verl import QUESTION_KEYS
+
 __all__ = ["MANAGER", "JudgeRewardManager", "question_from_chat"]
 
 MANAGER = "judgekit"
-QUESTION_KEYS = ("question", "prompt", "problem")
 
 
 def question_from_chat(chat: Any) -> str | None:
