@@ -61,15 +61,15 @@ def compute_judgekit_grpo_advantage(
         )
         advantages[scored] = scored_adv.to(advantages.dtype)
     if failed.any():
-        count = int(failed.sum())
-        fill = token_level_rewards[scored].sum(dim=-1).mean() if len(scored) else torch.tensor(0.0)
-        rows = torch.zeros_like(token_level_rewards[failed])
-        last = (response_mask[failed].sum(dim=-1).long() - 1).clamp(min=0)
-        rows[torch.arange(len(rows)), last] = fill.to(rows.dtype)
-        token_level_rewards[failed] = rows
+        if len(scored):  # with no scored sample at all, the rewards stay NaN: there is no mean to report
+            fill = token_level_rewards[scored].sum(dim=-1).mean()
+            rows = torch.zeros_like(token_level_rewards[failed])
+            last = (response_mask[failed].sum(dim=-1).long() - 1).clamp(min=0)
+            rows[torch.arange(len(rows)), last] = fill.to(rows.dtype)
+            token_level_rewards[failed] = rows
         logger.warning(
             "judgekit_grpo: {} of {} samples unscorable (advantage 0, left out of their group's mean and std)",
-            count,
+            int(failed.sum()),
             len(failed),
         )
     return advantages, advantages
