@@ -120,6 +120,12 @@ class JudgeInterface:
         (a reward-model scalar), or None (no native score; the reply text is parsed)."""
         return None
 
+    def supports_kind(self, kind: str) -> bool:
+        """Whether this backend can judge ``kind`` (a `judgekit.kinds` name). Generic code asks before sending
+        work a backend cannot do, e.g. the reward adapter fails a sample without a reference answer instead
+        of raising when the backend only checks answers."""
+        return True
+
     def warm_up(self) -> None:
         """Load models / open what the first request needs, ahead of it (a server calls it before serving)."""
 

@@ -20,3 +20,14 @@ if ! .venv-vllm/bin/python -c "import vllm" >/dev/null 2>&1; then
     .venv-vllm/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 fi
 python -m pytest -q -m vllm
+# Third tier: judgekit inside verl 0.9.1 (its reward loop on a local Ray, its Hydra config, its advantage step),
+# in its own venv because verl pins its own stack. Created once (about 2 minutes, 1.9 GB, CPU-only torch),
+# skipped when it already imports; judgekit is installed into it each run so that verl finds its plugin.
+if ! .venv-verl/bin/python -c "import verl, cachetools, fastapi, pytest_asyncio" >/dev/null 2>&1; then
+    python3 -m venv .venv-verl
+    .venv-verl/bin/python -m pip install --quiet --upgrade pip
+    # verl's trainer modules import cachetools without declaring it
+    .venv-verl/bin/python -m pip install --quiet torch==2.13.0 verl==0.9.1 cachetools
+fi
+.venv-verl/bin/python -m pip install --quiet -e ".[rules,server]" pytest pytest-asyncio
+.venv-verl/bin/python -m pytest -q -m verl tests/test_verl_tier.py

@@ -35,6 +35,9 @@ class RulesJudge(JudgeInterface):
     def is_available(self) -> bool:
         return True
 
+    def supports_kind(self, kind: str) -> bool:
+        return kind in _KINDS
+
     async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
         task = request.task
         if task is None:
@@ -43,7 +46,7 @@ class RulesJudge(JudgeInterface):
                 field="task",
             )
         kind = task.kind
-        if kind not in _KINDS:
+        if not self.supports_kind(kind):
             raise ConfigError(
                 f"the rules judge cannot judge {kind!r} (only {' and '.join(_KINDS)}: kinds with a reference answer)",
                 field="kind",

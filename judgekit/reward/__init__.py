@@ -1,5 +1,5 @@
-"""RL rewards from judges: a failure-aware reward system, GRPO functions for TRL, verl's compute_score,
-rubric rewards and multi-judge rewards.
+"""RL rewards from judges: a failure-aware reward system, GRPO functions for TRL, verl's compute_score and
+its async twin, rubric rewards and multi-judge rewards.
 
 A failed judgement is never a silent 0: it falls back to the rules verifier (tagged ``rule_fallback``)
 or gives ``None`` (tagged ``failed``; TRL leaves such samples out of the group baseline).
@@ -20,7 +20,7 @@ from judgekit.reward.system import (
     outcome_from_result,
 )
 from judgekit.reward.trl import make_grpo_reward
-from judgekit.reward.verl import compute_score
+from judgekit.reward.verl import acompute_score, compute_score
 
 __all__ = [
     "BaseJudgeReward",
@@ -35,6 +35,7 @@ __all__ = [
     "RubricItem",
     "RubricReward",
     "RubricScore",
+    "acompute_score",
     "compute_score",
     "create_judge_reward",
     "make_grpo_reward",

@@ -190,6 +190,17 @@ class BaseJudgeReward:
         kind = resolve_kind(None, self.config.kind, request.answer)
         return "pointwise" if get_kind(kind).verdict and not request.answer else kind
 
+    def _cannot_judge(self, request: RewardRequest) -> str | None:
+        """Why the built-in judging cannot judge ``request`` at all (a sample without a reference answer for
+        a backend that only checks answers, such as the rules judge), or None. Such a sample fails on its
+        own, without a round trip and without counting against the circuit breaker."""
+        if request.answer is not None or type(self)._request_judge is not BaseJudgeReward._request_judge:
+            return None
+        kind, backend = self._kind_for(request), self.judge.judge
+        if backend.supports_kind(kind):
+            return None
+        return f"no reference answer, and the {backend.provider_name} judge cannot judge {kind!r} without one"
+
     async def _process_batch(self, requests: list[RewardRequest]) -> list[JudgeOutcome]:
         if not self.circuit_breaker.allow():
             return [JudgeOutcome(None, error="circuit breaker open: the judge failed repeatedly")] * len(requests)
@@ -248,7 +259,9 @@ class BaseJudgeReward:
             with self._lock:
                 self._counts["cache"] += 1
             return RewardScore(hit.score, "cache", hit.content, latency_s=time.perf_counter() - started)
-        if self.circuit_breaker.state == "open":
+        if (reason := self._cannot_judge(request)) is not None:
+            outcome = JudgeOutcome(None, error=reason)
+        elif self.circuit_breaker.state == "open":
             outcome = JudgeOutcome(None, error="circuit breaker open: the judge failed repeatedly")
         else:
             with self._lock:

@@ -1,9 +1,14 @@
-"""A verl ``compute_score`` (``custom_reward_function.path`` / ``.name``) backed by a judgekit reward system.
+"""verl reward functions backed by a judgekit reward system (``reward.custom_reward_function``).
 
-Judge settings come from verl's ``custom_reward_function.reward_kwargs`` (the reward config keys:
-``judge_url``, ``api_type``, ``model_name``, ``fallback_to_rule``, ...). verl cannot skip a sample, so a
-sample that could not be rewarded scores ``failure_reward`` when you set one, else NaN (loud, never a
-silent 0), with ``judge_ok: False``.
+``acompute_score`` is an ``async def`` that verl 0.9's reward loop awaits directly; ``compute_score`` is its
+synchronous twin, which also takes the batch shape of verl's legacy ``BatchRewardManager``. Judge settings
+come from ``reward.custom_reward_function.reward_kwargs`` (the `RewardConfig` keys: ``judge_url``,
+``api_type``, ``base_url``, ``model_name``, ``fallback_to_rule``, ``failure_reward``, ...). When verl serves
+a judge model itself it passes ``reward_router_address``; without a backend of your own, that is the judge.
+
+A sample that could not be rewarded scores ``failure_reward`` when you set one, else NaN (loud, never a
+silent 0), with ``judge_ok: False``; ``algorithm.adv_estimator=judgekit_grpo``
+(`judgekit.reward.verl_advantage`) keeps such samples out of their GRPO group. See docs/reward.md.
 """
 
 from __future__ import annotations
@@ -11,36 +16,107 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from loguru import logger
+
+from judgekit.errors import ConfigError
+from judgekit.reward.config import RewardConfig
 from judgekit.reward.system import JudgeRewardSystem
 
-__all__ = ["compute_score"]
+__all__ = ["acompute_score", "compute_score"]
+
+QUESTION_KEYS = ("question", "prompt", "problem")
+# keywords verl passes that need no judge setting: used, or knowingly ignored
+_VERL_KEYWORDS = frozenset({"reward_router_address", "reward_model_tokenizer"})
+_CONFIG_KEYS = frozenset(RewardConfig.model_fields)
 
 _systems: dict[str, JudgeRewardSystem] = {}
 _lock = threading.Lock()
+_warned: set[str] = set()
 
 
-def _system(reward_kwargs: dict[str, Any]) -> JudgeRewardSystem:
-    key = json.dumps(reward_kwargs, sort_keys=True, default=str)
+def _warn_once(key: str, message: str, *args: Any) -> None:
+    with _lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    logger.warning(message, *args)
+
+
+def _system(kwargs: dict[str, Any]) -> JudgeRewardSystem:
+    """The process's reward system for these settings (one judge, pool and batcher shared by all calls)."""
+    settings = {k: v for k, v in kwargs.items() if k in _CONFIG_KEYS}
+    unknown = sorted(k for k in kwargs if k not in _CONFIG_KEYS and k not in _VERL_KEYWORDS)
+    if unknown:
+        _warn_once(
+            "unknown:" + ",".join(unknown),
+            "judgekit.reward.verl: ignoring keywords it does not use: {} "
+            "(if one is a judge setting in reward_kwargs, check its spelling)",
+            unknown,
+        )
+    address = kwargs.get("reward_router_address")
+    if address and not any(settings.get(k) for k in ("judge_url", "api_type", "base_url")):
+        config = RewardConfig.build(settings)  # the environment (JUDGE_MODEL_URL) may name a judge too
+        if not config.judge_url:
+            settings = {**settings, "api_type": "vllm", "base_url": f"http://{address}/v1"}
+    key = json.dumps(settings, sort_keys=True, default=str)
     with _lock:
         system = _systems.get(key)
         if system is None:
-            system = _systems[key] = JudgeRewardSystem(reward_kwargs)
+            system = _systems[key] = JudgeRewardSystem(settings)
         return system
 
 
-def _prompt(extra_info: Any) -> str:
-    if isinstance(extra_info, dict):
-        for key in ("question", "prompt", "problem"):
+def _question(extra_info: Any) -> str:
+    if isinstance(extra_info, Mapping):
+        for key in QUESTION_KEYS:
             if extra_info.get(key):
                 return str(extra_info[key])
+    _warn_once(
+        "question",
+        "judgekit.reward.verl: no question for the judge in extra_info ({}); judging answers "
+        "without their question (reward.reward_manager.name=judgekit takes it from the prompt)",
+        "/".join(QUESTION_KEYS),
+    )
     return ""
 
 
+def _truths(ground_truth: Any) -> list[str | None]:
+    """``ground_truth`` as the answers any of which is right: one, several (a list), or none."""
+    if ground_truth is None:
+        return [None]
+    if hasattr(ground_truth, "tolist") and not isinstance(ground_truth, (str, bytes)):
+        ground_truth = ground_truth.tolist()  # numpy arrays and scalars, as verl's parquet datasets give them
+    if isinstance(ground_truth, (str, int, float)):
+        return [str(ground_truth)]
+    if (
+        isinstance(ground_truth, (list, tuple))
+        and ground_truth
+        and all(isinstance(t, (str, int, float)) for t in ground_truth)
+    ):
+        return [str(t) for t in ground_truth]
+    raise ConfigError(
+        f"ground_truth must be a string, a number or a list of them (any of which is right), got "
+        f"{type(ground_truth).__name__}: {ground_truth!r:.80}",
+        "ground_truth",
+    )
+
+
 def _answer_type(extra_info: Any) -> str | None:
-    return extra_info.get("answer_type") if isinstance(extra_info, dict) else None
+    return extra_info.get("answer_type") if isinstance(extra_info, Mapping) else None
+
+
+def _any_of(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One sample judged against several right answers: right if any says so, wrong only if all say so."""
+    if len(results) == 1:
+        return results[0]
+    scored = [r for r in results if r["reward"] is not None]
+    best = max(scored, key=lambda r: r["reward"]) if scored else results[0]
+    if scored and best["reward"] < 1.0 and len(scored) < len(results):
+        return next(r for r in results if r["reward"] is None)  # a failed check might have been the right one
+    return best
 
 
 def _as_verl(result: dict[str, Any], failure_reward: float | None) -> dict[str, Any]:
@@ -49,10 +125,56 @@ def _as_verl(result: dict[str, Any], failure_reward: float | None) -> dict[str, 
     return {
         "score": float(score),
         "judge_ok": ok,
+        "judge_failed": float(result["source"] == "failed"),
+        "rule_fallback": float(result["source"] == "rule_fallback"),
         "source": result["source"],
-        "latency_s": result["latency_s"],
+        "latency_s": float(result["latency_s"]),
         "error": result["error"] or "",
     }
+
+
+class _Plan:
+    """The judge requests for a batch of samples (one per acceptable answer), and how to fold their results
+    back into one verl result per sample."""
+
+    def __init__(self, solutions: Sequence[str], truths: Sequence[Any], infos: Sequence[Any]) -> None:
+        self.rows: list[tuple[str, str, str | None, str | None]] = []
+        self.spans: list[tuple[int, int]] = []
+        for solution, truth, info in zip(solutions, truths, infos, strict=True):
+            question, answer_type, start = _question(info), _answer_type(info), len(self.rows)
+            self.rows += [(question, str(solution), answer, answer_type) for answer in _truths(truth)]
+            self.spans.append((start, len(self.rows)))
+
+    def requests(self) -> tuple[list[str], list[str], list[str | None], list[str | None]]:
+        """``(prompts, completions, answers, answer_types)`` for `JudgeRewardSystem.reward_batch`."""
+        prompts, completions, answers, types = (list(column) for column in zip(*self.rows, strict=True))
+        return prompts, completions, answers, types
+
+    def fold(self, results: list[dict[str, Any]], failure_reward: float | None) -> list[dict[str, Any]]:
+        return [_as_verl(_any_of(results[a:b]), failure_reward) for a, b in self.spans]
+
+
+def _prepare(
+    solution_str: str | None,
+    ground_truth: Any,
+    extra_info: Any,
+    solution_strs: Sequence[str] | None,
+    ground_truths: Sequence[Any] | None,
+    extra_infos: Sequence[Any] | None,
+    kwargs: dict[str, Any],
+) -> tuple[JudgeRewardSystem, _Plan, bool]:
+    """The process's reward system for ``kwargs``, the plan of judge requests, and whether it is a batch."""
+    if solution_strs is not None:
+        n = len(solution_strs)
+        solutions = list(solution_strs)
+        truths = list(ground_truths) if ground_truths is not None else [None] * n
+        infos = list(extra_infos) if extra_infos is not None else [None] * n
+    elif solution_str is not None:
+        solutions, truths, infos = [solution_str], [ground_truth], [extra_info]
+    else:
+        raise ConfigError("compute_score needs solution_str (one sample) or solution_strs (a batch)", "solution_str")
+    system = _system(kwargs)
+    return system, _Plan(solutions, truths, infos), solution_strs is not None
 
 
 def compute_score(
@@ -65,32 +187,39 @@ def compute_score(
     solution_strs: Sequence[str] | None = None,
     ground_truths: Sequence[Any] | None = None,
     extra_infos: Sequence[Any] | None = None,
-    **reward_kwargs: Any,
+    **kwargs: Any,
 ) -> dict[str, Any] | list[dict[str, Any]]:
-    """verl's reward function, in both of its shapes.
+    """verl's reward function, synchronous, in both of its shapes.
 
-    Single (NaiveRewardManager): ``compute_score(data_source, solution_str, ground_truth, extra_info)`` ->
-    ``{"score": float, "judge_ok", "source", "latency_s", "error"}``. Batch (BatchRewardManager):
-    ``compute_score(data_sources=..., solution_strs=..., ground_truths=..., extra_infos=...)`` -> a list of
-    those dicts, judged concurrently. The prompt for the judge comes from ``extra_info["question"]``
-    (or ``"prompt"``/``"problem"``).
+    One sample (the reward loop's managers): ``compute_score(data_source, solution_str, ground_truth,
+    extra_info, **verl_keywords)`` -> ``{"score", "judge_ok", "judge_failed", "rule_fallback", "source",
+    "latency_s", "error"}``. A batch (legacy ``BatchRewardManager``): ``compute_score(data_sources=...,
+    solution_strs=..., ground_truths=..., extra_infos=...)`` -> a list of those dicts, judged concurrently.
     """
-    system = _system(reward_kwargs)
-    failure_reward = system.config.failure_reward
-    if solution_strs is not None:
-        n = len(solution_strs)
-        truths = list(ground_truths) if ground_truths is not None else [None] * n
-        infos = list(extra_infos) if extra_infos is not None else [None] * n
-        results = system.reward_batch(
-            [_prompt(i) for i in infos],
-            list(solution_strs),
-            [None if t is None else str(t) for t in truths],
-            [_answer_type(i) for i in infos],
-        )
-        return [_as_verl(r, failure_reward) for r in results]
-    if solution_str is None:
-        raise TypeError("compute_score needs solution_str (single) or solution_strs (batch)")
-    result = system.reward(
-        _prompt(extra_info), solution_str, None if ground_truth is None else str(ground_truth), _answer_type(extra_info)
+    system, plan, batched = _prepare(
+        solution_str, ground_truth, extra_info, solution_strs, ground_truths, extra_infos, kwargs
     )
-    return _as_verl(result, failure_reward)
+    scores = plan.fold(system.reward_batch(*plan.requests()), system.config.failure_reward)
+    return scores if batched else scores[0]
+
+
+async def acompute_score(
+    data_source: Any = None,
+    solution_str: str | None = None,
+    ground_truth: Any = None,
+    extra_info: Any = None,
+    *,
+    data_sources: Sequence[Any] | None = None,
+    solution_strs: Sequence[str] | None = None,
+    ground_truths: Sequence[Any] | None = None,
+    extra_infos: Sequence[Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """Async twin of `compute_score`, for verl's reward loop (``reward.custom_reward_function.name=
+    acompute_score``): awaited on the worker's event loop, concurrent calls share the process's judge
+    (connection pool, micro-batcher, cache)."""
+    system, plan, batched = _prepare(
+        solution_str, ground_truth, extra_info, solution_strs, ground_truths, extra_infos, kwargs
+    )
+    scores = plan.fold(await system.areward_batch(*plan.requests()), system.config.failure_reward)
+    return scores if batched else scores[0]
