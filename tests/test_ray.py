@@ -5,10 +5,12 @@ Ray Serve (two replicas, the judge_server provider, the reward adapter, a deploy
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -281,21 +283,31 @@ def test_auth_health_metrics_and_reward_adapter(judge_app: str, server: FakeLLMS
     assert (bad["reward"], bad["source"]) == (0.0, "judge")
 
 
+def doc_snippet(marker: str) -> str:
+    """The ```python block of docs/scale-out.md that contains ``marker``."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "scale-out.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return next(block for block in blocks if marker in block)
+
+
 def test_deployment_handle_from_a_ray_task(judge_app: str, server: FakeLLMServer) -> None:
     server.default_reply = verdict
+    namespace: dict[str, Any] = {"__name__": "scale_out_doc"}
+    exec(doc_snippet("def compute_rewards"), namespace)  # the docs' example, as written
+    scores = ray.get(namespace["compute_rewards"].remote(["2+2?"] * 3, ["good-prediction", "nope", "good-prediction"],
+                                                         ["reference"] * 3))  # fmt: skip
+    assert scores == [1.0, 0.0, 1.0]
 
     @ray.remote(num_cpus=0)
-    def reward_fn(completions: list[str], answer: str) -> list[Any]:  # e.g. a verl reward worker
+    def one_item(item: dict[str, Any]) -> Any:
         from judgekit.ray import judge_handle
 
-        handle = judge_handle()
-        one = handle.judge.remote({"prompt": "2+2?", "completion": completions[0], "answer": answer}).result()
-        many = handle.batch_judge.remote(
-            [{"prompt": "2+2?", "completion": c, "answer": answer} for c in completions]
-        ).result()
-        bad = handle.judge.remote({"prompt": "2+2?"}).result()
-        return [one["score"], [reply["score"] for reply in many["responses"]], bad]
+        return judge_handle().judge.remote(item).result()
 
-    one, many, bad = ray.get(reward_fn.remote(["good-prediction", "nope", "good-prediction"], "reference"))
-    assert one == 1.0 and many == [1.0, 0.0, 1.0]
+    good = ray.get(one_item.remote({"prompt": "2+2?", "completion": "good-prediction", "answer": "reference"}))
+    assert good["score"] == 1.0 and good["metadata"]["kind"] == "binary"
+    server.default_reply = Fault.status_code(400, "rejected")
+    failed = ray.get(one_item.remote({"prompt": "2+2?", "completion": "x", "answer": "y"}))
+    assert failed["score"] is None and "rejected" in failed["error"]  # a failure, not a 0
+    bad = ray.get(one_item.remote({"prompt": "2+2?"}))
     assert bad["type"] == "validation_error" and bad["field"] == "completion"
