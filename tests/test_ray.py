@@ -197,8 +197,13 @@ def test_a_column_named_like_a_result_field_is_refused(local_ray: None, server: 
     from judgekit.ray import judge_dataset
 
     ds = ray.data.from_items([{"question": "q", "answer": "a", "prediction": "a", "score": 3}])
-    with pytest.raises(Exception, match="already has column"):
-        judge_dataset(ds, "binary", config(server), num_cpus=0.5).take_all()
+    with pytest.raises(ConfigError, match="already has column"):  # the schema is known: refused at once
+        judge_dataset(ds, "binary", config(server))
+    lazy = ray.data.from_items([{"question": "q", "answer": "a", "prediction": "a"}]).map(
+        lambda row: {**row, "score": 3}
+    )
+    with pytest.raises(Exception, match="already has column"):  # known only when it runs: the run fails
+        judge_dataset(lazy, "binary", config(server), num_cpus=0.5).take_all()
 
 
 # ------------------------------------------------------------------------------------------------ serve

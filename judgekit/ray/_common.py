@@ -13,7 +13,16 @@ from judgekit.errors import ConfigError, MissingDependencyError
 from judgekit.interface import JudgeInterface
 from judgekit.simplified import SimplifiedJudge
 
-__all__ = ["BACKEND_FIELDS", "JudgeSpec", "ajudge_items", "item_failure", "judge_builder", "require_ray"]
+__all__ = [
+    "BACKEND_FIELDS",
+    "JudgeSpec",
+    "ajudge_items",
+    "connect",
+    "item_failure",
+    "judge_builder",
+    "load_model",
+    "require_ray",
+]
 
 JudgeSpec = JudgeConfig | Mapping[str, Any] | Callable[[], SimplifiedJudge | JudgeInterface]
 """How a judge is given to Ray: a `JudgeConfig`, a dict of `SimplifiedJudge` keywords (``api_type``,
@@ -100,3 +109,16 @@ async def ajudge_items(judge: SimplifiedJudge, kind: str, items: Sequence[Mappin
         return (await ajudge_items(judge, kind, [item]))[0]
 
     return await gather_ordered(list(items), single, concurrency=judge.config.max_concurrent)
+
+
+def connect(address: str | None = None) -> None:
+    """Join the Ray cluster at ``address`` (``"auto"``, ``"HOST:6379"``, ``"ray://..."``), or start a local Ray
+    on this machine when ``address`` is None; nothing when this process is already connected."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address is None:
+        ray.init(include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=address, log_to_driver=False)

@@ -11,7 +11,7 @@ every row exactly once (the requests of that batch are sent again).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from judgekit._sync import run_sync
@@ -24,7 +24,7 @@ require_ray()
 import numpy as np  # noqa: E402  (ray[data] brings numpy, pandas and pyarrow)
 import ray.data  # noqa: E402
 
-__all__ = ["RESULT_FIELDS", "judge_dataset"]
+__all__ = ["RESULT_FIELDS", "judge_dataset", "stream_judged"]
 
 RESULT_FIELDS: tuple[str, ...] = (
     "success",
@@ -89,6 +89,9 @@ def judge_dataset(
     if item_column is not None and fields is not None:
         raise ConfigError("give fields or item_column, not both", "item_column")
     taken = tuple(fields) if fields is not None else spec.all_fields + spec.options + _COMMON_FIELDS
+    schema = ds.schema(fetch_if_missing=False)  # known without running anything for in-memory data
+    if schema is not None:
+        _check_columns(schema.names, record_column)
     compute = ray.data.ActorPoolStrategy(min_size=size[0], max_size=size[1])
     return ds.map_batches(
         _JudgeWorker,
@@ -110,6 +113,32 @@ def judge_dataset(
     )
 
 
+def stream_judged(
+    items: Sequence[tuple[int, Mapping[str, Any]]],
+    kind: str,
+    judge: JudgeSpec,
+    *,
+    actors: int = 1,
+    gpus_per_actor: float = 0,
+    batch_size: int = 64,
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Judge ``(index, item)`` pairs with `judge_dataset` and yield ``(index, result)`` as batches finish.
+
+    Each result is the whole `~judgekit.JudgeResult` as a plain dict (prompt included). This is what
+    ``judgekit batch --ray`` runs; items travel as JSON, so they may be ragged (rubrics, images).
+    """
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # the caller shows its own
+    context.print_on_execution_start = False
+    rows = [{"index": index, "item": json.dumps(_plain(dict(item)), ensure_ascii=False)} for index, item in items]
+    judged = judge_dataset(
+        ray.data.from_items(rows), kind, judge, concurrency=actors, num_gpus=gpus_per_actor, batch_size=batch_size,
+        item_column="item", record_column="judgement",
+    )  # fmt: skip
+    for row in judged.iter_rows():
+        yield int(row["index"]), json.loads(row["judgement"])
+
+
 class _JudgeWorker:
     """A Ray Data actor: one judge, many batches."""
 
@@ -128,12 +157,7 @@ class _JudgeWorker:
         self.options, self.record_column = options, record_column
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        added = (*RESULT_FIELDS, *((self.record_column,) if self.record_column else ()))
-        clash = sorted(set(batch) & set(added))
-        if clash:
-            raise ConfigError(
-                f"the dataset already has column(s) {', '.join(clash)}; judge_dataset adds {', '.join(added)}", clash[0]
-            )
+        _check_columns(batch, self.record_column)
         columns = {name: values.tolist() for name, values in batch.items()}
         rows = len(next(iter(columns.values()), []))
         items: list[dict[str, Any] | None] = []
@@ -172,6 +196,15 @@ class _JudgeWorker:
         else:
             given = {name: columns[name][i] for name in self.fields if name in columns}
         return {**self.options, **{name: value for name, value in given.items() if value is not None}}
+
+
+def _check_columns(columns: Any, record_column: str | None) -> None:
+    added = (*RESULT_FIELDS, *((record_column,) if record_column else ()))
+    clash = sorted(set(columns) & set(added))
+    if clash:
+        raise ConfigError(
+            f"the dataset already has column(s) {', '.join(clash)}; judge_dataset adds {', '.join(added)}", clash[0]
+        )
 
 
 def _plain(value: Any) -> Any:
