@@ -30,7 +30,8 @@ N = 2000
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024**2, log_to_driver=False)
+    # Two logical GPUs: Ray schedules GPU actors and sets CUDA_VISIBLE_DEVICES; torch finds no CUDA and runs on CPU.
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, object_store_memory=256 * 1024**2, log_to_driver=False)
     yield
     from ray import serve
 
@@ -164,6 +165,41 @@ def test_an_actor_killed_mid_run_loses_and_duplicates_nothing(local_ray: None, s
     check_rows(rows, items)
     assert len(ray.get(tracker.get.remote())) == 3  # two actors, one of them started again
     assert server.count("/v1/chat") >= N - 1  # a batch cut short is judged again: sent twice, written once
+
+
+def test_gpu_actors_each_build_their_torch_judge_once_on_their_own_gpu(local_ray: None) -> None:
+    from judgekit.ray import judge_dataset
+    from judgekit.testing.tiny_models import build_tiny_qwen2
+
+    model = str(build_tiny_qwen2(reply=None))
+
+    @ray.remote(num_cpus=0)
+    class Starts:
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, str]] = []
+
+        def add(self, pid: int, devices: str) -> None:
+            self.seen.append((pid, devices))
+
+        def get(self) -> list[tuple[int, str]]:
+            return self.seen
+
+    starts = Starts.options(name="judgekit-test-starts").remote()
+
+    def factory() -> SimplifiedJudge:
+        import os
+
+        ray.get(ray.get_actor("judgekit-test-starts").add.remote(os.getpid(), os.environ["CUDA_VISIBLE_DEVICES"]))
+        return SimplifiedJudge(api_type="torch", model_name=model, torch_mode="logprob", torch_batch_size=8)
+
+    items = [{"id": i, "question": f"Is {i} even?", "answer": "yes", "prediction": str(i % 2 == 0)} for i in range(64)]
+    rows = judge_dataset(ray.data.from_items(items), "binary", factory, concurrency=2, num_gpus=1, batch_size=8)
+    rows = rows.take_all()
+    assert sorted(row["id"] for row in rows) == list(range(64))
+    assert all(row["success"] and row["result"] in (0, 1) and row["model"] == model for row in rows)
+    seen = ray.get(starts.get.remote())
+    assert len(seen) == 2 and len({pid for pid, _ in seen}) == 2  # one judge per actor, built once
+    assert sorted(devices for _, devices in seen) == ["0", "1"]  # each actor on its own GPU
 
 
 def test_options_item_column_and_record_column(local_ray: None, server: FakeLLMServer) -> None:
@@ -302,6 +338,9 @@ def test_deployment_handle_from_a_ray_task(judge_app: str, server: FakeLLMServer
     scores = ray.get(namespace["compute_rewards"].remote(["2+2?"] * 3, ["good-prediction", "nope", "good-prediction"],
                                                          ["reference"] * 3))  # fmt: skip
     assert scores == [1.0, 0.0, 1.0]
+    exec(doc_snippet("class RewardWorker"), namespace)  # the async variant, in an async actor
+    worker = namespace["RewardWorker"].options(num_cpus=0).remote()
+    assert ray.get(worker.score.remote("2+2?", "good-prediction", "reference")) == 1.0
 
     @ray.remote(num_cpus=0)
     def one_item(item: dict[str, Any]) -> Any:
