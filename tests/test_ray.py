@@ -355,3 +355,15 @@ def test_deployment_handle_from_a_ray_task(judge_app: str, server: FakeLLMServer
     assert failed["score"] is None and "rejected" in failed["error"]  # a failure, not a 0
     bad = ray.get(one_item.remote({"prompt": "2+2?"}))
     assert bad["type"] == "validation_error" and bad["field"] == "completion"
+
+
+def test_no_key_in_any_ray_log(judge_app: str) -> None:
+    """The backend key and the server key travelled to actors and replicas; no log file of the session holds
+    them (last in this module: every test above has run)."""
+    from ray._private.worker import global_worker
+
+    logs = Path(global_worker.node.get_session_dir_path()) / "logs"
+    files = [path for path in logs.rglob("*") if path.is_file()]
+    assert files
+    leaked = [path.name for path in files if b"sk-test-key" in path.read_bytes() or b"serve-key" in path.read_bytes()]
+    assert leaked == []
