@@ -15,9 +15,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from judgekit._sync import run_sync
+from judgekit.batching.engine import ajudge_items, item_failure
 from judgekit.errors import ConfigError
 from judgekit.kinds import get_kind
-from judgekit.ray._common import JudgeSpec, ajudge_items, item_failure, judge_builder, load_model, require_ray
+from judgekit.ray._common import JudgeSpec, judge_builder, require_ray
 
 require_ray()
 
@@ -152,7 +153,7 @@ class _JudgeWorker:
         record_column: str | None,
     ) -> None:
         self.judge = make_judge()
-        load_model(self.judge)
+        self.judge.judge.warm_up()  # an in-process model loads now, once per actor
         self.kind, self.fields, self.item_column = kind, fields, item_column
         self.options, self.record_column = options, record_column
 

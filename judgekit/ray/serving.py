@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from judgekit.errors import ConfigError
-from judgekit.ray._common import JudgeSpec, judge_builder, load_model, require_ray
+from judgekit.ray._common import JudgeSpec, judge_builder, require_ray
 from judgekit.server import create_app
 
 require_ray()
@@ -46,7 +46,7 @@ class JudgeDeployment:
 
     def __init__(self, make_judge: Any, server_options: Mapping[str, Any]) -> None:
         self._judge = make_judge()
-        load_model(self._judge)
+        self._judge.judge.warm_up()  # an in-process model loads now, once per replica
         self._server_app = create_app(self._judge, **server_options)
         self._service = self._server_app.state.judge_service
         key = server_options.get("api_key")
