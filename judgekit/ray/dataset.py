@@ -40,8 +40,6 @@ RESULT_FIELDS: tuple[str, ...] = (
 )
 """The result fields `judge_dataset` adds as columns."""
 
-_COMMON_FIELDS = ("custom_prompt", "images")
-
 
 def judge_dataset(
     ds: ray.data.Dataset,
@@ -67,8 +65,9 @@ def judge_dataset(
       requests in flight (make ``batch_size`` a few times that).
     - ``num_gpus`` / ``num_cpus``: resources reserved per actor (``num_gpus=1``: one GPU per torch judge;
       ``num_cpus`` defaults to 1, or 0 with GPUs).
-    - ``fields``: the columns given to the judge (default: the kind's fields and options, ``custom_prompt``
-      and ``images``); other columns (an id, metadata) pass through untouched. ``item_column`` instead names
+    - ``fields``: the columns given to the judge (default: every keyword of the kind's ``evaluate_*`` method:
+      its fields and options, ``custom_prompt``, ``images``, ``temperature``, ...); other columns (an id,
+      metadata) pass through untouched. ``item_column`` instead names
       one column holding each item as a dict or a JSON object string (for ragged items such as rubrics).
     - ``options``: given to every item (``output_format="yes/no"``, ``score_range=(1, 5)``, ``swap=True``);
       a row's own value wins.
@@ -89,7 +88,7 @@ def judge_dataset(
         )
     if item_column is not None and fields is not None:
         raise ConfigError("give fields or item_column, not both", "item_column")
-    taken = tuple(fields) if fields is not None else spec.all_fields + spec.options + _COMMON_FIELDS
+    taken = tuple(fields) if fields is not None else spec.keywords
     schema = ds.schema(fetch_if_missing=False)  # known without running anything for in-memory data
     if schema is not None:
         _check_columns(schema.names, record_column)
