@@ -533,8 +533,11 @@ def _progress(args: argparse.Namespace, tally: _Tally) -> Any:
     )
 
 
-def _write(sink: TextIO, args: argparse.Namespace, index: int, item: dict[str, Any], result: dict[str, Any]) -> None:
-    """Append one item's record to the output, at once."""
+def _write(
+    sink: TextIO, args: argparse.Namespace, tally: _Tally, bar: Any, index: int, item: dict[str, Any],
+    result: dict[str, Any],
+) -> None:  # fmt: skip
+    """Append one item's record to the output at once, and count it."""
     record = {
         "index": index,
         **({"id": item["id"]} if "id" in item else {}),
@@ -542,6 +545,9 @@ def _write(sink: TextIO, args: argparse.Namespace, index: int, item: dict[str, A
     }
     sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
     sink.flush()
+    tally.add(result)
+    bar.set_postfix(failed=tally.failed, refresh=False)
+    bar.update(1)
 
 
 async def _run_batch(
@@ -559,11 +565,7 @@ async def _run_batch(
 
         async def one(entry: tuple[int, dict[str, Any]]) -> None:
             index, item = entry
-            result = await _judge_one(judge, args.kind, item)
-            _write(sink, args, index, item, result)
-            tally.add(result)
-            bar.set_postfix(failed=tally.failed, refresh=False)
-            bar.update(1)
+            _write(sink, args, tally, bar, index, item, await _judge_one(judge, args.kind, item))
 
         try:
             await gather_ordered(todo, one, concurrency=concurrency)
@@ -605,22 +607,15 @@ def _run_batch_on_ray(
     items = dict(todo)
     bar = _progress(args, tally)
     with _append(out) as sink:
-
-        def write(index: int, result: dict[str, Any]) -> None:
-            _write(sink, args, index, items[index], result)
-            tally.add(result)
-            bar.set_postfix(failed=tally.failed, refresh=False)
-            bar.update(1)
-
         try:
             for index, result in malformed:
-                write(index, result)
+                _write(sink, args, tally, bar, index, items[index], result)
             if ready:
                 connect(args.address)
                 judged = stream_judged(ready, args.kind, make_judge, actors=args.actors,
                                        gpus_per_actor=args.gpus_per_actor, batch_size=4 * concurrency)  # fmt: skip
                 for index, result in judged:
-                    write(index, result)
+                    _write(sink, args, tally, bar, index, items[index], result)
         except Exception as exc:  # Ray wraps what an actor raised: a backend ConfigError is still exit code 2
             cause = _config_error_in(exc, ConfigError)
             if cause is None:

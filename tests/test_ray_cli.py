@@ -20,9 +20,11 @@ import pytest
 
 from judgekit import SimplifiedJudge
 from judgekit.cli import main
-from judgekit.testing import FakeLLMServer, Fault, RecordedRequest
+from judgekit.testing import FakeLLMServer
 
 ray = pytest.importorskip("ray", reason='needs the ray extra: pip install "judgekit[ray]"')
+
+from test_ray import verdict  # noqa: E402  (the test server's judge, shared with test_ray.py)
 
 pytestmark = pytest.mark.ray
 
@@ -39,11 +41,10 @@ def gcs_address() -> Iterator[str]:
     ray.shutdown()
 
 
-def verdict(rec: RecordedRequest) -> Any:
-    text = rec.json["messages"][-1]["content"]
-    if "POISON" in text:
-        return Fault.status_code(400, "this item is rejected")
-    return "1" if "good-prediction" in text else "0"
+def backend(server: FakeLLMServer) -> list[str]:
+    """The command-line flags of a judge on the test server."""
+    return ["--kind", "binary", "--api-type", "openai", "--base-url", server.base_url, "--model", "gpt-4o",
+            "--num-retries", "0"]  # fmt: skip
 
 
 def write_items(path: Path, n: int) -> list[dict[str, Any]]:
@@ -90,21 +91,7 @@ def test_batch_ray_writes_what_batch_writes_and_resumes(
     server.default_reply = verdict
     source = tmp_path / "in.jsonl"
     items = write_items(source, 300)
-    common = [
-        "batch",
-        str(source),
-        "--kind",
-        "binary",
-        "--api-type",
-        "openai",
-        "--base-url",
-        server.base_url,
-        "--model",
-        "gpt-4o",
-        "--num-retries",
-        "0",
-        "--no-progress",
-    ]
+    common = ["batch", str(source), *backend(server), "--no-progress"]
     local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     assert main([*common, "-o", str(local)]) == 1  # some items fail: exit 1 both ways
     sent_locally = server.count("/v1/chat")
@@ -164,16 +151,7 @@ def test_serve_ray_with_autoscaling_serves_the_provider_and_judgekit_batch(
         '{"min_replicas": 2, "max_replicas": 3}',
         "--port",
         str(port),
-        "--kind",
-        "binary",
-        "--api-type",
-        "openai",
-        "--base-url",
-        server.base_url,
-        "--model",
-        "gpt-4o",
-        "--num-retries",
-        "0",
+        *backend(server),
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
