@@ -88,9 +88,17 @@ def check_rows(rows: list[dict[str, Any]], items: list[dict[str, Any]]) -> None:
 # ------------------------------------------------------------------------------------------------ datasets
 
 
-def test_import_judgekit_loads_no_ray() -> None:
+def test_import_judgekit_loads_no_ray_and_a_missing_ray_names_the_extra() -> None:
     code = "import sys, judgekit, judgekit.ray; print('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+    code = (
+        "import sys; sys.modules['ray'] = None\n"  # as if ray were not installed
+        "from judgekit import MissingDependencyError\n"
+        "try:\n    from judgekit.ray import judge_dataset\n"
+        "except MissingDependencyError as exc:\n    print(exc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert 'pip install "judgekit[ray]"' in out
 
 
 def test_bad_arguments_fail_in_the_driver(local_ray: None, server: FakeLLMServer) -> None:
