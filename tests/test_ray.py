@@ -236,6 +236,12 @@ def test_options_item_column_and_record_column(local_ray: None, server: FakeLLMS
     assert "from 1 (worst) to 5 (best)" in json.loads(rows["a"]["judgement"])["prompt"]  # the option applies by default
     assert not rows["c"]["success"] and "not a JSON object" in rows["c"]["error_message"]
 
+    columns = [{"question": "q", "response": "r", "score_range": [0, 4], "system_prompt": "Be strict."}]
+    row = judge_dataset(ray.data.from_items(columns), "pointwise", config(server), record_column="judgement",
+                        num_cpus=0.5).take_all()[0]  # fmt: skip
+    assert row["success"] and "from 0 (worst) to 4 (best)" in json.loads(row["judgement"])["prompt"]
+    assert server.requests[-1].json["messages"][0] == {"role": "system", "content": "Be strict."}
+
 
 def test_a_column_named_like_a_result_field_is_refused(local_ray: None, server: FakeLLMServer) -> None:
     from judgekit.ray import judge_dataset

@@ -195,7 +195,7 @@ class _JudgeWorker:
             given = dict(value)
         else:
             given = {name: columns[name][i] for name in self.fields if name in columns}
-        return {**self.options, **{name: value for name, value in given.items() if value is not None}}
+        return {**self.options, **{name: _python(value) for name, value in given.items() if value is not None}}
 
 
 def _check_columns(columns: Any, record_column: str | None) -> None:
@@ -205,6 +205,15 @@ def _check_columns(columns: Any, record_column: str | None) -> None:
         raise ConfigError(
             f"the dataset already has column(s) {', '.join(clash)}; judge_dataset adds {', '.join(added)}", clash[0]
         )
+
+
+def _python(value: Any) -> Any:
+    """A cell as plain Python: a list column's cells arrive as numpy arrays (of numpy arrays, if nested)."""
+    if isinstance(value, np.ndarray):
+        return [_python(v) for v in value.tolist()]
+    if isinstance(value, dict):
+        return {k: _python(v) for k, v in value.items()}
+    return value
 
 
 def _plain(value: Any) -> Any:
