@@ -754,15 +754,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         f"on http://{args.host}:{args.port}",
         file=sys.stderr,
     )
-    if not server_key and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            f"judgekit serve: warning: no API key and listening on {args.host}; set {args.api_key_env}", file=sys.stderr
-        )
+    _warn_if_open(args, server_key)
     try:
         serve(app, args.host, args.port, log_level=args.log_level, timeout_graceful_shutdown=args.graceful_timeout)
     finally:
         judge.close()
     return 0
+
+
+def _warn_if_open(args: argparse.Namespace, server_key: str | None) -> None:
+    if not server_key and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"judgekit serve: warning: no API key and listening on {args.host}; set {args.api_key_env}", file=sys.stderr
+        )
 
 
 def _serve_on_ray(args: argparse.Namespace, judge: Any, server_key: str | None) -> int:
@@ -802,6 +806,7 @@ def _serve_on_ray(args: argparse.Namespace, judge: Any, server_key: str | None) 
             file=sys.stderr,
             flush=True,
         )
+        _warn_if_open(args, server_key)
         while not stop.wait(0.5):
             pass
     finally:
