@@ -3,6 +3,7 @@
 Providers, the server and torch are imported only when used: ``import judgekit`` stays light.
 """
 
+from judgekit.aggregation import GradedMean, graded_mean
 from judgekit.batching.engine import BatchStats, summarize
 from judgekit.cache import MemoryCache, SQLiteCache
 from judgekit.config import JudgeConfig
@@ -34,6 +35,7 @@ __all__ = [
     "CircuitOpenError",
     "ConfigError",
     "EmptyReplyError",
+    "GradedMean",
     "JudgeConfig",
     "JudgeError",
     "JudgeFactory",
@@ -55,6 +57,7 @@ __all__ = [
     "Usage",
     "__version__",
     "get_binary_judge_response",
+    "graded_mean",
     "register_judge",
     "summarize",
 ]
