@@ -40,7 +40,6 @@ _FIELD_HELP = {
     "response": "the response being scored (pointwise)",
     "rubric": 'criteria: JSON {"name": "description"} or "name1,name2"',
 }
-_BACKEND_FIELDS = {"api_key", "base_url", "api_type", "model_name", "azure_deployment", "api_version", "task"}
 
 
 class UsageError(Exception):
@@ -138,6 +137,8 @@ examples:
   judgekit batch items.jsonl -o judged.jsonl --kind binary --model gpt-4o-2024-08-06
   judgekit batch items.jsonl -o judged.jsonl --kind correctness --api-type rules
   judgekit batch items.jsonl -o judged.jsonl --kind pointwise --api-type judge_server --base-url http://gpu1:8000
+  judgekit batch items.jsonl -o judged.jsonl --kind pointwise --api-type torch --model /models/judge \\
+      --ray --address auto --actors 8 --gpus-per-actor 1          # on a Ray cluster (docs/scale-out.md)
 
 Each input line is a JSON object with the kind's fields (binary: question, answer, prediction) and an
 optional "id". Each finished item is appended to the output at once, as {"index", "id"?, "success",
@@ -153,6 +154,8 @@ examples:
   JUDGE_SERVER_API_KEY=s3cret judgekit serve --host 0.0.0.0 --port 8888 --max-batch-size 32
   judgekit serve --api-type openai --model gpt-4o-mini --kind correctness --cache memory   # a shared front
   curl -s localhost:8000/judge -d '{"prompt": "2+2?", "completion": "4", "answer": "4"}'
+  judgekit serve --ray --replicas 4 --gpus-per-replica 1 --model /models/judge      # on Ray Serve
+  judgekit serve --ray --autoscaling '{"min_replicas": 1, "max_replicas": 8}' --api-type vllm
 
 Endpoints: POST /judge, POST /batch_judge, GET /health, GET /metrics (see docs/server.md).
 The server's API key is read from the variable named by --api-key-env (never from the command line).
@@ -208,6 +211,8 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
     batch.add_argument("--include-prompt", action="store_true", help="also write each item's prompt")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     _backend_options(batch, default_api_type=None, key_flag="--api-key-env")
+    on_ray = _ray_options(batch, "actor")
+    on_ray.add_argument("--actors", type=int, default=1, help="Ray actors, each with its own judge (default 1)")
     batch.set_defaults(handler=_cmd_batch)
 
     serve = commands.add_parser(
@@ -245,6 +250,13 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
         help="seconds to finish in-flight requests on shutdown (default 30)",
     )
     _backend_options(serve, default_api_type="torch", key_flag="--backend-api-key-env")
+    on_ray = _ray_options(serve, "replica")
+    on_ray.add_argument("--replicas", type=int, default=1, help="Serve replicas, each with its own judge (default 1)")
+    on_ray.add_argument(
+        "--autoscaling",
+        metavar="JSON",
+        help='Serve\'s autoscaling_config instead of --replicas, e.g. \'{"min_replicas": 1, "max_replicas": 8}\'',
+    )
     serve.set_defaults(handler=_cmd_serve, model_default="smollm2")  # the torch judge's demo model
 
     providers = commands.add_parser(
@@ -274,6 +286,15 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
             add_arguments(demo)
     demo.set_defaults(handler=_cmd_demo)
     return parser
+
+
+def _ray_options(parser: argparse.ArgumentParser, worker: str) -> argparse._ArgumentGroup:
+    group = parser.add_argument_group('on Ray (pip install "judgekit[ray]"; see docs/scale-out.md)')
+    what = "judge_dataset (Ray Data)" if worker == "actor" else "Ray Serve"
+    group.add_argument("--ray", action="store_true", help=f"run on {what}")
+    group.add_argument("--address", help="join this Ray cluster (auto, HOST:6379, ray://...); default: a local Ray")
+    group.add_argument(f"--gpus-per-{worker}", type=float, default=0, help=f"GPUs per {worker} (a torch judge: 1)")
+    return group
 
 
 def _wants_demo(argv: Sequence[str]) -> bool:
@@ -489,10 +510,44 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise UsageError(f"the {judge.judge.provider_name} backend is not configured (no API key or base URL?)")
     concurrency = args.concurrency or judge.config.max_concurrent
     try:
-        asyncio.run(_run_batch(judge, args, todo, out, tally, concurrency))
+        if args.ray:
+            _run_batch_on_ray(judge, args, todo, out, tally, concurrency)
+        else:
+            asyncio.run(_run_batch(judge, args, todo, out, tally, concurrency))
     finally:
         print(tally.line(), file=sys.stderr)
     return 1 if tally.failed else 0
+
+
+def _progress(args: argparse.Namespace, tally: _Tally) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        total=tally.items,
+        initial=tally.skipped,
+        desc=f"judging ({args.kind})",
+        unit="item",
+        file=sys.stderr,
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    )
+
+
+def _write(
+    sink: TextIO, args: argparse.Namespace, tally: _Tally, bar: Any, index: int, item: dict[str, Any],
+    result: dict[str, Any],
+) -> None:  # fmt: skip
+    """Append one item's record to the output at once, and count it."""
+    record = {
+        "index": index,
+        **({"id": item["id"]} if "id" in item else {}),
+        **_record(result, include_prompt=args.include_prompt),
+    }
+    sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    sink.flush()
+    tally.add(result)
+    bar.set_postfix(failed=tally.failed, refresh=False)
+    bar.update(1)
 
 
 async def _run_batch(
@@ -503,34 +558,14 @@ async def _run_batch(
     tally: _Tally,
     concurrency: int,
 ) -> None:
-    from tqdm import tqdm
-
     from judgekit.batching.engine import gather_ordered
 
-    bar = tqdm(
-        total=tally.items,
-        initial=tally.skipped,
-        desc=f"judging ({args.kind})",
-        unit="item",
-        file=sys.stderr,
-        disable=args.no_progress,
-        dynamic_ncols=True,
-    )
+    bar = _progress(args, tally)
     with _append(out) as sink:
 
         async def one(entry: tuple[int, dict[str, Any]]) -> None:
             index, item = entry
-            result = await _judge_one(judge, args.kind, item)
-            record = {
-                "index": index,
-                **({"id": item["id"]} if "id" in item else {}),
-                **_record(result, include_prompt=args.include_prompt),
-            }
-            sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-            sink.flush()
-            tally.add(result)
-            bar.set_postfix(failed=tally.failed, refresh=False)
-            bar.update(1)
+            _write(sink, args, tally, bar, index, item, await _judge_one(judge, args.kind, item))
 
         try:
             await gather_ordered(todo, one, concurrency=concurrency)
@@ -539,33 +574,79 @@ async def _run_batch(
             await judge.aclose()
 
 
+def _run_batch_on_ray(
+    judge: Any,
+    args: argparse.Namespace,
+    todo: list[tuple[int, dict[str, Any]]],
+    out: Path,
+    tally: _Tally,
+    concurrency: int,
+) -> None:
+    """The same records as `_run_batch`, judged by ``--actors`` Ray actors (`judgekit.ray.judge_dataset`), each
+    with its own judge of ``concurrency`` requests in flight."""
+    import functools
+
+    from judgekit.batching.engine import item_failure
+    from judgekit.errors import ConfigError
+    from judgekit.ray._common import connect
+    from judgekit.ray.dataset import stream_judged
+    from judgekit.simplified import SimplifiedJudge
+
+    if args.actors < 1:
+        raise UsageError("--actors must be at least 1")
+    ready: list[tuple[int, dict[str, Any]]] = []
+    malformed: list[tuple[int, dict[str, Any]]] = []
+    for index, item in todo:
+        try:
+            ready.append((index, _item_for(args.kind, _fields(item), strict=False)))
+        except UsageError as exc:
+            malformed.append((index, item_failure(str(exc))))
+    config = judge.config.merged(max_concurrent=concurrency)
+    make_judge = functools.partial(SimplifiedJudge, config=config, logprob_score=judge.logprob_score)
+    judge.close()
+    items = dict(todo)
+    bar = _progress(args, tally)
+    with _append(out) as sink:
+        try:
+            for index, result in malformed:
+                _write(sink, args, tally, bar, index, items[index], result)
+            if ready:
+                connect(args.address)
+                judged = stream_judged(ready, args.kind, make_judge, actors=args.actors,
+                                       gpus_per_actor=args.gpus_per_actor, batch_size=4 * concurrency)  # fmt: skip
+                for index, result in judged:
+                    _write(sink, args, tally, bar, index, items[index], result)
+        except Exception as exc:  # Ray wraps what an actor raised: a backend ConfigError is still exit code 2
+            cause = _config_error_in(exc, ConfigError)
+            if cause is None:
+                raise
+            raise cause from exc
+        finally:
+            bar.close()
+
+
+def _config_error_in(exc: BaseException | None, kind: type[Exception]) -> Exception | None:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind):
+            return exc
+        exc, seen = getattr(exc, "cause", None) or exc.__cause__, seen + 1
+    return None
+
+
+def _fields(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k != "id"}
+
+
 async def _judge_one(judge: Any, kind: str, item: dict[str, Any]) -> dict[str, Any]:
     """One item's result; a malformed item becomes a failed result, a backend misconfiguration raises."""
-    from judgekit.errors import ConfigError
+    from judgekit.batching.engine import ajudge_items, item_failure
 
-    fields = {k: v for k, v in item.items() if k != "id"}
     try:
-        fields = _item_for(kind, fields, strict=False)
-        return dict((await judge.aevaluate_batch(kind, [fields]))[0])
+        fields = _item_for(kind, _fields(item), strict=False)
     except UsageError as exc:
-        return {
-            "success": False,
-            "result": None,
-            "scores": None,
-            "error_message": str(exc),
-            "error_type": "ConfigError",
-        }
-    except ConfigError as exc:
-        if exc.field in _BACKEND_FIELDS:
-            raise
-        message = str(exc).removeprefix("items[0]: ")
-        return {
-            "success": False,
-            "result": None,
-            "scores": None,
-            "error_message": message,
-            "error_type": type(exc).__name__,
-        }
+        return item_failure(str(exc))
+    return (await ajudge_items(judge, kind, [fields]))[0]
 
 
 def _record(result: dict[str, Any], *, include_prompt: bool) -> dict[str, Any]:
@@ -648,8 +729,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         args.set.extend(f"{name}={json.dumps(value)}" for name, value in defaults.items() if name not in given)
         judge.close()
         judge = _make_judge(args)
-    print(f"judgekit serve: warming up {judge.config.model_name or judge.judge.provider_name} ...", file=sys.stderr,
-          flush=True)
+    if args.ray:
+        return _serve_on_ray(args, judge, server_key)
+    print(
+        f"judgekit serve: warming up {judge.config.model_name or judge.judge.provider_name} ...",
+        file=sys.stderr,
+        flush=True,
+    )
     judge.judge.warm_up()  # an in-process model loads now, not on the first request
     app = create_app(
         judge,
@@ -668,14 +754,66 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         f"on http://{args.host}:{args.port}",
         file=sys.stderr,
     )
-    if not server_key and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            f"judgekit serve: warning: no API key and listening on {args.host}; set {args.api_key_env}", file=sys.stderr
-        )
+    _warn_if_open(args, server_key)
     try:
         serve(app, args.host, args.port, log_level=args.log_level, timeout_graceful_shutdown=args.graceful_timeout)
     finally:
         judge.close()
+    return 0
+
+
+def _warn_if_open(args: argparse.Namespace, server_key: str | None) -> None:
+    if not server_key and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"judgekit serve: warning: no API key and listening on {args.host}; set {args.api_key_env}", file=sys.stderr
+        )
+
+
+def _serve_on_ray(args: argparse.Namespace, judge: Any, server_key: str | None) -> int:
+    """The same app on Ray Serve (`judgekit.ray.serve_judge`) until SIGINT / SIGTERM; then the app is deleted."""
+    import functools
+    import signal
+    import threading
+
+    from judgekit.ray._common import connect
+    from judgekit.ray.serving import DEFAULT_APP, serve_judge
+    from judgekit.simplified import SimplifiedJudge
+
+    if args.replicas < 1:
+        raise UsageError("--replicas must be at least 1")
+    autoscaling = _read_object(args.autoscaling, "--autoscaling") if args.autoscaling else None
+    make_judge = functools.partial(SimplifiedJudge, config=judge.config, logprob_score=judge.logprob_score)
+    model, provider = judge.config.model_name or judge.judge.provider_name, judge.judge.provider_name
+    judge.close()  # every replica builds its own
+    scale = f"autoscaling {json.dumps(autoscaling)}" if autoscaling else f"{args.replicas} replica(s)"
+    print(f"judgekit serve: deploying {model} on Ray Serve, {scale} ...", file=sys.stderr, flush=True)
+    connect(args.address)
+    from ray import serve
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        serve_judge(
+            make_judge, replicas=args.replicas, autoscaling=autoscaling, host=args.host, port=args.port,
+            num_gpus=args.gpus_per_replica, api_key=server_key or None, kind=args.kind,
+            max_batch_size=args.max_batch_size, max_wait_s=args.max_wait_ms / 1000, max_queue=args.max_queue,
+            max_body_bytes=args.max_body_bytes, max_concurrent_batches=args.max_concurrent_batches,
+        )  # fmt: skip
+        auth = f"on (key from {args.api_key_env})" if server_key else "off"
+        print(
+            f"judgekit serve: {model} ({provider}), kind={args.kind}, auth {auth}, on http://{args.host}:{args.port} "
+            f"(Ray Serve app {DEFAULT_APP!r}, {scale})",
+            file=sys.stderr,
+            flush=True,
+        )
+        _warn_if_open(args, server_key)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        print("judgekit serve: stopping: deleting the Serve app", file=sys.stderr, flush=True)
+        serve.delete(DEFAULT_APP)
     return 0
 
 

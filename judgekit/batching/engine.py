@@ -11,13 +11,26 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from loguru import logger
 
 from judgekit._ratelimit import BatchScope
+from judgekit.errors import ConfigError
 
-__all__ = ["BUDGET_EXCEEDED", "BatchStats", "gather_ordered", "run_batch", "summarize"]
+if TYPE_CHECKING:
+    from judgekit.simplified import SimplifiedJudge
+
+__all__ = [
+    "BACKEND_FIELDS",
+    "BUDGET_EXCEEDED",
+    "BatchStats",
+    "ajudge_items",
+    "gather_ordered",
+    "item_failure",
+    "run_batch",
+    "summarize",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -264,3 +277,35 @@ async def run_batch(
             BUDGET_EXCEEDED,
         )
     return results, stats
+
+
+# ------------------------------------------------------------------------------------------ files, datasets
+
+BACKEND_FIELDS = frozenset({"api_key", "base_url", "api_type", "model_name", "azure_deployment", "api_version", "task"})
+"""`ConfigError` fields that mean the backend is misconfigured (every item would fail): those stop a run."""
+
+
+def item_failure(message: str, error_type: str = "ConfigError") -> dict[str, Any]:
+    """The result of an item that could not be judged as given: a failure with its reason, never a score."""
+    return {"success": False, "result": None, "scores": None, "error_message": message, "error_type": error_type}
+
+
+async def ajudge_items(judge: SimplifiedJudge, kind: str, items: Sequence[Any]) -> list[dict[str, Any]]:
+    """One result dict per item, in order, through the judge's batch path; for callers that must not stop on
+    one bad item (``judgekit batch``, `judgekit.ray.judge_dataset`).
+
+    A malformed item (a `ConfigError` about the item) fails alone, as ``success=False`` with its reason and
+    ``error_type="ConfigError"``; a misconfigured backend (`BACKEND_FIELDS`) raises.
+    """
+    try:
+        return [dict(result) for result in await judge.aevaluate_batch(kind, items)]
+    except ConfigError as exc:
+        if exc.field in BACKEND_FIELDS:
+            raise
+        if len(items) == 1:
+            return [item_failure(str(exc).removeprefix("items[0]: "), type(exc).__name__)]
+
+    async def single(item: Any) -> dict[str, Any]:
+        return (await ajudge_items(judge, kind, [item]))[0]
+
+    return await gather_ordered(list(items), single, concurrency=judge.config.max_concurrent)
