@@ -23,6 +23,8 @@ from typing import Any, Literal, TypeAlias
 
 from aiohttp import web
 
+from judgekit.testing.batches import FakeBatches
+
 __all__ = ["FakeLLMServer", "Fault", "RecordedRequest", "Reply", "ReplySource"]
 
 Provider: TypeAlias = Literal["openai", "azure", "anthropic"]
@@ -215,6 +217,8 @@ class FakeLLMServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self.batches = FakeBatches(self)
+        """The provider batch APIs (files, batches, message batches) and their counters."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -301,6 +305,7 @@ class FakeLLMServer:
         app.router.add_post("/v1/messages", self._wrap(self._anthropic_messages))
         app.router.add_get("/v1/models", self._wrap(self._models))
         app.router.add_get("/health", self._wrap(self._health))
+        self.batches.add_routes(app.router, self._wrap)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.05, handler_cancellation=True
         )
