@@ -51,6 +51,7 @@ __all__ = [
     "BatchAPIStats",
     "BatchBackend",
     "BatchStatus",
+    "batch_api_options",
     "run_batch_api",
 ]
 
@@ -98,23 +99,19 @@ class BatchAPIOptions:
             if value is not None and not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"{name} must be a positive integer or None, got {value!r}", name)
 
-    @classmethod
-    def of(cls, value: bool | BatchAPIOptions | dict[str, Any] | None) -> BatchAPIOptions | None:
-        """``batch_api=`` as given to ``evaluate_batch``: False/None (live), True (defaults), a dict or options."""
-        if value is None or value is False:
-            return None
-        if value is True:
-            return cls()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            try:
-                return cls(**value)
-            except TypeError as exc:
-                raise ConfigError(f"batch_api: {exc}", "batch_api") from None
-        raise ConfigError(
-            f"batch_api must be a bool, a dict or BatchAPIOptions, got {type(value).__name__}", "batch_api"
-        )
+
+def batch_api_options(value: bool | BatchAPIOptions | dict[str, Any] | None) -> BatchAPIOptions:
+    """``batch_api=`` as given to ``evaluate_batch``: True (the defaults), a dict of fields, or options."""
+    if value is True:
+        return BatchAPIOptions()
+    if isinstance(value, BatchAPIOptions):
+        return value
+    if isinstance(value, dict):
+        try:
+            return BatchAPIOptions(**value)
+        except TypeError as exc:
+            raise ConfigError(f"batch_api: {exc}", "batch_api") from None
+    raise ConfigError(f"batch_api must be True, a dict or BatchAPIOptions, got {type(value).__name__}", "batch_api")
 
 
 @dataclass

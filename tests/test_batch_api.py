@@ -28,18 +28,18 @@ def _verdict(rec: RecordedRequest) -> str | Fault:
     text = rec.json["messages"][-1]["content"]
     if "FAIL-429" in text:
         return Fault.status_code(429)
-    return "0" if "wrong" in text else "1"
+    return "0" if "WRONG-" in text else "1"
 
 
 def _items(n: int, start: int = 0) -> list[dict[str, Any]]:
     return [
-        {"question": f"What is {i} + 0?", "answer": str(i), "prediction": str(i) if i % 3 else f"wrong {i}"}
+        {"question": f"What is {i} + 0?", "answer": str(i), "prediction": str(i) if i % 3 else f"WRONG-{i}"}
         for i in range(start, start + n)
     ]
 
 
 def _expected(items: list[dict[str, Any]]) -> list[int]:
-    return [0 if "wrong" in item["prediction"] else 1 for item in items]
+    return [0 if "WRONG-" in item["prediction"] else 1 for item in items]
 
 
 def _judge(srv: FakeLLMServer, provider: str, **config: Any) -> SimplifiedJudge:
@@ -71,7 +71,7 @@ def test_batch_api_judges_in_input_order(srv: FakeLLMServer, tmp_path: Path, pro
     assert [r["result"] for r in results] == _expected(items)
     assert all(r["success"] and r["kind"] == "binary" for r in results)
     assert srv.batches.created[provider] == 3 and srv.batches.submitted[provider] == 500
-    assert srv.count("/v1/chat/completions") == srv.count("/v1/messages") == 0  # nothing went live
+    assert not [r for r in srv.requests if r.path.endswith(("/chat/completions", "/v1/messages"))]  # none live
     stats = judge.last_batch_stats
     assert stats.batches == 3 and stats.succeeded == 500
 
@@ -139,11 +139,11 @@ def test_summary_shows_batch_and_live_cost(srv: FakeLLMServer, tmp_path: Path) -
 
 def test_budget_is_checked_before_submitting(srv: FakeLLMServer, tmp_path: Path) -> None:
     with _judge(srv, "openai", max_tokens=10) as judge:
-        results = judge.evaluate_batch("binary", _items(10), batch_api=_options(tmp_path), max_tokens_total=200)
+        results = judge.evaluate_batch("binary", _items(10), batch_api=_options(tmp_path), max_tokens_total=600)
     sent = [r for r in results if r["error_type"] != "BudgetExceeded"]
     assert 0 < len(sent) < 10 and srv.batches.submitted["openai"] == len(sent)
     assert all(r["success"] for r in sent)
-    assert results[-1]["error_message"].startswith("budget exceeded: max_tokens_total=200")
+    assert results[-1]["error_message"].startswith("budget exceeded: max_tokens_total=600")
 
 
 def test_resume_after_max_wait_and_results_kept_on_disk(srv: FakeLLMServer, tmp_path: Path) -> None:
