@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -114,6 +115,25 @@ def test_cache_hits_are_not_submitted(srv: FakeLLMServer, tmp_path: Path) -> Non
     assert [r["result"] for r in again] == _expected(_items(60))
     assert [r["result"] for r in first] == [r["result"] for r in again[:40]]
     assert judge.last_batch_stats.cached == 40
+
+
+def test_batches_respect_the_byte_limit(srv: FakeLLMServer, tmp_path: Path) -> None:
+    srv.batches.max_bytes["openai"] = 5000  # the server fails a batch over it: splitting must keep under
+    with _judge(srv, "openai") as judge:
+        results = judge.evaluate_batch("binary", _items(40), batch_api=_options(tmp_path, max_bytes=5000))
+    assert all(r["success"] for r in results) and srv.batches.submitted["openai"] == 40
+    assert srv.batches.created["openai"] == judge.last_batch_stats.batches > 5
+    assert all(len(srv.batches.files[b.input_file_id].data) <= 5000 for b in srv.batches.batches.values())
+
+
+def test_progress_bar_shows_batch_counts_and_provider_status(srv: FakeLLMServer, tmp_path: Path) -> None:
+    srv.batches.completion_delay = 0.2
+    out = io.StringIO()
+    with _judge(srv, "anthropic") as judge:
+        judge.evaluate_batch("binary", _items(20), batch_api=_options(tmp_path), progress={"file": out})
+    text = out.getvalue()
+    for part in ("submitted=1", "in_progress=20", "completed=20", "failed=0", "status=in_progress", "20/20"):
+        assert part in text
 
 
 def test_identical_requests_are_submitted_once(srv: FakeLLMServer, tmp_path: Path) -> None:
