@@ -384,7 +384,16 @@ class _Run:
             if exc.retryable:
                 logger.warning("judgekit: polling batch {} failed: {}; will poll again", batch_id, exc)
                 return
-            status = BatchStatus("failed", "unknown", error=f"the batch could not be read: {exc}")
+            del self.running[batch_id]
+            if exc.status_code == 404:  # the provider does not know it (deleted, or another account): lost
+                entry["failed"] = str(exc)
+                self.state.save()
+                self.fail_items(items, f"batch {batch_id} is gone: {exc}", BATCH_FAILED)
+            else:  # a key or permission problem: the batch may well be fine, so a re-run resumes it
+                self.fail_items(
+                    items, f"batch {batch_id} could not be read: {exc}; run again to resume it", BATCH_PENDING
+                )
+            return
         self.provider_status[batch_id] = status.provider_status
         if status.state == "running":
             return
