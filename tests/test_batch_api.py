@@ -182,6 +182,24 @@ def test_resume_after_max_wait_and_results_kept_on_disk(srv: FakeLLMServer, tmp_
     assert srv.batches.batches_created == 0 and srv.batches.downloads["anthropic"] == 0
 
 
+def test_a_batch_unreadable_for_a_bad_key_stays_resumable(srv: FakeLLMServer, tmp_path: Path) -> None:
+    srv.batches.completion_delay = 0.3
+    items = _items(8)
+    with _judge(srv, "openai") as judge:
+        pending = judge.evaluate_batch("binary", items, batch_api=_options(tmp_path, max_wait=0))
+    assert {r["error_type"] for r in pending} == {"BatchPending"}
+    srv.api_key = "a-rotated-key-0000"
+    with _judge(srv, "openai") as judge:
+        refused = judge.evaluate_batch("binary", items, batch_api=_options(tmp_path))
+    assert {r["error_type"] for r in refused} == {"BatchPending"}
+    assert "run again to resume" in refused[0]["error_message"] and KEY not in refused[0]["error_message"]
+    srv.api_key = KEY
+    with _judge(srv, "openai") as judge:
+        done = judge.evaluate_batch("binary", items, batch_api=_options(tmp_path))
+    assert [r["result"] for r in done] == _expected(items)
+    assert srv.batches.created["openai"] == 1
+
+
 def test_a_backend_without_batch_api_is_a_config_error(tmp_path: Path) -> None:
     judge = SimplifiedJudge(api_type="rules")
     with pytest.raises(ConfigError, match="batch API") as info:
