@@ -52,6 +52,7 @@ __all__ = [
     "BatchBackend",
     "BatchStatus",
     "batch_api_options",
+    "item_failure",
     "run_batch_api",
 ]
 
@@ -182,6 +183,15 @@ class BatchAPIStats(BatchStats):
             f"{line}; batch API: {self.batches} batches submitted ({self.submitted_requests} requests), "
             f"{self.resumed} resumed"
         )
+
+
+def item_failure(judge: Any, exc: ProviderError, config: JudgeConfig, error_type: str | None = None) -> JudgeResponse:
+    """The response of an item that failed in (or with) its batch: the judge's usual failure, with
+    ``error_type`` naming what happened when given (``BatchExpired``, ``BatchFailed``, ...)."""
+    response: JudgeResponse = judge._failure(exc, config, time.perf_counter(), 1)
+    if error_type is not None:
+        response.error_type = error_type
+    return response
 
 
 # ------------------------------------------------------------------------------------------------ state
@@ -322,16 +332,9 @@ class _Run:
         self.bar.set_postfix(fields, refresh=refresh)
 
     def fail_items(self, items: list[_Item], message: str, error_type: str) -> None:
-        config = self.judge.config
+        exc = ProviderError(message, provider=self.backend.provider, model=self.judge.config.model_name)
         for item in items:
-            response = JudgeResponse(
-                success=False,
-                error_message=config.redact(message),
-                error_type=error_type,
-                model_used=config.model_name or "",
-                provider=self.backend.provider,
-            )
-            self.resolve(item, response)
+            self.resolve(item, item_failure(self.judge, exc, self.judge.config, error_type))
 
     # -- batches -----------------------------------------------------------------------------------
 

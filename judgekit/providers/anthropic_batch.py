@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import anthropic
 
 from judgekit._transport import status_error
-from judgekit.batch_api import BatchStatus
+from judgekit.batch_api import BatchStatus, item_failure
 from judgekit.config import JudgeConfig
 from judgekit.errors import ProviderError, ProviderResponseError
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -82,15 +82,7 @@ class AnthropicBatchBackend:
             return custom_id, self._failure(bad)
 
     def _failure(self, exc: ProviderError, error_type: str | None = None) -> JudgeResponse:
-        return JudgeResponse(
-            success=False,
-            error_message=self.config.redact(str(exc)),
-            error_type=error_type or type(exc).__name__,
-            status_code=exc.status_code,
-            model_used=self.model,
-            provider=self.provider,
-            attempts=1,
-        )
+        return item_failure(self.judge, exc, self.config, error_type)
 
     async def submit(self, lines: Sequence[bytes]) -> str:
         requests = [json.loads(line) for line in lines]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 
 from judgekit._transport import status_error
-from judgekit.batch_api import BatchStatus
+from judgekit.batch_api import BatchStatus, item_failure
 from judgekit.config import JudgeConfig
 from judgekit.errors import JudgeTimeoutError, ProviderConnectionError, ProviderError, ProviderResponseError
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -97,15 +97,7 @@ class OpenAIBatchBackend:
         return ProviderResponseError(message, provider=self.provider, model=self.model)
 
     def _failure(self, exc: ProviderError, error_type: str | None = None) -> JudgeResponse:
-        return JudgeResponse(
-            success=False,
-            error_message=self.config.redact(str(exc)),
-            error_type=error_type or type(exc).__name__,
-            status_code=exc.status_code,
-            model_used=self.model,
-            provider=self.provider,
-            attempts=1,
-        )
+        return item_failure(self.judge, exc, self.config, error_type)
 
     # -- the batch calls -----------------------------------------------------------------------------
 

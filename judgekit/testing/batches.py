@@ -157,12 +157,12 @@ class FakeBatches:
             router.add_get(f"{prefix}/files/{{file_id}}", wrap(self._handler(self._file, provider)))
             router.add_get(f"{prefix}/files/{{file_id}}/content", wrap(self._handler(self._content, provider)))
             router.add_post(f"{prefix}/batches", wrap(self._handler(self._create_openai, provider)))
-            router.add_get(f"{prefix}/batches/{{batch_id}}", wrap(self._handler(self._retrieve_openai, provider)))
-            router.add_post(f"{prefix}/batches/{{batch_id}}/cancel", wrap(self._handler(self._cancel_openai, provider)))
+            router.add_get(f"{prefix}/batches/{{batch_id}}", wrap(self._handler(self._retrieve, provider)))
+            router.add_post(f"{prefix}/batches/{{batch_id}}/cancel", wrap(self._handler(self._cancel, provider)))
         base = "/v1/messages/batches"
         router.add_post(base, wrap(self._handler(self._create_anthropic, "anthropic")))
-        router.add_get(f"{base}/{{batch_id}}", wrap(self._handler(self._retrieve_anthropic, "anthropic")))
-        router.add_post(f"{base}/{{batch_id}}/cancel", wrap(self._handler(self._cancel_anthropic, "anthropic")))
+        router.add_get(f"{base}/{{batch_id}}", wrap(self._handler(self._retrieve, "anthropic")))
+        router.add_post(f"{base}/{{batch_id}}/cancel", wrap(self._handler(self._cancel, "anthropic")))
         router.add_get(f"{base}/{{batch_id}}/results", wrap(self._handler(self._results_anthropic, "anthropic")))
 
     def _handler(
@@ -277,23 +277,6 @@ class FakeBatches:
             return [], f"a batch holds at most {self.max_requests[provider]} requests, got {len(lines)}"
         return lines, None
 
-    async def _retrieve_openai(self, request: web.Request, rec: RecordedRequest, provider: str) -> web.Response:
-        batch = self.batches.get(request.match_info["batch_id"])
-        if batch is None or batch.provider != provider:
-            return self._error(provider, 404, "No such Batch object")
-        await self._advance(batch)
-        return _json(self._openai_view(batch))
-
-    async def _cancel_openai(self, request: web.Request, rec: RecordedRequest, provider: str) -> web.Response:
-        batch = self.batches.get(request.match_info["batch_id"])
-        if batch is None or batch.provider != provider:
-            return self._error(provider, 404, "No such Batch object")
-        await self._advance(batch)
-        if not batch.done:
-            batch.cancelled_at = time.time()
-            await self._finish(batch)
-        return _json(self._openai_view(batch))
-
     def _openai_status(self, batch: _Batch) -> str:
         if batch.failure is not None:
             return "failed"
@@ -368,29 +351,8 @@ class FakeBatches:
             lines.append((custom_id, params))
         return _json(self._anthropic_view(self._add(provider, lines, None)))
 
-    def _anthropic_batch(self, request: web.Request) -> _Batch | None:
-        batch = self.batches.get(request.match_info["batch_id"])
-        return batch if batch is not None and batch.provider == "anthropic" else None
-
-    async def _retrieve_anthropic(self, request: web.Request, rec: RecordedRequest, provider: str) -> web.Response:
-        batch = self._anthropic_batch(request)
-        if batch is None:
-            return self._error(provider, 404, "message batch not found")
-        await self._advance(batch)
-        return _json(self._anthropic_view(batch))
-
-    async def _cancel_anthropic(self, request: web.Request, rec: RecordedRequest, provider: str) -> web.Response:
-        batch = self._anthropic_batch(request)
-        if batch is None:
-            return self._error(provider, 404, "message batch not found")
-        await self._advance(batch)
-        if not batch.done:
-            batch.cancelled_at = time.time()
-            await self._finish(batch)
-        return _json(self._anthropic_view(batch))
-
     async def _results_anthropic(self, request: web.Request, rec: RecordedRequest, provider: str) -> web.Response:
-        batch = self._anthropic_batch(request)
+        batch = self._batch(request, provider)
         if batch is None:
             return self._error(provider, 404, "message batch not found")
         await self._advance(batch)
@@ -419,6 +381,28 @@ class FakeBatches:
             "archived_at": None,
             "results_url": f"{self.server.url}/v1/messages/batches/{batch.id}/results" if batch.done else None,
         }
+
+    # ------------------------------------------------------------------ retrieve, cancel (both providers)
+
+    def _batch(self, request: web.Request, provider: str) -> _Batch | None:
+        batch = self.batches.get(request.match_info["batch_id"])
+        return batch if batch is not None and batch.provider == provider else None
+
+    async def _retrieve(self, request: web.Request, rec: RecordedRequest, provider: str) -> web.Response:
+        batch = self._batch(request, provider)
+        if batch is None:
+            return self._error(provider, 404, f"no such batch: {request.match_info['batch_id']}")
+        await self._advance(batch)
+        return _json(self._anthropic_view(batch) if provider == "anthropic" else self._openai_view(batch))
+
+    async def _cancel(self, request: web.Request, rec: RecordedRequest, provider: str) -> web.Response:
+        batch = self._batch(request, provider)
+        if batch is not None:
+            await self._advance(batch)
+            if not batch.done:
+                batch.cancelled_at = time.time()
+                await self._finish(batch)
+        return await self._retrieve(request, rec, provider)
 
     # ------------------------------------------------------------------ processing
 
