@@ -18,8 +18,7 @@ import os
 import tempfile
 import time
 
-from judgekit import SimplifiedJudge
-from judgekit.batch_api import BatchAPIOptions
+from judgekit import BatchAPIOptions, SimplifiedJudge
 from judgekit.testing.process import spawn_fake_server
 
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from judgekit import SimplifiedJudge
-from judgekit.batch_api import BatchAPIOptions
+from judgekit import BatchAPIOptions, SimplifiedJudge
 from judgekit.cache import MemoryCache
 from judgekit.errors import ConfigError
 from judgekit.testing import FakeLLMServer, Fault, RecordedRequest

@@ -1,4 +1,4 @@
-"""Anthropic Message Batches for `judgekit.batch_api`: the provider's side.
+"""Anthropic Message Batches for `judgekit.batching.batch_api`: the provider's side.
 
 A request carries exactly the parameters of a live ``messages.create`` (`AnthropicJudge.build_params`, plus
 ``extra_body``), and a ``succeeded`` result's message is read by the same code as a live reply. ``errored``
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import anthropic
 
 from judgekit._transport import status_error
-from judgekit.batch_api import BatchStatus, item_failure
+from judgekit.batching.batch_api import TRANSFER_TIMEOUT, BatchStatus, item_failure
 from judgekit.config import JudgeConfig
 from judgekit.errors import ProviderError, ProviderResponseError
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -52,7 +52,7 @@ class AnthropicBatchBackend:
         self.model = judge.model_for(config)
 
     def request_body(self, request: JudgeRequest) -> dict[str, Any]:
-        config = request.config or self.config
+        config = self.judge.config_for(request)
         return {**self.judge.build_params(request, config, self.model), **config.extra_body}
 
     def entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +105,10 @@ class AnthropicBatchBackend:
         return await self._sdk(fetch)
 
     def _extra(self) -> dict[str, Any]:
-        return {"extra_headers": self.config.extra_headers} if self.config.extra_headers else {}
+        extra: dict[str, Any] = {"timeout": max(self.config.timeout, TRANSFER_TIMEOUT)}
+        if self.config.extra_headers:
+            extra["extra_headers"] = self.config.extra_headers
+        return extra
 
     async def _sdk(self, call: Any) -> Any:
         client = self.judge._client(self.config)

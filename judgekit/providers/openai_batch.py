@@ -1,4 +1,4 @@
-"""The OpenAI Batch API (and Azure OpenAI batch deployments) for `judgekit.batch_api`: the provider's side.
+"""The OpenAI Batch API (and Azure OpenAI batch deployments) for `judgekit.batching.batch_api`: the provider's side.
 
 A request line carries exactly the body a live call sends (`OpenAIJudge.build_payload`), and a result line
 is read by the same `OpenAIJudge._parse_completion` as a live reply, so a batch verdict and a live one are
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 
 from judgekit._transport import status_error
-from judgekit.batch_api import BatchStatus, item_failure
+from judgekit.batching.batch_api import BatchStatus, item_failure
 from judgekit.config import JudgeConfig
-from judgekit.errors import JudgeTimeoutError, ProviderConnectionError, ProviderError, ProviderResponseError
+from judgekit.errors import ProviderConnectionError, ProviderError, ProviderResponseError
 from judgekit.types import JudgeRequest, JudgeResponse
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class OpenAIBatchBackend:
     # -- lines -------------------------------------------------------------------------------------
 
     def request_body(self, request: JudgeRequest) -> dict[str, Any]:
-        config = request.config or self.config
+        config = self.judge.config_for(request)
         return self.judge.build_payload(request, config.merged(stream=False) if config.stream else config, self.model)
 
     def entry(self, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -106,8 +106,8 @@ class OpenAIBatchBackend:
         form.add_field("purpose", "batch")
         form.add_field("file", b"\n".join(lines) + b"\n", filename="judgekit-batch.jsonl",
                        content_type="application/jsonl")  # fmt: skip
-        uploaded = await self._call("POST", self.url("files"), data=form)
-        batch = await self._call(
+        uploaded = await self._request("POST", self.url("files"), data=form)
+        batch = await self._request(
             "POST",
             self.url("batches"),
             json={"input_file_id": uploaded["id"], "endpoint": self.line_url, "completion_window": "24h",
@@ -116,7 +116,7 @@ class OpenAIBatchBackend:
         return str(batch["id"])
 
     async def poll(self, batch_id: str) -> BatchStatus:
-        batch = await self._call("GET", self.url(f"batches/{batch_id}"))
+        batch = await self._request("GET", self.url(f"batches/{batch_id}"))
         status = str(batch.get("status"))
         counts = batch.get("request_counts") or {}
         done, failed = int(counts.get("completed") or 0), int(counts.get("failed") or 0)
@@ -132,29 +132,26 @@ class OpenAIBatchBackend:
     async def download(self, batch_id: str) -> list[dict[str, Any]]:
         files = self._files.get(batch_id)
         if files is None:
-            batch = await self._call("GET", self.url(f"batches/{batch_id}"))
+            batch = await self._request("GET", self.url(f"batches/{batch_id}"))
             files = [batch.get("output_file_id"), batch.get("error_file_id")]
         lines: list[dict[str, Any]] = []
         for file_id in files:
             if file_id:
-                raw = await self._call("GET", self.url(f"files/{file_id}/content"), raw=True)
+                raw = await self._request("GET", self.url(f"files/{file_id}/content"), raw=True)
                 lines.extend(_jsonl(raw))
         return lines
 
-    async def _call(self, method: str, url: str, *, raw: bool = False, **kwargs: Any) -> Any:
+    async def _request(self, method: str, url: str, *, raw: bool = False, **kwargs: Any) -> Any:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(trust_env=True)
-        timeout = aiohttp.ClientTimeout(total=max(self.config.timeout, 300.0))
-        try:
-            async with self._session.request(method, url, headers=self.headers(), timeout=timeout, **kwargs) as resp:
+            self._session = aiohttp.ClientSession(trust_env=True, timeout=aiohttp.ClientTimeout(total=None))
+        try:  # the deadline is the engine's (JudgeInterface._call)
+            async with self._session.request(method, url, headers=self.headers(), **kwargs) as resp:
                 body = await resp.read()
                 if resp.status >= 400:
                     text = body.decode("utf-8", "replace")
                     raise status_error(resp.status, text, resp.headers, provider=self.provider, model=self.model)
         except ProviderError:
             raise
-        except TimeoutError:
-            raise JudgeTimeoutError("no reply from the batch API", provider=self.provider, model=self.model) from None
         except aiohttp.ClientError as exc:
             raise ProviderConnectionError(
                 f"connection failed: {type(exc).__name__}: {exc}", provider=self.provider, model=self.model

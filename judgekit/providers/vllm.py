@@ -46,6 +46,7 @@ class VLLMJudge(OpenAIJudge):
 
     provider_name: ClassVar[str] = "vllm"
     default_base_url: ClassVar[str | None] = None
+    batch_backend_class: ClassVar[str | None] = None  # OpenAI-compatible servers have no batch API
 
     def __init__(self, config: JudgeConfig | None = None) -> None:
         super().__init__(config)

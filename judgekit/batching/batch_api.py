@@ -30,15 +30,15 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from loguru import logger
 
-from judgekit._batch import BatchStats, _make_bar
 from judgekit._ratelimit import estimate_prompt_tokens
+from judgekit.batching.engine import BatchStats, _make_bar
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, ProviderError
 from judgekit.interface import _cache_call
@@ -62,7 +62,10 @@ BATCH_PENDING = "BatchPending"
 """``error_type`` of items whose batch had not ended within ``max_wait``: run again to resume."""
 RESULT_MISSING = "BatchResultMissing"
 """``error_type`` of items a finished batch returned no result for."""
+T = TypeVar("T")
 _STATE_VERSION = 1
+TRANSFER_TIMEOUT = 600.0
+"""Seconds allowed per batch API call at least (an upload or download may be hundreds of megabytes)."""
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,12 @@ class _Run:
         bar_options = {"desc": "batch API", **(progress if isinstance(progress, dict) else {})}
         self.bar = _make_bar(total, bar_options if progress else False)
 
+    async def call(self, send: Callable[[], Awaitable[T]]) -> T:
+        """One batch API round trip through the judge's request path (retries, backoff, concurrency), with a
+        timeout fit for uploading or downloading a large file."""
+        config = self.judge.config
+        return await self.judge._call(send, config.merged(timeout=max(config.timeout, TRANSFER_TIMEOUT)))
+
     # -- results -----------------------------------------------------------------------------------
 
     def resolve(self, item: _Item, response: JudgeResponse) -> None:
@@ -365,7 +374,7 @@ class _Run:
     async def submit(self, items: list[_Item]) -> None:
         lines = [item.line for item in items]
         try:
-            batch_id = await self.backend.submit(lines)
+            batch_id = await self.call(lambda: _once(self.backend.submit(lines)))
         except ProviderError as exc:
             self.fail_items(items, f"the batch was not accepted: {exc}", BATCH_FAILED)
             return
@@ -382,7 +391,7 @@ class _Run:
     async def check(self, batch_id: str) -> None:
         entry, items = self.running[batch_id]
         try:
-            status = await self.backend.poll(batch_id)
+            status = await self.call(lambda: self.backend.poll(batch_id))
         except ProviderError as exc:
             if exc.retryable:
                 logger.warning("judgekit: polling batch {} failed: {}; will poll again", batch_id, exc)
@@ -408,7 +417,7 @@ class _Run:
             self.fail_items(items, f"batch {batch_id} {status.provider_status}: {status.error}", BATCH_FAILED)
             return
         try:
-            lines = await self.backend.download(batch_id)
+            lines = await self.call(lambda: self.backend.download(batch_id))
         except ProviderError as exc:
             if exc.retryable:  # poll (and download) again next round
                 self.running[batch_id] = (entry, items)
@@ -553,7 +562,7 @@ def _within_budget(run: _Run, items: list[_Item], max_cost: float | None, max_to
     spent_tokens, spent_cost = 0, 0.0
 
     def estimate(item: _Item) -> tuple[int, float]:
-        config = item.request.config or judge.config
+        config = judge.config_for(item.request)
         prompt, reply = estimate_prompt_tokens(item.request.messages), config.max_tokens
         cost = 0.0 if price is None else (prompt * price[0] + reply * price[1]) / 1e6 * factor
         return prompt + reply, cost
@@ -575,13 +584,24 @@ def _within_budget(run: _Run, items: list[_Item], max_cost: float | None, max_to
             )
             for rest in items[position:]:
                 for index in rest.indices:
-                    run.settle(index, judge.budget_failure(reason, rest.request.config or judge.config))
+                    run.settle(index, judge.budget_failure(reason, judge.config_for(rest.request)))
             run.stats.stopped = reason
             logger.warning("judgekit: {}: {} of {} requests not submitted", reason, len(items) - position, len(items))
             break
         spent_tokens, spent_cost = spent_tokens + tokens, spent_cost + cost
         fits.append(item)
     return fits
+
+
+async def _once(submission: Awaitable[T]) -> T:
+    """A submission is retried only when the provider answered no (an HTTP status): after a timeout or a
+    dropped connection the batch may exist, and submitting again could judge (and bill) it twice."""
+    try:
+        return await submission
+    except ProviderError as exc:
+        if exc.status_code is None:
+            exc.retryable = False
+        raise
 
 
 def _split(items: list[_Item], max_requests: int, max_bytes: int) -> list[list[_Item]]:
