@@ -209,6 +209,19 @@ def test_a_backend_without_batch_api_is_a_config_error(tmp_path: Path) -> None:
     assert bad.value.field == "poll_interval"
 
 
+def test_the_docs_example_runs(srv: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "batch-api.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_API_URL", srv.base_url)
+    items = _items(20)
+    scope: dict[str, Any] = {"items": items}
+    exec(snippet, scope)
+    assert [r["result"] for r in scope["results"]] == _expected(items)
+    assert srv.batches.created["openai"] == 1 and (tmp_path / "judge-cache.sqlite").exists()
+
+
 # ------------------------------------------------------------------------------------------------ kill -9
 
 

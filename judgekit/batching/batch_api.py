@@ -182,10 +182,7 @@ class BatchAPIStats(BatchStats):
         line = super().__str__()
         if self.cost_usd is not None and self.live_cost_usd is not None:
             line += f" at the batch rate (live rate: ${self.live_cost_usd:.4f})"
-        return (
-            f"{line}; batch API: {self.batches} batches submitted ({self.submitted_requests} requests), "
-            f"{self.resumed} resumed"
-        )
+        return f"{line}; {self.batches} batches submitted ({self.submitted_requests} requests), {self.resumed} resumed"
 
 
 def item_failure(judge: Any, exc: ProviderError, config: JudgeConfig, error_type: str | None = None) -> JudgeResponse:
