@@ -585,13 +585,19 @@ async def _run_batch_api(
         await judge.aclose()
     results.update((index, dict(result)) for (index, _), result in zip(ready, judged, strict=True))
     items = dict(todo)
+    pending = 0
     with _append(out) as sink:
         for index in sorted(results):
-            sink.write(_line(index, items[index], results[index], include_prompt=args.include_prompt))
             tally.add(results[index])
+            if results[index].get("error_type") == BATCH_PENDING:  # not written: a re-run resumes its batch
+                pending += 1
+                continue
+            sink.write(_line(index, items[index], results[index], include_prompt=args.include_prompt))
         sink.flush()
         os.fsync(sink.fileno())
-    if all(result.get("error_type") != BATCH_PENDING for result in results.values()):
+    if pending:
+        print(f"{pending} items are still in provider batches (state: {state}); run again to resume", file=sys.stderr)
+    else:
         for path in [state, *state.parent.glob(state.name + ".*.jsonl")]:  # the output holds every result now
             path.unlink(missing_ok=True)
 

@@ -237,6 +237,30 @@ def _cli(srv: FakeLLMServer, provider: str, src: Path, out: Path) -> list[str]:
             "--api-key-env", "BATCH_TEST_KEY", *backend]  # fmt: skip
 
 
+def test_cli_batch_api_max_wait_then_resume_and_a_malformed_line(srv: FakeLLMServer, tmp_path: Path) -> None:
+    items = _items(12)
+    src, out = tmp_path / "items.jsonl", tmp_path / "judged.jsonl"
+    src.write_text("".join(json.dumps(item) + "\n" for item in items) + json.dumps({"question": "no answer"}) + "\n")
+    state = Path(f"{out}.batch-state.json")
+    env = {**os.environ, "BATCH_TEST_KEY": KEY}
+    srv.batches.completion_delay = 600
+    cmd = _cli(srv, "openai", src, out)
+    first = subprocess.run([*cmd, "--max-wait", "0"], env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 1 and "12 items are still in provider batches" in first.stderr
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["index"], r["error_type"]) for r in written] == [(12, "ConfigError")]  # pending items not written
+    assert len(_batch_ids(state)) == 1
+
+    for batch in srv.batches.batches.values():
+        batch.due = time.time()
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 1 and "succeeded=12 failed=1" in second.stderr  # the malformed line, again
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    judged = sorted((r for r in records if r["index"] < 12), key=lambda r: r["index"])
+    assert [r["result"] for r in judged] == _expected(items)
+    assert srv.batches.created["openai"] == 1 and not state.exists()
+
+
 def _batch_ids(state: Path) -> list[str]:
     try:
         return [entry["id"] for entry in json.loads(state.read_text())["batches"]]
