@@ -286,6 +286,7 @@ class _Run:
         self.results: list[JudgeResponse | None] = [None] * total
         self.running: dict[str, tuple[dict[str, Any], list[_Item]]] = {}  # batch id -> (state entry, items)
         self.provider_status: dict[str, str] = {}
+        self.provider_done: dict[str, int] = {}  # batch id -> requests the provider reports finished
         self.covered: set[str] = set()  # custom_ids answered from saved results or in a resumed batch
         bar_options = {"desc": "batch API", **(progress if isinstance(progress, dict) else {})}
         self.bar = _make_bar(total, bar_options if progress else False)
@@ -332,7 +333,8 @@ class _Run:
             "failed": str(self.stats.failed),
         }
         if statuses := sorted(set(self.provider_status.values())):
-            fields["status"] = ",".join(statuses)
+            done = sum(self.provider_done.values())
+            fields["status"] = ",".join(statuses) + (f" ({done} done)" if done else "")
         if self.stats.cost_usd is not None:
             fields["cost"] = f"${self.stats.cost_usd:.4f}"
         self.bar.set_postfix(fields, refresh=refresh)
@@ -404,10 +406,12 @@ class _Run:
                 )
             return
         self.provider_status[batch_id] = status.provider_status
+        self.provider_done[batch_id] = status.done + status.failed
         if status.state == "running":
             return
         del self.running[batch_id]
         self.provider_status.pop(batch_id, None)
+        self.provider_done.pop(batch_id, None)
         if status.state == "failed":
             entry["failed"] = status.error or status.provider_status
             self.state.save()
