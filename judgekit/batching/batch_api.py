@@ -9,8 +9,9 @@ module supplies (its wire format lives there). The engine:
    the request body, so identical requests are judged once and a re-run recognises its own items), and
    splits them into batches within the provider's limits on requests and bytes;
 3. keeps the budget (``max_cost`` / ``max_tokens_total``) from an upper-bound estimate before submitting;
-4. records every submitted batch id in a small state file (written atomically) *before* polling, so that a
-   run killed at any point resumes polling the same batches when started again: nothing is submitted twice;
+4. records every submitted batch id in a small state file (written atomically) as soon as the provider
+   accepts the batch, so that a run killed later resumes polling the same batches when started again:
+   nothing is submitted twice (only a kill inside that moment leaves a batch the next run does not know);
 5. polls with backoff, downloads each finished batch, saves its raw results beside the state file (again
    atomically: results are kept even if the process dies while writing), and matches them back by
    ``custom_id`` into input order, parsed by the provider exactly as a live reply;
@@ -46,7 +47,10 @@ from judgekit.pricing import cost_usd
 from judgekit.types import JudgeRequest, JudgeResponse
 
 __all__ = [
+    "BATCH_FAILED",
     "BATCH_PENDING",
+    "RESULT_MISSING",
+    "TRANSFER_TIMEOUT",
     "BatchAPIOptions",
     "BatchAPIStats",
     "BatchBackend",
@@ -170,7 +174,8 @@ class BatchBackend(Protocol):
 @dataclass
 class BatchAPIStats(BatchStats):
     """`BatchStats` of a batch-API run: ``cost_usd`` is at the batch rate, ``live_cost_usd`` what the same
-    tokens would have cost live; ``batches`` were submitted by this run, ``resumed`` found in the state file."""
+    tokens would have cost live; ``batches`` were submitted by this run, ``resumed`` found in the state file.
+    It counts requests (a swapped comparative or pairwise item is two)."""
 
     live_cost_usd: float | None = None
     batches: int = 0
