@@ -3,6 +3,7 @@
 Providers, the server and torch are imported only when used: ``import judgekit`` stays light.
 """
 
+from judgekit.aggregation import GradedMean, graded_mean
 from judgekit.batching.batch_api import BatchAPIOptions, BatchAPIStats
 from judgekit.batching.engine import BatchStats, summarize
 from judgekit.cache import MemoryCache, SQLiteCache
@@ -37,6 +38,7 @@ __all__ = [
     "CircuitOpenError",
     "ConfigError",
     "EmptyReplyError",
+    "GradedMean",
     "JudgeConfig",
     "JudgeError",
     "JudgeFactory",
@@ -58,6 +60,7 @@ __all__ = [
     "Usage",
     "__version__",
     "get_binary_judge_response",
+    "graded_mean",
     "register_judge",
     "summarize",
 ]

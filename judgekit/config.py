@@ -10,13 +10,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from judgekit.errors import ConfigError
-from judgekit.kinds import kind_names
+from judgekit.kinds import CUSTOM, kind_names
 
 __all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "TorchOptions", "normalize_base_url"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-2024-08-06"
 
-JudgeKind = Literal[(*kind_names(), "custom")]  # type: ignore[valid-type]  # the kinds of `judgekit.kinds`
+JudgeKind = Literal[(*kind_names(), CUSTOM.name)]  # type: ignore[valid-type]  # the kinds of `judgekit.kinds`
 
 # Where each api_type finds its key, its URL and its default model in the environment (first set wins).
 _ENV: dict[str, dict[str, tuple[str, ...]]] = {

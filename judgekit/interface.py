@@ -18,7 +18,8 @@ from judgekit._sync import LoopLocal, run_sync
 from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, gather_ordered, run_batch
 from judgekit.cache import JudgeCache, cache_from_config, cache_key, request_key_data
 from judgekit.config import JudgeConfig
-from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError, RateLimitError
+from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError, ProviderResponseError, RateLimitError
+from judgekit.parsing import split_reasoning
 from judgekit.pricing import cost_usd, price_for
 from judgekit.types import JudgeRequest, JudgeResponse
 
@@ -70,6 +71,8 @@ class JudgeInterface:
     provider_name: ClassVar[str] = "base"
     batch_backend_class: ClassVar[str | None] = None
     """``"module:Class"`` of the provider's batch API backend (`judgekit.batching.batch_api`); None: none."""
+    thinking_off_hint: ClassVar[str] = ""
+    """How to turn a model's thinking off on this backend, appended to the "ended inside its reasoning" error."""
     _sync_only: ClassVar[bool] = False
     # class-level defaults, so a subclass whose __init__ skips ours (overriding only evaluate) still works
     last_batch_stats: BatchStats | None = None
@@ -261,10 +264,12 @@ class JudgeInterface:
         started = time.perf_counter()
         tries = _Tries()
         estimate = estimate_prompt_tokens(request.messages) if self._flow()[1] is not None else 0
+
+        async def send() -> JudgeResponse:
+            return self._final_answer(await self._send(request, config), config)
+
         try:
-            response = await self._call(
-                lambda: self._send(request, config), config, estimate_tokens=estimate, tries=tries
-            )
+            response = await self._call(send, config, estimate_tokens=estimate, tries=tries)
         except ProviderError as exc:
             return self._failure(exc, config, started, tries.count)
         except ConfigError:
@@ -275,6 +280,25 @@ class JudgeInterface:
         response.latency_s = time.perf_counter() - started
         response.attempts = tries.count
         response.provider = response.provider or self.provider_name
+        return response
+
+    def _final_answer(self, response: JudgeResponse, config: JudgeConfig) -> JudgeResponse:
+        """The reply with its reasoning split off, the same way for every backend: ``content`` is the final
+        answer, ``reasoning`` the ``<think>``/``<thinking>``/``<reasoning>`` blocks and the backend's own
+        reasoning (``reasoning_content``, Claude's thinking). A reply that ended inside its reasoning is a
+        `ProviderResponseError` (not retried: the same request would be cut off again)."""
+        if not response.success or "<" not in response.content:
+            return response
+        answer, reasoning = split_reasoning(response.content, response.reasoning)
+        if not answer and reasoning:
+            raise ProviderResponseError(
+                f"the reply ended inside its reasoning (finish_reason={response.finish_reason}), with no answer "
+                f"after it; raise max_tokens or turn the model's thinking off{self.thinking_off_hint}",
+                provider=self.provider_name,
+                model=response.model_used or config.model_name,
+                retryable=False,
+            )
+        response.content, response.reasoning = answer, reasoning
         return response
 
     async def _call(
@@ -364,7 +388,7 @@ class JudgeInterface:
         config = self.config_for(request)
         started = time.perf_counter()
         try:
-            return await asyncio.to_thread(self.evaluate, request)
+            return self._final_answer(await asyncio.to_thread(self.evaluate, request), config)
         except ConfigError:
             raise
         except Exception as exc:

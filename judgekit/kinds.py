@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CALL_OPTIONS",
+    "CUSTOM",
     "KINDS",
     "REQUEST_OPTIONS",
     "SERVER_KINDS",
@@ -69,6 +70,8 @@ class KindSpec:
     - ``combine``: with ``swap`` (which judges again with the last two ``fields`` exchanged), merges the two
       orders' values into ``(result, scores, agreed)``.
     - ``template``: the prompt file under ``judgekit/prompts/`` (``<name>.txt``).
+    - ``caller_prompt``: the caller brings the prompt (or messages) and the parser: `CUSTOM`, which has no
+      template and is not one of `KINDS`.
     """
 
     name: str
@@ -89,6 +92,7 @@ class KindSpec:
         default=None, compare=False, repr=False
     )
     combine: Callable[[Any, Any], tuple[Any, Any, bool]] | None = field(default=None, compare=False, repr=False)
+    caller_prompt: bool = False
 
     @property
     def template(self) -> str:
@@ -169,6 +173,8 @@ class KindSpec:
                 value = _score_range(value) if value is not None else config.score_range
             elif name == "swap":
                 value = bool(value)
+            elif name == "parse" and value is not None and not callable(value):
+                raise ConfigError(f"parse must be a function str -> value (or None), got {type(value).__name__}", name)
             resolved[name] = value
         return resolved
 
@@ -331,16 +337,29 @@ _SPECS = (
 )
 
 KINDS: Mapping[str, KindSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
-"""Every judge kind by name, in documentation order."""
+"""Every built-in judge kind (a prompt template and a parser of its own) by name, in documentation order."""
 
-_BY_NAME = {**{alias: spec for spec in _SPECS for alias in spec.aliases}, **KINDS}
+CUSTOM = KindSpec(
+    "custom",
+    "evaluate_custom",
+    (),
+    optional_fields=("prompt", "messages"),
+    options=("parse",),
+    parser=parsing.parse_custom,
+    parser_options=("parse",),
+    caller_prompt=True,
+)
+"""The caller's own prompt (or messages) read by the caller's own parser (`SimplifiedJudge.evaluate_custom`).
+Not in `KINDS` (no template, nothing a CLI flag or a judge server could fill); `get_kind("custom")` finds it."""
+
+_BY_NAME = {**{alias: spec for spec in _SPECS for alias in spec.aliases}, **KINDS, CUSTOM.name: CUSTOM}
 
 SERVER_KINDS: tuple[str, ...] = ("auto", *(spec.name for spec in _SPECS if spec.scorable))
 """Kinds a judge server (or one of its requests) may name; ``auto`` picks by whether an answer is given."""
 
 
 def kind_names() -> tuple[str, ...]:
-    """The names of all judge kinds."""
+    """The names of the built-in judge kinds (`KINDS`; not ``custom``)."""
     return tuple(KINDS)
 
 
@@ -350,5 +369,5 @@ def get_kind(name: str, *, field: str = "kind") -> KindSpec:
     spec = _BY_NAME.get(name) if isinstance(name, str) else None
     if spec is None:
         hint = suggest(str(name), _BY_NAME)
-        raise ConfigError(f"unknown judge kind {name!r}{hint} (kinds: {', '.join(KINDS)})", field)
+        raise ConfigError(f"unknown judge kind {name!r}{hint} (kinds: {', '.join([*KINDS, CUSTOM.name])})", field)
     return spec

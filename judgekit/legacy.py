@@ -1,10 +1,14 @@
-"""Drop-in replacements for the judge helpers of old lmms-eval task code.
+"""The judge helpers of old lmms-eval task code: `get_eval`, `get_chat_response`, `parse_score`.
 
-`get_eval` (llava-in-the-wild and friends), `get_chat_response` (mmmu and friends) and `parse_score`
-keep their old signatures, return values and environment variables (``API_TYPE``, ``OPENAI_API_URL``,
-``OPENAI_API_KEY``, ``MODEL_VERSION``, ``AZURE_ENDPOINT``, ``AZURE_API_KEY``, ``AZURE_API_VERSION`` /
-``API_VERSION``), so a task file only changes its import. Requests go through `JudgeFactory`; they
-never raise, a failure returns empty strings as before.
+`get_eval` keeps the signature of llava-in-the-wild's helper exactly, `get_chat_response` that of the
+mmmu helper (plus ``temperature``, as the evaluator-class helpers take), and both keep their return values
+and environment variables (``API_TYPE``, ``OPENAI_API_URL``, ``OPENAI_API_KEY``, ``MODEL_VERSION``,
+``AZURE_ENDPOINT``, ``AZURE_API_KEY``, ``AZURE_API_VERSION`` / ``API_VERSION``). Requests go through
+`JudgeFactory`, so reasoning is split off the reply on every backend.
+
+A judge that fails at run time gives the old empty result (``("", "")`` / ``""``). A wrong call (other
+arguments, as a task-local ``get_eval(question, answer, pred, max_tokens)`` passes) or a misconfigured
+judge raises at once, so it cannot become a silent score of 0 (docs/legacy.md).
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ from typing import Any
 from loguru import logger
 
 from judgekit.config import JudgeConfig, env_value
-from judgekit.errors import EmptyReplyError
+from judgekit.errors import ConfigError, EmptyReplyError
 from judgekit.factory import cached_judge
 from judgekit.types import JudgeRequest
 
-__all__ = ["get_chat_response", "get_eval", "parse_score"]
+__all__ = ["ChatReply", "get_chat_response", "get_eval", "parse_score"]
 
 EVAL_SYSTEM_PROMPT = "You are a helpful and precise assistant for checking the quality of the answer."
 CHAT_SYSTEM_PROMPT = "You are a helpful and precise assistant for checking the correctness of the answer."
@@ -63,51 +67,91 @@ def parse_score(review: Any) -> list[Any]:
 
 
 def get_eval(content: str, max_tokens: int, retries: int = 5, *, retry_pause: float | None = None) -> tuple[str, str]:
-    """Ask the judge about ``content``; return ``(reply, model_name)``, or ``("", "")`` on failure.
+    """Ask the judge about ``content``; return ``(reply, model_name)``, or ``("", "")`` when the judge failed.
 
     As the old llava-in-the-wild helper: system prompt "...checking the quality of the answer.",
     temperature 0.2, the model from ``MODEL_VERSION``, ``retries`` attempts in all with a pause of
     ``retry_pause`` seconds between them (else ``JUDGEKIT_LEGACY_RETRY_PAUSE``, else 5). An empty reply
-    returns ``("", "")`` at once. ``model_name`` is the model the server reports. Never raises.
+    returns ``("", "")`` at once. ``model_name`` is the model the server reports.
+
+    Raises `TypeError` for arguments of the wrong type (``content`` must be the prompt text) and
+    `ConfigError` for a bad value or a misconfigured judge (no key, an unknown ``API_TYPE``).
     """
+    _check_call("get_eval(content, max_tokens, retries=5)", content, max_tokens, retries)
     return _ask(EVAL_SYSTEM_PROMPT, content, temperature=0.2, max_tokens=max_tokens, retries=retries, pause=retry_pause)
 
 
-def get_chat_response(prompt: str, max_tokens: int = 256, retries: int = 5, *, retry_pause: float | None = None) -> str:
-    """Ask the judge about ``prompt``; return the reply text, or ``""`` on failure.
+def get_chat_response(
+    prompt: str,
+    max_tokens: int = 256,
+    retries: int = 5,
+    *,
+    temperature: float = 0.0,
+    retry_pause: float | None = None,
+) -> str:
+    """Ask the judge about ``prompt``; return the reply text, or ``""`` when the judge failed.
 
     As the old mmmu helper: system prompt "...checking the correctness of the answer.", temperature
-    0.0; retries, pauses and environment as `get_eval`. Never raises.
+    0.0 unless ``temperature`` says otherwise; retries, pauses, environment and errors as `get_eval`.
+
+    The text comes back as a `ChatReply`, a ``str`` that refuses to be unpacked: code written for a
+    task-local helper that returned ``(text, model)`` (mmvet's) fails loudly instead of splitting the text.
     """
+    _check_call("get_chat_response(prompt, max_tokens=256, retries=5)", prompt, max_tokens, retries)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"get_chat_response: temperature must be a number, got {type(temperature).__name__}")
     reply, _model = _ask(
-        CHAT_SYSTEM_PROMPT, prompt, temperature=0.0, max_tokens=max_tokens, retries=retries, pause=retry_pause
+        CHAT_SYSTEM_PROMPT, prompt, temperature=temperature, max_tokens=max_tokens, retries=retries, pause=retry_pause
     )
-    return reply
+    return ChatReply(reply)
+
+
+class ChatReply(str):
+    """The reply text of `get_chat_response`: a plain ``str`` except that it cannot be iterated or unpacked.
+
+    mmvet's own ``get_chat_response`` returned ``(text, model)``; unpacking judgekit's text instead would
+    split a two-character reply such as ``"10"`` into ``("1", "0")`` and score it 1.0. This raises instead.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self):  # type: ignore[override]
+        raise TypeError(
+            "judgekit.legacy.get_chat_response returns the reply text (a str), not (text, model): write "
+            "`text = get_chat_response(...)`, or migrate the task (docs/legacy.md)"
+        )
 
 
 # -- shared machinery -----------------------------------------------------------------------------
 
 
+def _check_call(signature: str, text: Any, max_tokens: Any, retries: Any) -> None:
+    """`TypeError` for a call that cannot be meant for this helper; `ConfigError` for bad values."""
+    name = signature.split("(", 1)[0]
+    if not isinstance(text, str):
+        raise TypeError(
+            f"judgekit.legacy.{signature}: the first argument must be the prompt text, got "
+            f"{type(text).__name__}. A task-local helper with other arguments (get_eval(question, answer, pred, "
+            "max_tokens), ...) is not a drop-in: migrate it to SimplifiedJudge.evaluate_custom (docs/legacy.md)"
+        )
+    for field, value in (("max_tokens", max_tokens), ("retries", retries)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"judgekit.legacy.{signature}: {field} must be an int, got {type(value).__name__}")
+        if value < 1:
+            raise ConfigError(f"{name}: {field} must be at least 1, got {value}", field)
+
+
 def _ask(
     system: str, text: str, *, temperature: float, max_tokens: int, retries: int, pause: float | None
 ) -> tuple[str, str]:
-    """The one request loop behind `get_eval` and `get_chat_response`."""
-    secret: str | None = None
-    try:
-        config = JudgeConfig.from_env(temperature=temperature, max_tokens=max_tokens, num_retries=0)
-        secret = config.secret()
-        judge = cached_judge(config)
-        request = JudgeRequest(messages=[{"role": "system", "content": system}, {"role": "user", "content": text}])
-        seconds = _retry_pause(pause)
-    except Exception as exc:
-        logger.warning("judgekit.legacy: cannot build the judge: {}", _redact(exc, secret))
-        return "", ""
+    """The one request loop behind `get_eval` and `get_chat_response`; a `ConfigError` propagates."""
+    config = JudgeConfig.from_env(temperature=temperature, max_tokens=max_tokens, num_retries=0)
+    secret = config.secret()
+    judge = cached_judge(config)
+    request = JudgeRequest(messages=[{"role": "system", "content": system}, {"role": "user", "content": text}])
+    seconds = _retry_pause(pause)
     for attempt in range(retries):
-        try:
-            response = judge.evaluate(request)
-        except Exception as exc:  # a ConfigError (missing key, bad URL): retrying cannot help
-            logger.warning("judgekit.legacy: the judge is misconfigured: {}", _redact(exc, secret))
-            return "", ""
+        response = judge.evaluate(request)  # a ConfigError (missing key, bad URL) propagates: retrying cannot help
         if response.success:
             return response.content.strip(), response.model_used
         message = response.error_message or ""

@@ -24,6 +24,7 @@ __all__ = [
     "parse_binary",
     "parse_comparative",
     "parse_correctness",
+    "parse_custom",
     "parse_json",
     "parse_pairwise",
     "parse_pointwise",
@@ -646,6 +647,24 @@ def parse_json(text: str) -> Any:
     if found is None:
         _fail("json", text, "expected a JSON value (the whole reply, a ```json block or a {...} object), found none")
     return found[0]
+
+
+def parse_custom(text: str, parse: Callable[[str], Any] | None = None) -> Any:
+    """The caller's own reading of a final answer (`SimplifiedJudge.evaluate_custom`): ``parse(text)``, or the
+    text itself when ``parse`` is None. ``parse`` raising (any exception) or returning None is a `ParseError`
+    saying so: a reply the caller's parser cannot read is never a value."""
+    if parse is None:
+        return text
+    try:
+        value = parse(text)
+    except ParseError:
+        raise
+    except Exception as exc:
+        message = f"custom: the parser raised {type(exc).__name__}: {exc}"
+        raise ParseError(message, raw_text=text, kind="custom") from exc
+    if value is None:
+        _fail("custom", text, f"the parser {getattr(parse, '__name__', type(parse).__name__)} returned None")
+    return value
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""`SimplifiedJudge`: binary, comparative, rubric, correctness, pointwise and pairwise judging.
+"""`SimplifiedJudge`: binary, comparative, rubric, correctness, pointwise, pairwise and custom judging.
 
 Each kind is glue only: fill its prompt (`judgekit.prompts`), send it through a `JudgeInterface`,
 read the reply with `judgekit.parsing`, and return a `JudgeResult`. A backend failure or an unreadable
@@ -8,7 +8,7 @@ reply gives ``success=False`` with the reason; ``result`` and ``scores`` are the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,10 +20,9 @@ from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
 from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
-from judgekit.kinds import KINDS, REQUEST_OPTIONS, KindSpec, get_kind
-from judgekit.parsing import split_reasoning
+from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind
 from judgekit.prompts import build_prompt, template_fields
-from judgekit.types import JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
+from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 
 if TYPE_CHECKING:
     from judgekit.batching.batch_api import BatchAPIOptions
@@ -185,6 +184,63 @@ class SimplifiedJudge:
         fields = {"question": question, "response1": response1, "response2": response2}
         return await self._execute(self._job("pairwise", fields, options))
 
+    # -- the caller's own prompt and parser ------------------------------------------------------
+
+    def evaluate_custom(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        images: Sequence[ImageInput] | None = None,
+        parse: Callable[[str], Any] | None = None,
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> JudgeResult:
+        """Judge with a task's own ``prompt`` (or chat ``messages``) and read the reply with its own ``parse``.
+
+        ``prompt`` is sent as one user message, after ``system_prompt`` if given; ``messages`` are sent as they
+        are; ``images`` go with the last user message. Reasoning is split off the reply (on every backend) and
+        ``result`` is ``parse(final_text)``, or the final text when ``parse`` is None. ``parse`` raising (any
+        exception) or returning None makes the result a failure with ``error_type="ParseError"``, the reply
+        kept in ``raw_response``. ``temperature`` and ``max_tokens`` override the judge's for this call.
+        Ready parsers for common task formats are in `judgekit.task_formats` (docs/migrating-lmms-eval.md).
+        """
+        return run_sync(
+            self.aevaluate_custom(
+                prompt,
+                messages=messages,
+                images=images,
+                parse=parse,
+                system_prompt=system_prompt,
+                temperature=temperature,
+                max_tokens=max_tokens,
+            )
+        )
+
+    async def aevaluate_custom(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        images: Sequence[ImageInput] | None = None,
+        parse: Callable[[str], Any] | None = None,
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> JudgeResult:
+        """Async twin of `evaluate_custom`."""
+        given = {
+            "prompt": prompt,
+            "messages": messages,
+            "images": images,
+            "parse": parse,
+            "system_prompt": system_prompt,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
+        return await self._execute(self._custom_job({k: v for k, v in given.items() if v is not None}))
+
     # -- batches -----------------------------------------------------------------------------
 
     def evaluate_batch(
@@ -196,11 +252,13 @@ class SimplifiedJudge:
         progress: bool | dict[str, Any] = False,
         max_cost: float | None = None,
         max_tokens_total: int | None = None,
+        parse: Callable[[str], Any] | None = None,
         batch_api: bool | BatchAPIOptions | dict[str, Any] | None = False,
     ) -> list[JudgeResult]:
         """Judge many items of one ``kind`` concurrently; one result per item, in input order.
 
-        Each item holds the keyword arguments of that kind's ``evaluate_*`` method. Every prompt is
+        Each item holds the keyword arguments of that kind's ``evaluate_*`` method; for ``"custom"``,
+        ``parse`` reads every item's reply (an item's own ``parse`` wins). Every prompt is
         built before anything is sent, so a malformed item raises `ConfigError` naming ``items[i]``
         without spending a request. ``progress`` shows a tqdm bar (failures, cache hits, cost).
         ``max_concurrency`` is the number of the batch's requests in flight: given and different from the
@@ -224,6 +282,7 @@ class SimplifiedJudge:
                 progress=progress,
                 max_cost=max_cost,
                 max_tokens_total=max_tokens_total,
+                parse=parse,
                 batch_api=batch_api,
             )
         )
@@ -237,10 +296,15 @@ class SimplifiedJudge:
         progress: bool | dict[str, Any] = False,
         max_cost: float | None = None,
         max_tokens_total: int | None = None,
+        parse: Callable[[str], Any] | None = None,
         batch_api: bool | BatchAPIOptions | dict[str, Any] | None = False,
     ) -> list[JudgeResult]:
         """Async twin of `evaluate_batch`."""
         self.judge.check_budget(max_cost, max_tokens_total)
+        if parse is not None:
+            if not get_kind(kind).caller_prompt:
+                raise ConfigError(f"parse= applies to evaluate_batch('custom', ...), not to {kind!r}", "parse")
+            items = [{"parse": parse, **item} if isinstance(item, Mapping) else item for item in items]
         jobs = [self._prepare(kind, item, i) for i, item in enumerate(items)]
         if batch_api:
             return await self._through_batch_api(jobs, batch_api, progress, max_cost, max_tokens_total)
@@ -292,6 +356,8 @@ class SimplifiedJudge:
             raise ConfigError(f"{where}: {spec.method} needs {', '.join(map(repr, missing))}", where)
         fields = {name: item[name] for name in spec.fields}
         try:
+            if spec.caller_prompt:
+                return self._custom_job(item)
             return self._job(spec.name, fields, {k: v for k, v in item.items() if k not in fields})
         except ConfigError as exc:
             raise type(exc)(f"{where}: {exc}", where) from None
@@ -312,15 +378,8 @@ class SimplifiedJudge:
             **{name: options.get(name) for name in spec.optional_fields},
             **fields,
         }
-        overrides = {name: options[name] for name in REQUEST_OPTIONS if options.get(name) is not None}
-        if logprob_score:  # the request asks for logprobs; the task tells in-process judges to return them
-            overrides.update(logprobs=True, top_logprobs=self.config.top_logprobs or 20)
-        config = self.config.merged(**overrides) if overrides else None
-        # Images are read now, before anything is sent, so an unreadable one in a batch names its item.
-        images = [
-            load_image(img, max_side=self.config.image_max_side, field=f"images[{i}]")
-            for i, img in enumerate(options.get("images") or [])
-        ]
+        config = self._call_config(options, logprob_score)
+        images = self._images(options)
 
         def make(inputs: dict[str, Any]) -> _Job:
             values, derived = spec.prompt_values(inputs, resolved)
@@ -343,6 +402,50 @@ class SimplifiedJudge:
             first, second = spec.fields[-2:]
             job.swapped = make({**inputs, first: inputs[second], second: inputs[first]})
         return job
+
+    def _custom_job(self, options: Mapping[str, Any]) -> _Job:
+        """A judgement with the caller's own prompt or messages and parser (`evaluate_custom`), checked before
+        anything is sent."""
+        spec = CUSTOM
+        spec.check_keywords(options)
+        self._wants_logprobs(spec, options.get("logprob_score"))  # asked for: a ConfigError
+        if options.get("custom_prompt") is not None:
+            raise ConfigError("evaluate_custom takes the prompt as prompt=, not custom_prompt=", "custom_prompt")
+        prompt, messages = options.get("prompt"), options.get("messages")
+        if prompt is not None and messages is not None:
+            raise ConfigError("evaluate_custom takes prompt= or messages=, not both", "messages")
+        if prompt is not None:
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ConfigError(f"prompt must be a non-empty string, got {prompt!r:.60}", "prompt")
+            chat: list[Any] = [{"role": "user", "content": prompt}]
+        elif isinstance(messages, Sequence) and not isinstance(messages, str):
+            chat = [dict(m) if isinstance(m, Mapping) else m for m in messages]
+            has_system = any(isinstance(m, dict) and m.get("role") == "system" for m in chat)
+            if has_system and options.get("system_prompt") is not None:
+                raise ConfigError("system_prompt is given, but messages already hold a system message", "system_prompt")
+        else:
+            raise ConfigError("evaluate_custom needs prompt= (a string) or messages= (a list of chat messages)",
+                              "prompt" if messages is None else "messages")  # fmt: skip
+        resolved = spec.resolve_options(options, self.config)
+        task = JudgeTask(kind=spec.name)  # backends that judge fields (rules, judge servers) refuse it clearly
+        request = JudgeRequest(
+            messages=chat, images=self._images(options), task=task, config=self._call_config(options, False)
+        )
+        return _Job(spec, _last_user_text(request.messages), request, resolved)
+
+    def _call_config(self, options: Mapping[str, Any], logprob_score: bool) -> JudgeConfig | None:
+        """The judge's config with this call's overrides (temperature, max_tokens, system_prompt, logprobs)."""
+        overrides = {name: options[name] for name in REQUEST_OPTIONS if options.get(name) is not None}
+        if logprob_score:  # the request asks for logprobs; the task tells in-process judges to return them
+            overrides.update(logprobs=True, top_logprobs=self.config.top_logprobs or 20)
+        return self.config.merged(**overrides) if overrides else None
+
+    def _images(self, options: Mapping[str, Any]) -> list[Any]:
+        # Images are read now, before anything is sent, so an unreadable one in a batch names its item.
+        return [
+            load_image(img, max_side=self.config.image_max_side, field=f"images[{i}]")
+            for i, img in enumerate(options.get("images") or [])
+        ]
 
     def _wants_logprobs(self, spec: KindSpec, asked: bool | None) -> bool:
         if asked and spec.logprob is None:
@@ -430,6 +533,17 @@ class SimplifiedJudge:
         await self.aclose()
 
 
+def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the last user message (the prompt a result reports)."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            return "\n".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+    return ""
+
+
 def _logprob_scores(job: _Job, response: JudgeResponse, value: Any) -> dict[str, float]:
     """``p_yes`` (binary, correctness) or ``expected_score`` (pointwise) from the reply's logprobs."""
     if not response.logprobs:
@@ -438,7 +552,7 @@ def _logprob_scores(job: _Job, response: JudgeResponse, value: Any) -> dict[str,
             "does (openai, vllm and other OpenAI-compatible servers, torch)",
             kind=job.spec.name,
         )
-    answer = split_reasoning(response.content)[0]
+    answer = response.content  # the final answer: the judge split its reasoning off
     if job.spec.logprob == "expected_score":
         return {"expected_score": logprobs.expected_score(response.logprobs, job.options["score_range"], answer)}
     return {"p_yes": logprobs.p_yes(response.logprobs, answer, expected=bool(value))}
@@ -455,11 +569,6 @@ def _result(
     expected_score: float | None = None,
 ) -> JudgeResult:
     success = error is None
-    content = response.content
-    if content and ("<" in content or response.reasoning):
-        reasoning = split_reasoning(content, response.reasoning)[1]
-    else:  # no tags in the reply: nothing to split off
-        reasoning = None if content else response.reasoning
     return JudgeResult(
         kind=job.spec.name,
         success=success,
@@ -470,7 +579,7 @@ def _result(
         model=response.model_used,
         error_message=error,
         error_type=error_type,
-        reasoning=reasoning,
+        reasoning=response.reasoning,
         usage=dict(response.usage.__dict__),  # = model_dump() of the flat Usage model, without its overhead
         latency_s=response.latency_s,
         cached=response.cached,

@@ -97,7 +97,10 @@ class JudgeRequest(BaseModel):
 
 
 class JudgeResponse(BaseModel):
-    """What a judge answered. ``success=False`` carries ``error_message``; ``content`` is then ``""``."""
+    """What a judge answered. ``success=False`` carries ``error_message``; ``content`` is then ``""``.
+
+    ``content`` is the final answer: `JudgeInterface` splits reasoning (``<think>`` blocks, a
+    ``reasoning_content`` field, Claude's thinking) into ``reasoning`` the same way for every backend."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, protected_namespaces=())
 

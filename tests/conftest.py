@@ -51,3 +51,14 @@ def fast_config(server: FakeLLMServer) -> JudgeConfig:
         api_type="openai", base_url=server.base_url, api_key="sk-test-key", model_name="gpt-4o",
         retry_delay=0.01, max_retry_delay=0.05, timeout=5,
     )
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[str]]:
+    """The messages judgekit logs at WARNING and above during the test."""
+    from loguru import logger
+
+    lines: list[str] = []
+    handler = logger.add(lambda message: lines.append(message.record["message"]), level="WARNING")
+    yield lines
+    logger.remove(handler)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from judgekit import legacy
+from judgekit import ConfigError, legacy
 from judgekit._transport import HTTPTransport
 from judgekit.legacy import get_chat_response, get_eval, parse_score
 from judgekit.testing import FakeLLMServer, Fault, Reply
@@ -196,8 +196,10 @@ def test_all_attempts_fail(srv: FakeLLMServer) -> None:
     assert srv.count() == 2
 
 
-def test_zero_retries_sends_nothing(srv: FakeLLMServer) -> None:
-    assert get_eval("q", 16, retries=0) == ("", "")
+def test_zero_retries_is_an_error_not_an_empty_result(srv: FakeLLMServer) -> None:
+    with pytest.raises(ConfigError, match="retries must be at least 1") as info:
+        get_eval("q", 16, retries=0)
+    assert info.value.field == "retries"
     assert srv.count() == 0
 
 
@@ -243,9 +245,7 @@ def test_azure(srv: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
     assert rec.json["temperature"] == 0.2 and rec.json["max_tokens"] == 32
 
 
-def test_missing_key_default_url_no_network(
-    monkeypatch: pytest.MonkeyPatch, logs: list[str], srv: FakeLLMServer
-) -> None:
+def test_missing_key_raises_before_any_request(monkeypatch: pytest.MonkeyPatch, srv: FakeLLMServer) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.delenv("OPENAI_API_URL")
     sent: list[Any] = []
@@ -255,23 +255,48 @@ def test_missing_key_default_url_no_network(
         raise AssertionError("no request may be sent")
 
     monkeypatch.setattr(HTTPTransport, "request_json", no_network)
-    started = time.perf_counter()
-    assert get_eval("q", 16, retries=3, retry_pause=0.5) == ("", "")
-    assert get_chat_response("q", retries=3, retry_pause=0.5) == ""
-    assert time.perf_counter() - started < 0.5  # no pauses: a missing key is not retried
+    for call in (lambda: get_eval("q", 16, retries=3, retry_pause=0.5), lambda: get_chat_response("q", retries=3)):
+        with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+            call()  # every item of the task would otherwise be a silent empty reply
     assert sent == []
-    assert any("OPENAI_API_KEY" in line for line in logs)
 
 
-def test_bad_settings_never_raise(srv: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, logs: list[str]) -> None:
-    assert get_eval("q", 0, retry_pause=0) == ("", "")  # max_tokens must be > 0
+def test_misconfiguration_raises(srv: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="max_tokens"):
+        get_eval("q", 0, retry_pause=0)
     monkeypatch.setenv("API_TYPE", "no-such-provider")
-    assert get_chat_response("q", retry_pause=0) == ""
+    with pytest.raises(ConfigError, match="no-such-provider"):
+        get_chat_response("q", retry_pause=0)
     monkeypatch.setenv("API_TYPE", "openai")
     monkeypatch.setenv("OPENAI_API_URL", "not a url")
-    assert get_eval("q", 16, retry_pause=0) == ("", "")
+    with pytest.raises(ConfigError):
+        get_eval("q", 16, retry_pause=0)
     assert srv.count() == 0
-    assert len(logs) == 3
+
+
+def test_a_task_local_signature_is_a_loud_error(srv: FakeLLMServer) -> None:
+    """ActivityNet-QA's own get_eval(question, answer, pred, max_tokens) is not llava's: no request, no "" ."""
+    with pytest.raises(TypeError):
+        get_eval("what is he doing", "dancing", "dancing", 64)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"first argument must be the prompt text.*evaluate_custom"):
+        get_eval(1024, "content")  # type: ignore[arg-type]  # air_bench's order, called positionally
+    with pytest.raises(TypeError, match="max_tokens must be an int"):
+        get_eval("content", "1024")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="temperature"):
+        get_chat_response("q", temperature="0")  # type: ignore[arg-type]
+    assert srv.count() == 0
+    # air_bench, openhermes, ... call get_eval(max_tokens=..., content=...) by keyword: that is a drop-in
+    assert get_eval(max_tokens=1024, content="q", retry_pause=0) == ("7 8\nfine", "gpt-4o-2024-08-06")
+
+
+def test_get_chat_response_temperature_and_unpacking(srv: FakeLLMServer) -> None:
+    srv.enqueue("10", "0.5")
+    reply = get_chat_response("q", 16, temperature=0.5, retry_pause=0)
+    assert reply == "10" and isinstance(reply, str) and reply.strip() == "10" and "1" in reply
+    assert srv.requests[-1].json["temperature"] == 0.5
+    with pytest.raises(TypeError, match=r"not \(text, model\)"):
+        _content, _model = get_chat_response("q", temperature=0.5, retry_pause=0)  # mmvet's own helper's shape
+    assert srv.requests[-1].json["temperature"] == 0.5
 
 
 def test_key_never_logged(srv: FakeLLMServer, logs: list[str]) -> None:

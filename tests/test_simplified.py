@@ -8,6 +8,7 @@ import re
 import pytest
 
 from judgekit import ConfigError, JudgeConfig, ParseError, ProviderError, SimplifiedJudge, get_binary_judge_response
+from judgekit.parsing import split_reasoning
 from judgekit.testing import FakeLLMServer, Fault, RecordedRequest, Reply
 
 
@@ -45,7 +46,8 @@ def test_every_kind_sync(judge: SimplifiedJudge, server: FakeLLMServer, kind, it
     assert result[slot] == expected
     other = "scores" if slot == "result" else "result"
     assert result[other] is None
-    assert result["raw_response"] == reply.strip()
+    assert result["raw_response"] == split_reasoning(reply)[0]  # the final answer; reasoning is apart
+    assert result["reasoning"] == split_reasoning(reply)[1]
     assert result["prompt"] == last_prompt(server)
     assert result["model"] == "gpt-4o" and result["usage"]["total_tokens"] > 0
     assert result["kind"] == kind and result["error_message"] is None

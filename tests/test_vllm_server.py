@@ -201,3 +201,24 @@ def test_pool_with_a_dead_replica(vllm_url: str) -> None:
         status = {row["url"]: row for row in j.judge.pool_status()}
     assert len(results) == 16 and all(r.success for r in results), [r.error_message for r in results]
     assert not status[f"{dead}/v1"]["healthy"] and status[f"{vllm_url}/v1"]["served"] == 16
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_reasoning_reply_reads_the_same_through_openai_and_vllm(vllm_url: str, stream: bool) -> None:
+    """A real vLLM reply that thinks first: the openai provider (lmms-eval's habit of pointing it at a local vLLM)
+    and the vllm provider split the reasoning off the same way, and evaluate_custom's parser sees only the answer."""
+    from judgekit.task_formats import NumberInRange
+
+    extra_body = regex(r"<think>[a-z ]{1,12}</think>Score: (0\.[0-9]|1\.0)")
+    seen = []
+    for api_type, url in (("openai", f"{vllm_url}/v1"), ("vllm", vllm_url)):
+        with SimplifiedJudge(api_type=api_type, base_url=url, model_name=SERVED_NAME, api_key="none", timeout=120,
+                             retry_delay=0.1, max_tokens=32, extra_body=extra_body, stream=stream) as j:  # fmt: skip
+            raw = j.judge.evaluate(JudgeRequest(messages=[{"role": "user", "content": "Rate it from 0 to 1."}]))
+            custom = j.evaluate_custom("Rate it from 0 to 1.", parse=NumberInRange(0, 1))
+        assert raw.success and custom.success, (api_type, raw.error_message, custom.error_message)
+        assert raw.content.startswith("Score: ") and "<think>" not in raw.content and raw.reasoning, api_type
+        assert custom.raw_response == raw.content and custom.reasoning == raw.reasoning  # greedy: the same reply
+        assert custom.result == float(raw.content.removeprefix("Score: "))
+        seen.append((raw.content, raw.reasoning, custom.result))
+    assert seen[0] == seen[1]

@@ -351,12 +351,22 @@ class _Run:
 
     # -- batches -----------------------------------------------------------------------------------
 
+    def read(self, line: dict[str, Any]) -> tuple[str, JudgeResponse]:
+        """One result line as the provider reads it, then finished as every live reply is (the reasoning split
+        off the answer: `JudgeInterface._final_answer`). Raises when the line names no ``custom_id``."""
+        custom_id, response = self.backend.read(line)
+        config = self.judge.config
+        try:
+            return custom_id, self.judge._final_answer(response, config)
+        except ProviderError as exc:
+            return custom_id, item_failure(self.judge, exc, config)
+
     def deliver(self, entry: dict[str, Any], items: list[_Item], lines: list[dict[str, Any]]) -> None:
         by_id: dict[str, JudgeResponse] = {}
         unreadable = 0
         for line in lines:
             try:
-                custom_id, response = self.backend.read(line)
+                custom_id, response = self.read(line)
             except Exception as exc:  # a line we cannot even attribute
                 unreadable += 1
                 logger.warning(
@@ -543,7 +553,7 @@ def _resume(run: _Run, items: list[_Item]) -> list[_Item]:
         answers: dict[str, JudgeResponse] = {}
         for line in saved:
             with contextlib.suppress(Exception):
-                custom_id, response = run.backend.read(line)
+                custom_id, response = run.read(line)
                 answers[custom_id] = response
         for item in mine:
             response = answers.get(item.custom_id)

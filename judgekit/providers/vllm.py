@@ -9,7 +9,7 @@ The OpenAI wire format with what local serving needs:
 - A server that rejects non-streaming requests (DashScope ``qwq-plus``: "only support stream mode") is
   remembered and streamed to from then on; DashScope hosts are streamed to from the start.
 - Reasoning: ``reasoning_content`` / ``reasoning`` (vLLM ``--reasoning-parser``) and ``<think>`` blocks left
-  in the content both end up in `JudgeResponse.reasoning`; ``content`` holds only the answer.
+  in the content both end up in `JudgeResponse.reasoning`, as on every backend (`JudgeInterface`).
 - vLLM's own request fields (``chat_template_kwargs``, ``structured_outputs``, ``guided_json``, ``top_k``,
   ...) go in ``extra_body``; ``response_format`` (``json_schema``) is sent as is.
 """
@@ -26,14 +26,12 @@ from loguru import logger
 from judgekit._sync import LoopLocal
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, ProviderError, ProviderResponseError
-from judgekit.parsing import split_reasoning
 from judgekit.providers.openai import OpenAIJudge
 from judgekit.types import JudgeResponse
 
 __all__ = ["VLLMJudge", "with_v1"]
 
 _STREAM_ONLY = re.compile(r"only supports? stream", re.IGNORECASE)
-_THINKING_OFF = "extra_body={'chat_template_kwargs': {'enable_thinking': False}}"
 
 
 def with_v1(url: str) -> str:
@@ -45,6 +43,9 @@ class VLLMJudge(OpenAIJudge):
     """A judge served by vLLM or any OpenAI-compatible server."""
 
     provider_name: ClassVar[str] = "vllm"
+    thinking_off_hint: ClassVar[str] = (
+        " (Qwen3 on vLLM: extra_body={'chat_template_kwargs': {'enable_thinking': False}})"
+    )
     default_base_url: ClassVar[str | None] = None
     batch_backend_class: ClassVar[str | None] = None  # OpenAI-compatible servers have no batch API
 
@@ -130,34 +131,3 @@ class VLLMJudge(OpenAIJudge):
                 self._stream_only.add(url)
         streamed = {**payload, "stream": True, "stream_options": {"include_usage": True}}
         return await super()._post(url, streamed, headers, config, model)
-
-    # -- reasoning --------------------------------------------------------------------------------
-
-    def _response(
-        self,
-        *,
-        content: str,
-        reasoning: str | None,
-        finish_reason: str | None,
-        usage: dict[str, Any] | None,
-        model: str,
-        logprobs: list[dict[str, Any]] | None,
-        raw: Any,
-    ) -> JudgeResponse:
-        answer, thinking = split_reasoning(content, reasoning)
-        if not answer and thinking:
-            raise self._bad_reply(
-                f"the reply ended inside its reasoning (finish_reason={finish_reason}), with no verdict after it; "
-                f"raise max_tokens or turn thinking off ({_THINKING_OFF})",
-                model,
-                retryable=False,
-            )
-        return super()._response(
-            content=answer,
-            reasoning=thinking,
-            finish_reason=finish_reason,
-            usage=usage,
-            model=model,
-            logprobs=logprobs,
-            raw=raw,
-        )
