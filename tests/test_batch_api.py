@@ -93,6 +93,28 @@ def test_item_errors_and_an_expired_batch_are_explicit_failures(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
+def test_batch_replies_are_read_like_live_ones(srv: FakeLLMServer, tmp_path: Path, provider: str) -> None:
+    items = _items(3)
+    replies = {0: "<think>0 + 0 is 0, so yes</think>1", 1: "<think>never finished", 2: "Verdict: maybe"}
+
+    def reply(rec: RecordedRequest) -> str:
+        text = rec.json["messages"][-1]["content"]
+        return next(r for i, r in replies.items() if f"What is {i} + 0?" in text)
+
+    srv.default_reply = reply
+    with _judge(srv, provider) as judge:
+        batch = judge.evaluate_batch("binary", items, batch_api=_options(tmp_path))
+        live = judge.evaluate_batch("binary", items)
+    assert srv.batches.submitted[provider] == 3
+    for got, want in zip(batch, live, strict=True):
+        for key in ("success", "result", "reasoning", "error_type", "raw_response"):
+            assert got[key] == want[key], key
+    assert batch[0]["result"] == 1 and batch[0]["reasoning"] == "0 + 0 is 0, so yes"
+    assert batch[1]["error_type"] == "ProviderResponseError" and "inside its reasoning" in batch[1]["error_message"]
+    assert batch[2]["error_type"] == "ParseError"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_batch_failing_as_a_whole_fails_its_items_not_the_run(
     srv: FakeLLMServer, tmp_path: Path, provider: str
 ) -> None:
