@@ -4,6 +4,7 @@ Providers, the server and torch are imported only when used: ``import judgekit``
 """
 
 from judgekit.aggregation import GradedMean, graded_mean
+from judgekit.batching.batch_api import BatchAPIOptions, BatchAPIStats
 from judgekit.batching.engine import BatchStats, summarize
 from judgekit.cache import MemoryCache, SQLiteCache
 from judgekit.config import JudgeConfig
@@ -31,6 +32,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthenticationError",
+    "BatchAPIOptions",
+    "BatchAPIStats",
     "BatchStats",
     "CircuitOpenError",
     "ConfigError",

@@ -139,6 +139,7 @@ examples:
   judgekit batch items.jsonl -o judged.jsonl --kind pointwise --api-type judge_server --base-url http://gpu1:8000
   judgekit batch items.jsonl -o judged.jsonl --kind pointwise --api-type torch --model /models/judge \\
       --ray --address auto --actors 8 --gpus-per-actor 1          # on a Ray cluster (docs/scale-out.md)
+  judgekit batch items.jsonl -o judged.jsonl --kind binary --model gpt-4o-mini --batch-api   # half price, < 24 h
 
 Each input line is a JSON object with the kind's fields (binary: question, answer, prediction) and an
 optional "id". Each finished item is appended to the output at once, as {"index", "id"?, "success",
@@ -146,6 +147,11 @@ optional "id". Each finished item is appended to the output at once, as {"index"
 Re-running the same command resumes: items already in the output (matched by "id", else by "index")
 are skipped; --retry-failed judges the failed ones again (the last line for an item wins). Items that
 were malformed (ConfigError) are always retried. Exit 1 when any item failed.
+
+--batch-api (openai, azure, anthropic) submits the items to the provider's batch API instead: half the
+price, results within 24 hours, all written (in input order) once they are back. The submitted batch ids
+are kept in OUTPUT.batch-state.json: re-run the same command after a kill and it resumes polling them
+(nothing is submitted twice); a run that writes every result deletes it. See docs/batch-api.md.
 """
 
 _SERVE_EPILOG = """\
@@ -210,6 +216,12 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
     batch.add_argument("--retry-failed", action="store_true", help="judge items that failed before again")
     batch.add_argument("--include-prompt", action="store_true", help="also write each item's prompt")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    provider_batch = batch.add_argument_group("provider batch API (openai, azure, anthropic)")
+    provider_batch.add_argument("--batch-api", action="store_true", help="judge through the provider's batch API")
+    provider_batch.add_argument("--batch-state", metavar="PATH", help="state file (default: OUTPUT.batch-state.json)")
+    provider_batch.add_argument("--poll-interval", type=float, default=30.0, help="first seconds between polls (30)")
+    provider_batch.add_argument("--max-wait", type=float, help="stop polling after this many seconds (resume later)")
+    provider_batch.add_argument("--batch-max-requests", type=int, help="requests per batch (default: the provider's)")
     _backend_options(batch, default_api_type=None, key_flag="--api-key-env")
     on_ray = _ray_options(batch, "actor")
     on_ray.add_argument("--actors", type=int, default=1, help="Ray actors, each with its own judge (default 1)")
@@ -472,6 +484,7 @@ class _Tally:
         self.items, self.skipped = items, skipped
         self.succeeded = self.failed = self.tokens = 0
         self.started = time.perf_counter()
+        self.batch_api: Any = None  # the BatchAPIStats of a --batch-api run
 
     def add(self, result: dict[str, Any]) -> None:
         if result.get("success"):
@@ -498,6 +511,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise UsageError("the output file must not be the input file")
     items = _read_jsonl(args.input)
     finished = _finished(out, retry_failed=args.retry_failed)
+    if args.batch_api and args.ray:
+        raise UsageError("--batch-api and --ray are two ways to run a batch: choose one")
     todo = [(i, item) for i, item in items if _item_key(i, item) not in finished]
     tally = _Tally(len(items), len(items) - len(todo))
     if not todo:
@@ -510,12 +525,16 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise UsageError(f"the {judge.judge.provider_name} backend is not configured (no API key or base URL?)")
     concurrency = args.concurrency or judge.config.max_concurrent
     try:
-        if args.ray:
+        if args.batch_api:
+            asyncio.run(_run_batch_api(judge, args, todo, out, tally))
+        elif args.ray:
             _run_batch_on_ray(judge, args, todo, out, tally, concurrency)
         else:
             asyncio.run(_run_batch(judge, args, todo, out, tally, concurrency))
     finally:
         print(tally.line(), file=sys.stderr)
+        if tally.batch_api is not None:
+            print(f"batch API: {tally.batch_api}", file=sys.stderr)
     return 1 if tally.failed else 0
 
 
@@ -538,12 +557,7 @@ def _write(
     result: dict[str, Any],
 ) -> None:  # fmt: skip
     """Append one item's record to the output at once, and count it."""
-    record = {
-        "index": index,
-        **({"id": item["id"]} if "id" in item else {}),
-        **_record(result, include_prompt=args.include_prompt),
-    }
-    sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    sink.write(_line(index, item, result, include_prompt=args.include_prompt))
     sink.flush()
     tally.add(result)
     bar.set_postfix(failed=tally.failed, refresh=False)
@@ -638,6 +652,56 @@ def _fields(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k != "id"}
 
 
+async def _run_batch_api(
+    judge: Any, args: argparse.Namespace, todo: list[tuple[int, dict[str, Any]]], out: Path, tally: _Tally
+) -> None:
+    """Every item through the provider's batch API (resumable: `judgekit.batching.batch_api`), then all
+    results written in input order; the state file goes once the output holds them all."""
+    from judgekit.batching.batch_api import BATCH_PENDING, BatchAPIOptions
+    from judgekit.errors import ConfigError
+
+    state = Path(args.batch_state) if args.batch_state else out.with_name(out.name + ".batch-state.json")
+    options = BatchAPIOptions(
+        state_path=state, poll_interval=args.poll_interval, max_wait=args.max_wait, max_requests=args.batch_max_requests
+    )
+    results: dict[int, dict[str, Any]] = {}
+    ready: list[tuple[int, dict[str, Any]]] = []  # (index, the kind's fields)
+    for index, item in todo:
+        try:
+            fields = _item_for(args.kind, _fields(item), strict=False)
+            judge._prepare(args.kind, fields, 0)  # a malformed item fails alone, before anything is submitted
+            ready.append((index, fields))
+        except (UsageError, ConfigError) as exc:
+            results[index] = _malformed(exc)
+    try:
+        judged = await judge.aevaluate_batch(
+            args.kind,
+            [fields for _, fields in ready],
+            batch_api=options,
+            progress=False if args.no_progress else {"file": sys.stderr, "dynamic_ncols": True},
+        )
+        tally.batch_api = judge.last_batch_stats
+    finally:
+        await judge.aclose()
+    results.update((index, dict(result)) for (index, _), result in zip(ready, judged, strict=True))
+    items = dict(todo)
+    pending = 0
+    with _append(out) as sink:
+        for index in sorted(results):
+            tally.add(results[index])
+            if results[index].get("error_type") == BATCH_PENDING:  # not written: a re-run resumes its batch
+                pending += 1
+                continue
+            sink.write(_line(index, items[index], results[index], include_prompt=args.include_prompt))
+        sink.flush()
+        os.fsync(sink.fileno())
+    if pending:
+        print(f"{pending} items are still in provider batches (state: {state}); run again to resume", file=sys.stderr)
+    else:
+        for path in [state, *state.parent.glob(state.name + ".*.jsonl")]:  # the output holds every result now
+            path.unlink(missing_ok=True)
+
+
 async def _judge_one(judge: Any, kind: str, item: dict[str, Any]) -> dict[str, Any]:
     """One item's result; a malformed item becomes a failed result, a backend misconfiguration raises."""
     from judgekit.batching.engine import ajudge_items, item_failure
@@ -647,6 +711,27 @@ async def _judge_one(judge: Any, kind: str, item: dict[str, Any]) -> dict[str, A
     except UsageError as exc:
         return item_failure(str(exc))
     return (await ajudge_items(judge, kind, [fields]))[0]
+
+
+def _malformed(exc: Exception) -> dict[str, Any]:
+    """The result of an item that could not be judged as given; a backend misconfiguration raises."""
+    from judgekit.batching.engine import BACKEND_FIELDS, item_failure
+
+    if isinstance(exc, UsageError):
+        return item_failure(str(exc))
+    if getattr(exc, "field", None) in BACKEND_FIELDS:
+        raise exc
+    return item_failure(str(exc).removeprefix("items[0]: "), type(exc).__name__)
+
+
+def _line(index: int, item: dict[str, Any], result: dict[str, Any], *, include_prompt: bool) -> str:
+    """One output line: the item's index (and id), then its result."""
+    record = {
+        "index": index,
+        **({"id": item["id"]} if "id" in item else {}),
+        **_record(result, include_prompt=include_prompt),
+    }
+    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
 
 
 def _record(result: dict[str, Any], *, include_prompt: bool) -> dict[str, Any]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import random
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from loguru import logger
 from pydantic import BaseModel
@@ -21,6 +22,9 @@ from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError, Provi
 from judgekit.parsing import split_reasoning
 from judgekit.pricing import cost_usd, price_for
 from judgekit.types import JudgeRequest, JudgeResponse
+
+if TYPE_CHECKING:
+    from judgekit.batching.batch_api import BatchAPIOptions, BatchBackend
 
 __all__ = ["JudgeInterface", "ScoreType"]
 
@@ -58,13 +62,15 @@ class JudgeInterface:
     budget and a progress bar. A request's own ``config`` overrides only the fields it sets (`config_for`).
 
     Capabilities generic code may ask any judge about (override them in a provider): `model_for`,
-    `native_score_type`, `warm_up`, `aevaluate_many`.
+    `native_score_type`, `warm_up`, `aevaluate_many`, `batch_backend` (a provider batch API).
 
     A subclass that overrides only the synchronous ``evaluate`` also works: its ``aevaluate`` runs
     ``evaluate`` in a worker thread.
     """
 
     provider_name: ClassVar[str] = "base"
+    batch_backend_class: ClassVar[str | None] = None
+    """``"module:Class"`` of the provider's batch API backend (`judgekit.batching.batch_api`); None: none."""
     thinking_off_hint: ClassVar[str] = ""
     """How to turn a model's thinking off on this backend, appended to the "ended inside its reasoning" error."""
     _sync_only: ClassVar[bool] = False
@@ -141,6 +147,18 @@ class JudgeInterface:
         (the judge server's ``/batch_judge``) sends them in fewer round trips.
         """
         return await gather_ordered(requests, self.aevaluate, concurrency=self.config.max_concurrent)
+
+    @property
+    def supports_batch_api(self) -> bool:
+        """Whether ``batch_api=`` works with this judge (OpenAI Batch, Azure batch, Anthropic Message Batches)."""
+        return self.batch_backend_class is not None
+
+    def batch_backend(self, config: JudgeConfig) -> BatchBackend | None:
+        """The provider's batch API backend for ``config`` (None: the provider has no batch API)."""
+        if self.batch_backend_class is None:
+            return None
+        module, name = self.batch_backend_class.split(":")
+        return getattr(importlib.import_module(module), name)(self, config)  # type: ignore[no-any-return]
 
     def config_for(self, request: JudgeRequest) -> JudgeConfig:
         """The config a request runs with: the judge's, with the fields ``request.config`` sets laid over it.
@@ -394,6 +412,7 @@ class JudgeInterface:
         progress: bool | dict[str, Any] = False,
         max_cost: float | None = None,
         max_tokens_total: int | None = None,
+        batch_api: bool | BatchAPIOptions | dict[str, Any] | None = False,
     ) -> list[JudgeResponse]:
         """Judge many requests concurrently; one response per request, in input order, whatever fails.
 
@@ -403,8 +422,21 @@ class JudgeInterface:
         call on the judge. ``progress`` shows a tqdm bar with failures, cache hits and cost. Once ``max_cost``
         (USD) or ``max_tokens_total`` is spent, the remaining requests are not sent: they come back as failures
         with ``error_type`` ``"BudgetExceeded"``. `last_batch_stats` then holds the batch's `BatchStats`.
+
+        ``batch_api`` (True, a dict or `~judgekit.BatchAPIOptions`) sends them through the provider's batch API
+        instead: half the price, answers within 24 hours, resumable with a state file; the budget is then checked
+        from an estimate before submitting (`judgekit.batching.batch_api`, docs/batch-api.md).
         """
         self.check_budget(max_cost, max_tokens_total)
+        if batch_api:
+            from judgekit.batching.batch_api import batch_api_options, run_batch_api
+
+            results, stats = await run_batch_api(
+                self, requests, batch_api_options(batch_api), progress=progress, max_cost=max_cost,
+                max_tokens_total=max_tokens_total,
+            )  # fmt: skip
+            self.last_batch_stats = stats
+            return results
         results, stats = await run_batch(
             requests,
             self.aevaluate,
@@ -425,6 +457,7 @@ class JudgeInterface:
         progress: bool | dict[str, Any] = False,
         max_cost: float | None = None,
         max_tokens_total: int | None = None,
+        batch_api: bool | BatchAPIOptions | dict[str, Any] | None = False,
     ) -> list[JudgeResponse]:
         """Synchronous twin of `aevaluate_batch`."""
         return run_sync(
@@ -434,6 +467,7 @@ class JudgeInterface:
                 progress=progress,
                 max_cost=max_cost,
                 max_tokens_total=max_tokens_total,
+                batch_api=batch_api,
             )
         )
 

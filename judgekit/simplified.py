@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from judgekit import logprobs
 from judgekit._sync import run_sync
@@ -23,6 +23,9 @@ from judgekit.interface import JudgeInterface
 from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind
 from judgekit.prompts import build_prompt, template_fields
 from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
+
+if TYPE_CHECKING:
+    from judgekit.batching.batch_api import BatchAPIOptions
 
 __all__ = ["SimplifiedJudge", "get_binary_judge_response"]
 
@@ -250,6 +253,7 @@ class SimplifiedJudge:
         max_cost: float | None = None,
         max_tokens_total: int | None = None,
         parse: Callable[[str], Any] | None = None,
+        batch_api: bool | BatchAPIOptions | dict[str, Any] | None = False,
     ) -> list[JudgeResult]:
         """Judge many items of one ``kind`` concurrently; one result per item, in input order.
 
@@ -264,6 +268,11 @@ class SimplifiedJudge:
         Budget: once ``max_cost`` (USD) or ``max_tokens_total`` is spent, the remaining items are not sent
         and come back as failures with ``error_type="BudgetExceeded"``; finished results are kept.
         `last_batch_stats` then holds the batch's `~judgekit.BatchStats`.
+
+        ``batch_api=True`` (or `~judgekit.BatchAPIOptions`, with a ``state_path`` to resume after a kill) judges
+        through the provider's batch API (openai, azure, anthropic): half the price, answers within 24 hours,
+        parsed exactly as live replies; the budget is checked from an estimate before submitting and
+        `last_batch_stats` is a `~judgekit.BatchAPIStats` with the live price beside (docs/batch-api.md).
         """
         return run_sync(
             self.aevaluate_batch(
@@ -274,6 +283,7 @@ class SimplifiedJudge:
                 max_cost=max_cost,
                 max_tokens_total=max_tokens_total,
                 parse=parse,
+                batch_api=batch_api,
             )
         )
 
@@ -287,6 +297,7 @@ class SimplifiedJudge:
         max_cost: float | None = None,
         max_tokens_total: int | None = None,
         parse: Callable[[str], Any] | None = None,
+        batch_api: bool | BatchAPIOptions | dict[str, Any] | None = False,
     ) -> list[JudgeResult]:
         """Async twin of `evaluate_batch`."""
         self.judge.check_budget(max_cost, max_tokens_total)
@@ -295,6 +306,8 @@ class SimplifiedJudge:
                 raise ConfigError(f"parse= applies to evaluate_batch('custom', ...), not to {kind!r}", "parse")
             items = [{"parse": parse, **item} if isinstance(item, Mapping) else item for item in items]
         jobs = [self._prepare(kind, item, i) for i, item in enumerate(items)]
+        if batch_api:
+            return await self._through_batch_api(jobs, batch_api, progress, max_cost, max_tokens_total)
         results, stats = await run_batch(
             jobs,
             self._execute,
@@ -307,6 +320,30 @@ class SimplifiedJudge:
             max_tokens_total=max_tokens_total,
         )
         self.last_batch_stats = stats
+        return results
+
+    async def _through_batch_api(
+        self,
+        jobs: list[_Job],
+        batch_api: bool | BatchAPIOptions | dict[str, Any],
+        progress: bool | dict[str, Any],
+        max_cost: float | None,
+        max_tokens_total: int | None,
+    ) -> list[JudgeResult]:
+        """Every job's request(s) through the provider's batch API, then read exactly as live replies."""
+        requests = [r for job in jobs for r in (job.request, *((job.swapped.request,) if job.swapped else ()))]
+        responses = iter(
+            await self.judge.aevaluate_batch(
+                requests, progress=progress, max_cost=max_cost, max_tokens_total=max_tokens_total, batch_api=batch_api
+            )
+        )
+        results = []
+        for job in jobs:
+            result = self._read(job, next(responses))
+            if job.swapped is not None:
+                result = self._combine(job, result, self._read(job.swapped, next(responses)))
+            results.append(result)
+        self.last_batch_stats = self.judge.last_batch_stats
         return results
 
     def _prepare(self, kind: str, item: Mapping[str, Any], index: int) -> _Job:
@@ -419,10 +456,15 @@ class SimplifiedJudge:
         return spec.logprob is not None and (self.logprob_score if asked is None else bool(asked))
 
     async def _execute(self, job: _Job) -> JudgeResult:
-        combine = job.spec.combine
-        if job.swapped is None or combine is None:
+        if job.swapped is None or job.spec.combine is None:
             return await self._judge_once(job)
         first, second = await asyncio.gather(self._judge_once(job), self._judge_once(job.swapped))
+        return self._combine(job, first, second)
+
+    def _combine(self, job: _Job, first: JudgeResult, second: JudgeResult) -> JudgeResult:
+        """One result from a job judged in both orders (``second``: the swapped one)."""
+        combine = job.spec.combine
+        assert combine is not None
         if not first["success"] or not second["success"]:
             failed, which = (first, "original") if not first["success"] else (second, "swapped")
             return JudgeResult(
@@ -453,7 +495,10 @@ class SimplifiedJudge:
         return JudgeResult(merged)
 
     async def _judge_once(self, job: _Job) -> JudgeResult:
-        response = await self.judge.aevaluate(job.request)
+        return self._read(job, await self.judge.aevaluate(job.request))
+
+    def _read(self, job: _Job, response: JudgeResponse) -> JudgeResult:
+        """The result of ``job`` from the judge's ``response``: parsed, or a failure with the reason."""
         if not response.success:
             return _result(job, response, error=response.error_message, error_type=response.error_type)
         if response.decisions is not None and job.spec.decision is not None:  # a decision backend: nothing to parse

@@ -109,6 +109,7 @@ class AnthropicJudge(JudgeInterface):
     """Claude as a judge. Key from ``ANTHROPIC_API_KEY``; ``base_url`` from ``ANTHROPIC_BASE_URL`` (optional)."""
 
     provider_name: ClassVar[str] = "anthropic"
+    batch_backend_class: ClassVar[str | None] = "judgekit.providers.anthropic_batch:AnthropicBatchBackend"
 
     def __init__(self, config: JudgeConfig | None = None) -> None:
         super().__init__(config)
@@ -168,6 +169,10 @@ class AnthropicJudge(JudgeInterface):
             message = await client.messages.create(**params, **extra)
         except anthropic.APIError as exc:
             raise self._error(exc, model, config.timeout) from None
+        return self._read_message(message, model)
+
+    def _read_message(self, message: anthropic.types.Message, model: str) -> JudgeResponse:
+        """A `JudgeResponse` from a whole reply (live, or a Message Batches result)."""
         blocks = message.content or []
         return self._response(
             text="".join(b.text for b in blocks if b.type == "text"),

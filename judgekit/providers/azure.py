@@ -24,6 +24,7 @@ class AzureJudge(OpenAIJudge):
     provider_name: ClassVar[str] = "azure"
     default_base_url: ClassVar[str | None] = None
     pool_capable: ClassVar[bool] = False
+    batch_backend_class: ClassVar[str | None] = "judgekit.providers.openai_batch:AzureBatchBackend"
 
     def _parts(self, config: JudgeConfig) -> tuple[str, str, str]:
         if not config.base_url:

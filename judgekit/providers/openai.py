@@ -55,6 +55,7 @@ class OpenAIJudge(JudgeInterface):
     provider_name: ClassVar[str] = "openai"
     default_base_url: ClassVar[str | None] = OPENAI_BASE_URL
     pool_capable: ClassVar[bool] = True
+    batch_backend_class: ClassVar[str | None] = "judgekit.providers.openai_batch:OpenAIBatchBackend"
     pool_policy: Policy = "least_outstanding"
     """How an endpoint pool balances; ``"round_robin"`` exists for comparison (benchmarks/pool.py)."""
 

@@ -47,6 +47,7 @@ class VLLMJudge(OpenAIJudge):
         " (Qwen3 on vLLM: extra_body={'chat_template_kwargs': {'enable_thinking': False}})"
     )
     default_base_url: ClassVar[str | None] = None
+    batch_backend_class: ClassVar[str | None] = None  # OpenAI-compatible servers have no batch API
 
     def __init__(self, config: JudgeConfig | None = None) -> None:
         super().__init__(config)

@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeAlias
 from aiohttp import web
 
 from judgekit.testing import decisions
+from judgekit.testing.batches import FakeBatches
 
 __all__ = ["FakeLLMServer", "Fault", "RecordedRequest", "Reply", "ReplySource"]
 
@@ -218,6 +219,8 @@ class FakeLLMServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        self.batches = FakeBatches(self)
+        """The provider batch APIs (files, batches, message batches) and their counters."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -306,6 +309,7 @@ class FakeLLMServer:
         app.router.add_post("/v1/systemone", self._wrap(functools.partial(decisions.systemone, self)))
         app.router.add_get("/v1/models", self._wrap(self._models))
         app.router.add_get("/health", self._wrap(self._health))
+        self.batches.add_routes(app.router, self._wrap)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.05, handler_cancellation=True
         )
