@@ -49,8 +49,13 @@ class Tally:
     tie: bool = False
 
 
-def tally(values: Sequence[Any], vote: Vote = "majority", weights: Sequence[float] | None = None, *,
-          group: Literal["verdict", "preference", "score"] = "verdict") -> Tally:
+def tally(
+    values: Sequence[Any],
+    vote: Vote = "majority",
+    weights: Sequence[float] | None = None,
+    *,
+    group: Literal["verdict", "preference", "score"] = "verdict",
+) -> Tally:
     """Combine the counted votes ``values``: 1/0 (or P(yes) in [0, 1] under mean/median) for ``verdict``,
     "A"/"B"/"tie" for ``preference``, numbers for ``score``. ``weights`` (one per value) only for ``weighted``."""
     if not values:
@@ -67,7 +72,7 @@ def tally(values: Sequence[Any], vote: Vote = "majority", weights: Sequence[floa
         counts: Counter[Any] = Counter()
         for value, weight in zip(values, w, strict=True):
             counts[_category(value, group)] += weight
-        (top, top_weight), *rest = counts.most_common() + [(None, 0.0)]
+        (top, top_weight), *rest = [*counts.most_common(), (None, 0.0)]
         total = sum(counts.values())
         if rest and rest[0][1] == top_weight:
             return Tally("tie", top_weight / total, tie=True)
@@ -124,23 +129,42 @@ def combine_results(
     needed = quorum if quorum is not None else len(results) // 2 + 1
     ok = [(i, r) for i, r in enumerate(results) if r.get("success")]
     base = {
-        "kind": spec.name, "votes": list(results), "n_votes": len(ok), "provider": "jury",
+        "kind": spec.name,
+        "votes": list(results),
+        "n_votes": len(ok),
+        "provider": "jury",
         "model": "jury(" + ", ".join(str(r.get("model") or names[i]) for i, r in enumerate(results)) + ")",
         "prompt": next((r.get("prompt") for r in results if r.get("prompt")), None),
-        "usage": _summed_usage(results), "latency_s": max((r.get("latency_s") or 0.0 for r in results), default=0.0),
+        "usage": _summed_usage(results),
+        "latency_s": max((r.get("latency_s") or 0.0 for r in results), default=0.0),
         "cached": bool(results) and all(r.get("cached") for r in results),
-        "cost_usd": None if any(r.get("cost_usd") is None for r in results)
-        else sum(r["cost_usd"] for r in results),
-        "raw_response": None, "reasoning": None, "attempts": sum(r.get("attempts") or 0 for r in results),
-        "result": None, "scores": None, "score": None, "p_yes": None, "expected_score": None,
-        "agreement": None, "tie": False, "error_message": None, "error_type": None,
+        "cost_usd": None if any(r.get("cost_usd") is None for r in results) else sum(r["cost_usd"] for r in results),
+        "raw_response": None,
+        "reasoning": None,
+        "attempts": sum(r.get("attempts") or 0 for r in results),
+        "result": None,
+        "scores": None,
+        "score": None,
+        "p_yes": None,
+        "expected_score": None,
+        "agreement": None,
+        "tie": False,
+        "error_message": None,
+        "error_type": None,
     }
     if len(ok) < needed:
-        why = "; ".join(f"{names[i]}: {r.get('error_message') or 'failed'}" for i, r in enumerate(results)
-                        if not r.get("success"))
-        return JudgeResult({**base, "success": False, "error_type": "QuorumNotMet",
-                            "error_message": f"only {len(ok)} of {len(results)} jurors succeeded, quorum is "
-                                             f"{needed}" + (f" ({why})" if why else "")})
+        why = "; ".join(
+            f"{names[i]}: {r.get('error_message') or 'failed'}" for i, r in enumerate(results) if not r.get("success")
+        )
+        return JudgeResult(
+            {
+                **base,
+                "success": False,
+                "error_type": "QuorumNotMet",
+                "error_message": f"only {len(ok)} of {len(results)} jurors succeeded, quorum is "
+                f"{needed}" + (f" ({why})" if why else ""),
+            }
+        )
     counted = [r for _, r in ok]
     juror_weights = [weights[i] for i, _ in ok] if weights is not None else None
     group = _group(spec)
@@ -208,8 +232,15 @@ class Jury:
     many jurors must succeed (default: a majority of the panel). ``names`` label the jurors in errors.
     """
 
-    def __init__(self, judges: Sequence[Any], vote: Vote = "majority", weights: Sequence[float] | None = None,
-                 quorum: int | None = None, *, names: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        judges: Sequence[Any],
+        vote: Vote = "majority",
+        weights: Sequence[float] | None = None,
+        quorum: int | None = None,
+        *,
+        names: Sequence[str] | None = None,
+    ) -> None:
         self.judges = list(judges)
         if not self.judges:
             raise ConfigError("a jury needs at least one judge", "judges")
@@ -241,23 +272,38 @@ class Jury:
         calls = [getattr(judge, spec.async_method)(*args, **options) for judge in self.judges]
         return self._combine(spec.name, await self._gather(calls))
 
-    async def aevaluate_batch(self, kind: str, items: Sequence[Mapping[str, Any]], *,
-                              max_concurrency: int | None = None, progress: bool | dict[str, Any] = False,
-                              **budget: Any) -> list[JudgeResult]:
+    async def aevaluate_batch(
+        self,
+        kind: str,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        progress: bool | dict[str, Any] = False,
+        **budget: Any,
+    ) -> list[JudgeResult]:
         """Every juror judges the batch (concurrently, each with its own batching); one combined result per
         item, in input order. ``progress`` shows the first juror's bar."""
         spec = get_kind(kind)
-        calls = [judge.aevaluate_batch(spec.name, items, max_concurrency=max_concurrency, progress=progress and i == 0,
-                                       **budget)
-                 for i, judge in enumerate(self.judges)]
+        calls = [
+            judge.aevaluate_batch(
+                spec.name, items, max_concurrency=max_concurrency, progress=progress and i == 0, **budget
+            )
+            for i, judge in enumerate(self.judges)
+        ]
         per_juror = await asyncio.gather(*calls)
         return [self._combine(spec.name, [results[i] for results in per_juror]) for i in range(len(items))]
 
-    def evaluate_batch(self, kind: str, items: Sequence[Mapping[str, Any]], *, max_concurrency: int | None = None,
-                       progress: bool | dict[str, Any] = False, **budget: Any) -> list[JudgeResult]:
+    def evaluate_batch(
+        self,
+        kind: str,
+        items: Sequence[Mapping[str, Any]],
+        *,
+        max_concurrency: int | None = None,
+        progress: bool | dict[str, Any] = False,
+        **budget: Any,
+    ) -> list[JudgeResult]:
         """Judge many items of one ``kind`` with the whole panel; one result per item, in input order."""
-        return run_sync(self.aevaluate_batch(kind, items, max_concurrency=max_concurrency, progress=progress,
-                                             **budget))
+        return run_sync(self.aevaluate_batch(kind, items, max_concurrency=max_concurrency, progress=progress, **budget))
 
     async def _gather(self, calls: list[Any]) -> list[JudgeResult]:
         """Jurors' results in panel order; a juror that raised (other than a `ConfigError`) is a failed vote."""
@@ -265,16 +311,22 @@ class Jury:
         results = []
         for outcome in outcomes:
             if isinstance(outcome, JudgeError) and not isinstance(outcome, ConfigError):
-                outcome = JudgeResult(success=False, result=None, scores=None, error_message=str(outcome),
-                                      error_type=type(outcome).__name__)
+                outcome = JudgeResult(
+                    success=False,
+                    result=None,
+                    scores=None,
+                    error_message=str(outcome),
+                    error_type=type(outcome).__name__,
+                )
             elif isinstance(outcome, BaseException):
                 raise outcome
             results.append(outcome)
         return results
 
     def _combine(self, kind: str, results: Sequence[JudgeResult]) -> JudgeResult:
-        return combine_results(kind, results, vote=self.vote, weights=self.weights, quorum=self.quorum,
-                               names=self.names)
+        return combine_results(
+            kind, results, vote=self.vote, weights=self.weights, quorum=self.quorum, names=self.names
+        )
 
     async def aclose(self) -> None:
         """Close every juror."""
@@ -303,8 +355,10 @@ def _kind_methods(spec: KindSpec) -> tuple[Any, Any]:
     fields = ", ".join(spec.fields)
     synchronous.__name__, asynchronous.__name__ = spec.method, spec.async_method
     synchronous.__qualname__, asynchronous.__qualname__ = f"Jury.{spec.method}", f"Jury.{spec.async_method}"
-    synchronous.__doc__ = (f"Every juror's ``{spec.method}({fields}, **options)``, combined by the jury's vote; "
-                           "the result keeps each juror's result in ``votes``.")
+    synchronous.__doc__ = (
+        f"Every juror's ``{spec.method}({fields}, **options)``, combined by the jury's vote; "
+        "the result keeps each juror's result in ``votes``."
+    )
     asynchronous.__doc__ = f"Async twin of `{spec.method}`."
     return synchronous, asynchronous
 

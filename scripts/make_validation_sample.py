@@ -19,15 +19,39 @@ import random
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "judgekit" / "data" / "validation_sample.jsonl"
-_WORDS = {0: "zero", 1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight",
-          9: "nine", 10: "ten", 11: "eleven", 12: "twelve", 13: "thirteen", 14: "fourteen", 15: "fifteen",
-          16: "sixteen", 17: "seventeen", 18: "eighteen", 19: "nineteen"}
+_WORDS = {
+    0: "zero",
+    1: "one",
+    2: "two",
+    3: "three",
+    4: "four",
+    5: "five",
+    6: "six",
+    7: "seven",
+    8: "eight",
+    9: "nine",
+    10: "ten",
+    11: "eleven",
+    12: "twelve",
+    13: "thirteen",
+    14: "fourteen",
+    15: "fifteen",
+    16: "sixteen",
+    17: "seventeen",
+    18: "eighteen",
+    19: "nineteen",
+}
 _TENS = {2: "twenty", 3: "thirty", 4: "forty", 5: "fifty", 6: "sixty", 7: "seventy", 8: "eighty", 9: "ninety"}
 _UNITS = [  # (from, one of it, to, factor)
-    ("kilometers", "kilometer", "meters", 1000), ("kilograms", "kilogram", "grams", 1000),
-    ("hours", "hour", "minutes", 60), ("minutes", "minute", "seconds", 60),
-    ("meters", "meter", "centimeters", 100), ("liters", "liter", "milliliters", 1000),
-    ("feet", "foot", "inches", 12), ("yards", "yard", "feet", 3), ("days", "day", "hours", 24),
+    ("kilometers", "kilometer", "meters", 1000),
+    ("kilograms", "kilogram", "grams", 1000),
+    ("hours", "hour", "minutes", 60),
+    ("minutes", "minute", "seconds", 60),
+    ("meters", "meter", "centimeters", 100),
+    ("liters", "liter", "milliliters", 1000),
+    ("feet", "foot", "inches", 12),
+    ("yards", "yard", "feet", 3),
+    ("days", "day", "hours", 24),
     ("weeks", "week", "days", 7),
 ]
 
@@ -60,8 +84,11 @@ def arithmetic(rng: random.Random) -> tuple[str, float, str]:
 def conversion(rng: random.Random) -> tuple[str, float, str]:
     src, one, dst, factor = rng.choice(_UNITS)
     amount = rng.choice([2, 3, 4, 5, 1.5, 2.5, 0.5, 6, 8, 12])
-    return (f"How many {dst} are in {num(amount)} {src}?", amount * factor,
-            f"1 {one} is {factor} {dst}, so {num(amount)} x {factor}")
+    return (
+        f"How many {dst} are in {num(amount)} {src}?",
+        amount * factor,
+        f"1 {one} is {factor} {dst}, so {num(amount)} x {factor}",
+    )
 
 
 def wrong_value(rng: random.Random, value: float) -> float:
@@ -140,14 +167,29 @@ def binary_rows(rng: random.Random, count: int) -> list[dict]:
         family = i % 3
         if family == 2:
             question, answer, prediction, _, label = choice_item(rng)
-            rows.append({"id": f"mc-{i:03d}", "kind": "binary", "question": question, "answer": answer,
-                         "prediction": prediction, "label": int(label)})
+            rows.append(
+                {
+                    "id": f"mc-{i:03d}",
+                    "kind": "binary",
+                    "question": question,
+                    "answer": answer,
+                    "prediction": prediction,
+                    "label": int(label),
+                }
+            )
             continue
         question, value, working = arithmetic(rng) if family == 0 else conversion(rng)
         correct = rng.random() < 0.5
-        rows.append({"id": f"{'ar' if family == 0 else 'un'}-{i:03d}", "kind": "binary", "question": question,
-                     "answer": num(value), "prediction": numeric_prediction(rng, value, working, correct),
-                     "label": int(correct)})
+        rows.append(
+            {
+                "id": f"{'ar' if family == 0 else 'un'}-{i:03d}",
+                "kind": "binary",
+                "question": question,
+                "answer": num(value),
+                "prediction": numeric_prediction(rng, value, working, correct),
+                "label": int(correct),
+            }
+        )
     return rows
 
 
@@ -166,10 +208,28 @@ def pairwise_rows(rng: random.Random, pairs: int) -> list[dict]:
         label = "tie" if tie else ("A" if response1 == good else "B")
         flipped = {"A": "B", "B": "A", "tie": "tie"}[label]
         pair = f"pw-{i:03d}"
-        rows.append({"id": pair + "a", "kind": "pairwise", "pair_id": pair, "question": question,
-                     "response1": response1, "response2": response2, "label": label})
-        rows.append({"id": pair + "b", "kind": "pairwise", "pair_id": pair, "question": question,
-                     "response1": response2, "response2": response1, "label": flipped})
+        rows.append(
+            {
+                "id": pair + "a",
+                "kind": "pairwise",
+                "pair_id": pair,
+                "question": question,
+                "response1": response1,
+                "response2": response2,
+                "label": label,
+            }
+        )
+        rows.append(
+            {
+                "id": pair + "b",
+                "kind": "pairwise",
+                "pair_id": pair,
+                "question": question,
+                "response1": response2,
+                "response2": response1,
+                "label": flipped,
+            }
+        )
     return rows
 
 

@@ -14,8 +14,17 @@ from judgekit.types import JudgeResult
 
 
 def _judge(server: FakeLLMServer, **config) -> SimplifiedJudge:
-    return SimplifiedJudge(api_type="openai", base_url=server.base_url, api_key="sk-test", model_name=server.model_name,
-                           num_retries=1, retry_delay=0.01, max_retry_delay=0.02, timeout=5, **config)
+    return SimplifiedJudge(
+        api_type="openai",
+        base_url=server.base_url,
+        api_key="sk-test",
+        model_name=server.model_name,
+        num_retries=1,
+        retry_delay=0.01,
+        max_retry_delay=0.02,
+        timeout=5,
+        **config,
+    )
 
 
 @pytest.fixture
@@ -105,8 +114,9 @@ async def test_async_pairwise_and_pointwise(panel):
 
 
 def test_rubric_and_comparative_combine_per_score(panel):
-    for s, reply in zip(panel, ('{"clarity": 6, "depth": 2}', '{"clarity": 8, "depth": 4}',
-                                '{"clarity": 7, "depth": 9}'), strict=True):
+    for s, reply in zip(
+        panel, ('{"clarity": 6, "depth": 2}', '{"clarity": 8, "depth": 4}', '{"clarity": 7, "depth": 9}'), strict=True
+    ):
         s.default_reply = reply
     r = Jury([_judge(s) for s in panel], vote="median").evaluate_with_rubric("q", "p", ["clarity", "depth"])
     assert r.scores == {"clarity": 7, "depth": 4}
@@ -146,8 +156,10 @@ def test_tally_rules():
 
 
 def test_combine_results_p_yes_mean():
-    votes = [JudgeResult(success=True, result=1, p_yes=0.8, model="a"),
-             JudgeResult(success=True, result=0, p_yes=0.45, model="b"),
-             JudgeResult(success=False, result=None, error_message="boom", model="c")]
+    votes = [
+        JudgeResult(success=True, result=1, p_yes=0.8, model="a"),
+        JudgeResult(success=True, result=0, p_yes=0.45, model="b"),
+        JudgeResult(success=False, result=None, error_message="boom", model="c"),
+    ]
     r = combine_results("binary", votes, vote="mean", quorum=2)
     assert r.success and r.p_yes == pytest.approx(0.625) and r.result == 1 and r.n_votes == 2

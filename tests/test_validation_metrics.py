@@ -53,7 +53,8 @@ def test_cohen_kappa_textbook_value():
     b = [1] * 20 + [0] * 5 + [1] * 10 + [0] * 15
     assert m.cohen_kappa(a, b) == pytest.approx(0.4, abs=TOL)
     assert m.cohen_kappa([1, 2, 3, 3], [1, 2, 3, 2], weights="quadratic") == pytest.approx(
-        sk.cohen_kappa_score([1, 2, 3, 3], [1, 2, 3, 2], weights="quadratic"), abs=TOL)
+        sk.cohen_kappa_score([1, 2, 3, 3], [1, 2, 3, 2], weights="quadratic"), abs=TOL
+    )
 
 
 def test_probability_metrics_match_libraries(binary):
@@ -105,23 +106,36 @@ def test_length_bias_is_the_least_squares_slope(binary):
 
 def test_fleiss_kappa_matches_statsmodels_and_textbook():
     # Fleiss (1971) / Wikipedia: 10 subjects, 14 raters, 5 categories -> kappa = 0.210
-    counts = [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-              [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+    counts = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
     ratings = [[c for c, k in enumerate(row) for _ in range(k)] for row in counts]
     assert m.fleiss_kappa(ratings) == pytest.approx(inter_rater.fleiss_kappa(np.array(counts)), abs=TOL)
     assert m.fleiss_kappa(ratings) == pytest.approx(0.20993, abs=1e-5)
     assert m.fleiss_kappa([["yes", "yes"], ["no", "no"], ["yes", "no"]]) == pytest.approx(
-        inter_rater.fleiss_kappa(np.array([[0, 2], [2, 0], [1, 1]])), abs=TOL)
+        inter_rater.fleiss_kappa(np.array([[0, 2], [2, 0], [1, 1]])), abs=TOL
+    )
 
 
 @pytest.mark.parametrize(("level", "textbook"), [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849)])
 def test_krippendorff_alpha_matches_package_and_textbook(level, textbook):
     # Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 coders, 12 units, missing data
     nan = None
-    data = [[1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
-            [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
-            [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
-            [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan]]
+    data = [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+        [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+    ]
     as_float = np.array([[np.nan if v is None else v for v in row] for row in data], dtype=float)
     expected = krippendorff.alpha(reliability_data=as_float, level_of_measurement=level)
     assert m.krippendorff_alpha(data, level=level) == pytest.approx(expected, abs=TOL)
@@ -132,7 +146,8 @@ def test_krippendorff_alpha_nominal_strings():
     words = [["yes", "no", "yes", None], ["yes", "no", "no", "no"]]
     codes = np.array([[1, 0, 1, np.nan], [1, 0, 0, 0]], dtype=float)
     assert m.krippendorff_alpha(words) == pytest.approx(
-        krippendorff.alpha(reliability_data=codes, level_of_measurement="nominal"), abs=TOL)
+        krippendorff.alpha(reliability_data=codes, level_of_measurement="nominal"), abs=TOL
+    )
 
 
 # --------------------------------------------------------------------------------------------- bootstrap
@@ -168,8 +183,12 @@ def test_resampled_preference_twins(binary):
     labels = rng.choice(np.array(["A", "B", "tie"], dtype=object), 80)
     verdicts = rng.choice(np.array(["A", "B", "tie"], dtype=object), 80)
     rows = rng.integers(0, 80, size=(30, 80))
-    for fn, cols in ((m.cohen_kappa, (labels, verdicts)), (m.position_consistency, (labels, verdicts)),
-                     (m.tie_rate, (verdicts,)), (m.length_bias, (binary["len"][:80], binary["p"][:80]))):
+    for fn, cols in (
+        (m.cohen_kappa, (labels, verdicts)),
+        (m.position_consistency, (labels, verdicts)),
+        (m.tie_rate, (verdicts,)),
+        (m.length_bias, (binary["len"][:80], binary["p"][:80])),
+    ):
         twin = m._RESAMPLED[fn](*(c[rows] for c in cols))
         np.testing.assert_allclose(twin, [fn(*(c[r] for c in cols)) for r in rows], rtol=0, atol=TOL)
 
@@ -197,13 +216,28 @@ def test_bootstrap_undefined_cases():
 
 def test_metric_groups(binary, scores):
     verdict = m.verdict_metrics(binary["y"], binary["v"], p_yes=binary["p"], lengths=binary["len"], n_resamples=50)
-    assert set(verdict) == {"accuracy", "cohen_kappa", "tpr", "tnr", "precision", "f1", "ece", "brier", "auc",
-                            "length_bias"}
+    assert set(verdict) == {
+        "accuracy",
+        "cohen_kappa",
+        "tpr",
+        "tnr",
+        "precision",
+        "f1",
+        "ece",
+        "brier",
+        "auc",
+        "length_bias",
+    }
     assert verdict["auc"].value == pytest.approx(sk.roc_auc_score(binary["y"], binary["p"]), abs=TOL)
     score = m.score_metrics(scores["y"], scores["s"], n_resamples=50)
     assert set(score) == {"spearman", "kendall_tau", "pearson", "mae"}
     assert score["kendall_tau"].ci_low < score["kendall_tau"].value < score["kendall_tau"].ci_high
-    pref = m.preference_metrics(["A", "B", "A", "B"], ["A", "A", "A", "B"], length_diff=[10, -5, 30, 0],
-                                pairs=(["A", "A"], ["B", "A"]), n_resamples=50)
+    pref = m.preference_metrics(
+        ["A", "B", "A", "B"],
+        ["A", "A", "A", "B"],
+        length_diff=[10, -5, 30, 0],
+        pairs=(["A", "A"], ["B", "A"]),
+        n_resamples=50,
+    )
     assert pref["agreement"].value == 0.75 and pref["position_consistency"].value == 0.5
     assert pref["tie_rate"].value == 0.0 and "length_bias" in pref

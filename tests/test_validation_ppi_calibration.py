@@ -18,8 +18,15 @@ from judgekit.validation.ppi import classical_mean_arrays, ppi_mean_arrays
 TOL = 1e-9
 
 
-def _dataset(rng: np.random.Generator, n: int, big_n: int, accuracy: float = 0.7, tpr: float = 0.95,
-             fpr: float = 0.3, shape: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _dataset(
+    rng: np.random.Generator,
+    n: int,
+    big_n: int,
+    accuracy: float = 0.7,
+    tpr: float = 0.95,
+    fpr: float = 0.3,
+    shape: tuple[int, ...] = (),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Human labels (is the evaluated model right?) on the first ``n`` items and a lenient judge's verdicts on
     all ``n + big_n``: it says "right" to right answers with probability ``tpr`` and to wrong ones with ``fpr``,
     so its own mean is biased upwards."""
@@ -125,8 +132,9 @@ def test_platt_calibrator_matches_scikit_learn(overconfident, tmp_path):
     reference = LogisticRegression(C=np.inf).fit(logit[:, None], labels)
     grid = np.linspace(0.01, 0.99, 50)
     grid_logit = np.log(grid / (1 - grid))
-    np.testing.assert_allclose([cal(p) for p in grid], reference.predict_proba(grid_logit[:, None])[:, 1],
-                               rtol=0, atol=TOL)
+    np.testing.assert_allclose(
+        [cal(p) for p in grid], reference.predict_proba(grid_logit[:, None])[:, 1], rtol=0, atol=TOL
+    )
     assert 0 < cal(0.0) < cal(1.0) < 1  # clipped, never exactly 0 or 1
     assert calibration.Calibrator.load(cal.save(tmp_path / "platt.json")) == cal
 

@@ -17,8 +17,17 @@ from judgekit.validation.calibration import Calibrator, fit
 from judgekit.validation.ppi import classical_mean, ppi_mean
 from judgekit.validation.report import ValidationReport
 
-__all__ = ["Group", "Judged", "build_report", "fit_calibrator", "group_of", "judged", "label_of", "validate",
-           "with_ppi"]
+__all__ = [
+    "Group",
+    "Judged",
+    "build_report",
+    "fit_calibrator",
+    "group_of",
+    "judged",
+    "label_of",
+    "validate",
+    "with_ppi",
+]
 
 Group = Literal["verdict", "preference", "score"]
 META_KEYS = ("id", "pair_id", "kind", "label")
@@ -102,14 +111,17 @@ class Judged:
         return self.n - len(self.verdicts)
 
 
-def judged(kind: str, items: Sequence[Mapping[str, Any]], labels: Sequence[Any] | None,
-           results: Sequence[Mapping[str, Any]]) -> Judged:
+def judged(
+    kind: str, items: Sequence[Mapping[str, Any]], labels: Sequence[Any] | None, results: Sequence[Mapping[str, Any]]
+) -> Judged:
     """Pair each succeeded result with its label; count the failed ones by reason."""
     spec = get_kind(kind)
     group = group_of(spec)
     if len(results) != len(items) or (labels is not None and len(labels) != len(items)):
-        raise ConfigError(f"{len(items)} items but {len(results)} results and "
-                          f"{len(labels) if labels is not None else 'no'} labels", "labels")
+        raise ConfigError(
+            f"{len(items)} items but {len(results)} results and {len(labels) if labels is not None else 'no'} labels",
+            "labels",
+        )
     out = Judged(kind=spec.name, group=group, n=len(items))
     p_all: list[float | None] = []
     lengths: list[float] = []
@@ -145,8 +157,12 @@ def _length(group: Group, item: Mapping[str, Any]) -> float:
     return float(len(text)) if isinstance(text, str) else math.nan
 
 
-def _pairs(items: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, Any]], ok_index: dict[int, int],
-           verdicts: list[Any]) -> tuple[list[Any], list[Any]] | None:
+def _pairs(
+    items: Sequence[Mapping[str, Any]],
+    results: Sequence[Mapping[str, Any]],
+    ok_index: dict[int, int],
+    verdicts: list[Any],
+) -> tuple[list[Any], list[Any]] | None:
     """Verdicts of the same pair in its two orders: from results judged with ``swap=True`` (their
     ``swap_results``), else from items sharing a ``pair_id`` whose responses are swapped."""
     first: list[Any] = []
@@ -176,12 +192,14 @@ def build_report(data: Judged, *, n_resamples: int = 1000, seed: int | None = 0,
     classes: list[Any] | None = None
     matrix = None
     if data.group == "verdict":
-        values = m.verdict_metrics(data.labels, data.verdicts, p_yes=data.p_yes, lengths=data.lengths,
-                                   n_resamples=n_resamples, seed=seed)
+        values = m.verdict_metrics(
+            data.labels, data.verdicts, p_yes=data.p_yes, lengths=data.lengths, n_resamples=n_resamples, seed=seed
+        )
         classes = [1, 0]
     elif data.group == "preference":
-        values = m.preference_metrics(data.labels, data.verdicts, length_diff=data.lengths, pairs=data.pairs,
-                                      n_resamples=n_resamples, seed=seed)
+        values = m.preference_metrics(
+            data.labels, data.verdicts, length_diff=data.lengths, pairs=data.pairs, n_resamples=n_resamples, seed=seed
+        )
         classes = ["A", "B", "tie"]
     else:
         values = m.score_metrics(data.labels, data.verdicts, n_resamples=n_resamples, seed=seed)
@@ -192,12 +210,27 @@ def build_report(data: Judged, *, n_resamples: int = 1000, seed: int | None = 0,
         figures["p_yes"] = list(data.p_yes)
     if data.group == "score":
         figures["scores"] = list(data.verdicts)
-    return ValidationReport(kind=data.kind, n=data.n, n_failed=data.n_failed, metrics=values, confusion_matrix=matrix,
-                            classes=classes, failures=dict(data.failures), data=figures, judge=judge)
+    return ValidationReport(
+        kind=data.kind,
+        n=data.n,
+        n_failed=data.n_failed,
+        metrics=values,
+        confusion_matrix=matrix,
+        classes=classes,
+        failures=dict(data.failures),
+        data=figures,
+        judge=judge,
+    )
 
 
-def fit_calibrator(report: ValidationReport, *, method: Literal["isotonic", "platt"] = "isotonic",
-                   heldout: float = 0.5, seed: int = 0, path: str | Path | None = None) -> Calibrator:
+def fit_calibrator(
+    report: ValidationReport,
+    *,
+    method: Literal["isotonic", "platt"] = "isotonic",
+    heldout: float = 0.5,
+    seed: int = 0,
+    path: str | Path | None = None,
+) -> Calibrator:
     """Fit a calibrator on part of the report's P(yes) (stratified split) and record the ECE before and after
     on the held-out part in ``report.calibration``; the returned calibrator is refit on every item (saved to
     ``path`` when given)."""
@@ -205,28 +238,37 @@ def fit_calibrator(report: ValidationReport, *, method: Literal["isotonic", "pla
 
     labels, p_yes = report.data.get("labels") or [], report.data.get("p_yes") or []
     if not p_yes:
-        raise ConfigError("fitting a calibrator needs P(yes) on the judged items: a verdict kind judged with "
-                          "logprob scores (logprob_score=True, or the torch judge's logprob mode)", "p_yes")
+        raise ConfigError(
+            "fitting a calibrator needs P(yes) on the judged items: a verdict kind judged with "
+            "logprob scores (logprob_score=True, or the torch judge's logprob mode)",
+            "p_yes",
+        )
     stratify = labels if min(Counter(labels).values()) >= 2 and len(set(labels)) > 1 else None
-    p_fit, p_held, y_fit, y_held = train_test_split(p_yes, labels, test_size=heldout, random_state=seed,
-                                                    stratify=stratify)
+    p_fit, p_held, y_fit, y_held = train_test_split(
+        p_yes, labels, test_size=heldout, random_state=seed, stratify=stratify
+    )
     held_out = fit(p_fit, y_fit, method=method)
     calibrated = [held_out(p) for p in p_held]
     final = fit(p_yes, labels, method=method)
     if path is not None:
         final.save(path)
     report.calibration = {
-        "method": method, "n_fit": len(p_fit), "n_heldout": len(p_held),
-        "ece_before": m.ece(y_held, p_held), "ece_after": m.ece(y_held, calibrated),
-        "brier_before": m.brier(y_held, p_held), "brier_after": m.brier(y_held, calibrated),
+        "method": method,
+        "n_fit": len(p_fit),
+        "n_heldout": len(p_held),
+        "ece_before": m.ece(y_held, p_held),
+        "ece_after": m.ece(y_held, calibrated),
+        "brier_before": m.brier(y_held, p_held),
+        "brier_after": m.brier(y_held, calibrated),
         "path": str(path) if path is not None else None,
     }
     report.data["p_yes_calibrated"] = [final(p) for p in p_yes]
     return final
 
 
-def with_ppi(report: ValidationReport, data: Judged, unlabelled: Sequence[Mapping[str, Any]], *,
-             alpha: float = 0.05) -> ValidationReport:
+def with_ppi(
+    report: ValidationReport, data: Judged, unlabelled: Sequence[Mapping[str, Any]], *, alpha: float = 0.05
+) -> ValidationReport:
     """Add ``report.ppi``: the mean of the human labels (the evaluated model's accuracy, or its mean score)
     over the labelled and the unlabelled items, estimated by PPI++ from the judge's values on
     ``unlabelled`` (judged results; failed ones are left out and counted) and the labelled set."""
@@ -237,7 +279,9 @@ def with_ppi(report: ValidationReport, data: Judged, unlabelled: Sequence[Mappin
     judged_l = [_numeric(group, v) for v in data.verdicts]
     human = [_numeric(group, v) for v in data.labels]
     report.ppi = {
-        "alpha": alpha, "n_labelled": len(human), "n_unlabelled": len(values),
+        "alpha": alpha,
+        "n_labelled": len(human),
+        "n_unlabelled": len(values),
         "n_unlabelled_failed": len(unlabelled) - len(values),
         "ppi": ppi_mean(values, judged_l, human, alpha=alpha).as_dict(),
         "classical": classical_mean(human, alpha=alpha).as_dict(),
@@ -246,9 +290,17 @@ def with_ppi(report: ValidationReport, data: Judged, unlabelled: Sequence[Mappin
     return report
 
 
-def validate(judge: Any, kind: str, items: Sequence[Mapping[str, Any]], labels: Sequence[Any], *,
-             n_resamples: int = 1000, seed: int | None = 0, max_concurrency: int | None = None,
-             progress: bool = False) -> ValidationReport:
+def validate(
+    judge: Any,
+    kind: str,
+    items: Sequence[Mapping[str, Any]],
+    labels: Sequence[Any],
+    *,
+    n_resamples: int = 1000,
+    seed: int | None = 0,
+    max_concurrency: int | None = None,
+    progress: bool = False,
+) -> ValidationReport:
     """Judge ``items`` (each the keyword arguments of the kind's ``evaluate_*`` method; ``id``, ``pair_id``
     and ``label`` keys are ignored) with ``judge`` (a `~judgekit.SimplifiedJudge` or `~judgekit.Jury`) and
     compare with ``labels``: 1/0 or yes/no for verdict kinds, "A"/"B"/"tie" for pairwise and comparative, a
@@ -260,8 +312,9 @@ def validate(judge: Any, kind: str, items: Sequence[Mapping[str, Any]], labels: 
         raise ConfigError(f"{len(items)} items but {len(checked)} labels", "labels")
     inputs = [{k: v for k, v in item.items() if k not in META_KEYS} for item in items]
     results = judge.evaluate_batch(spec.name, inputs, max_concurrency=max_concurrency, progress=progress)
-    return build_report(judged(spec.name, items, checked, results), n_resamples=n_resamples, seed=seed,
-                        judge=_judge_name(judge))
+    return build_report(
+        judged(spec.name, items, checked, results), n_resamples=n_resamples, seed=seed, judge=_judge_name(judge)
+    )
 
 
 def _judge_name(judge: Any) -> str:

@@ -9,6 +9,7 @@ scikit-learn, so ``JudgeConfig(calibrator="calibrator.json")`` works with the co
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -42,7 +43,7 @@ class Calibrator:
             x, y = self.params.get("x"), self.params.get("y")
             if not isinstance(x, list) or not isinstance(y, list) or not x or len(x) != len(y):
                 raise ConfigError("an isotonic calibrator needs equal, non-empty lists 'x' and 'y'", "calibrator")
-            if any(b < a for a, b in zip(x, x[1:])):
+            if any(b < a for a, b in itertools.pairwise(x)):
                 raise ConfigError("an isotonic calibrator's 'x' must be sorted", "calibrator")
         elif self.method == "platt":
             if not all(isinstance(self.params.get(k), (int, float)) for k in ("a", "b")):
@@ -67,8 +68,14 @@ class Calibrator:
         return float(y0 if x1 == x0 else y0 + (y1 - y0) * (p - x0) / (x1 - x0))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": _FORMAT, "version": 1, "method": self.method, "params": self.params, "n_fit": self.n_fit,
-                "meta": self.meta}
+        return {
+            "format": _FORMAT,
+            "version": 1,
+            "method": self.method,
+            "params": self.params,
+            "n_fit": self.n_fit,
+            "meta": self.meta,
+        }
 
     def save(self, path: str | Path) -> Path:
         """Write the calibrator as JSON to ``path``; returns the path."""
@@ -87,15 +94,22 @@ class Calibrator:
             raise ConfigError(f"the calibrator file {str(path)!r} is not JSON: {exc}", "calibrator") from None
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise ConfigError(f"{str(path)!r} is not a judgekit calibrator file", "calibrator")
-        return cls(method=data.get("method"), params=data.get("params") or {}, n_fit=int(data.get("n_fit") or 0),
-                   meta=data.get("meta") or {})
+        return cls(
+            method=data.get("method"),
+            params=data.get("params") or {},
+            n_fit=int(data.get("n_fit") or 0),
+            meta=data.get("meta") or {},
+        )
 
 
 load = Calibrator.load
 
 
-def fit(p_yes: Sequence[float], labels: Sequence[int], method: Literal["isotonic", "platt"] = "isotonic",
-        ) -> Calibrator:
+def fit(
+    p_yes: Sequence[float],
+    labels: Sequence[int],
+    method: Literal["isotonic", "platt"] = "isotonic",
+) -> Calibrator:
     """Fit a calibrator on raw ``p_yes`` and 1/0 ``labels`` (scikit-learn: `IsotonicRegression` clipped to
     [0, 1], or an unpenalised `LogisticRegression` on logit(p_yes))."""
     try:

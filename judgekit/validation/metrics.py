@@ -36,8 +36,9 @@ try:
     from sklearn import metrics as _sk
     from statsmodels.stats import inter_rater as _inter_rater
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
-    raise MissingDependencyError(f'judgekit.validation needs the validate extra: pip install "judgekit[validate]" '
-                                 f"({_exc.name} is missing)") from _exc
+    raise MissingDependencyError(
+        f'judgekit.validation needs the validate extra: pip install "judgekit[validate]" ({_exc.name} is missing)'
+    ) from _exc
 
 __all__ = [
     "Metric",
@@ -97,8 +98,9 @@ agreement = accuracy
 """For preferences: share of verdicts ("A"/"B"/"tie") equal to the label."""
 
 
-def cohen_kappa(rater1: Sequence[Any], rater2: Sequence[Any], weights: Literal["linear", "quadratic"] | None = None
-                ) -> float:
+def cohen_kappa(
+    rater1: Sequence[Any], rater2: Sequence[Any], weights: Literal["linear", "quadratic"] | None = None
+) -> float:
     """Cohen's kappa between two raters (or a judge and the labels) (`sklearn.metrics.cohen_kappa_score`);
     ``weights`` for ordinal ratings."""
     return float(_sk.cohen_kappa_score(rater1, rater2, weights=weights))
@@ -124,8 +126,9 @@ def f1(labels: Sequence[int], verdicts: Sequence[int]) -> float:
     return float(_sk.f1_score(labels, verdicts, pos_label=1, zero_division=np.nan))
 
 
-def confusion_matrix(labels: Sequence[Any], verdicts: Sequence[Any], classes: Sequence[Any] = (0, 1)
-                     ) -> list[list[int]]:
+def confusion_matrix(
+    labels: Sequence[Any], verdicts: Sequence[Any], classes: Sequence[Any] = (0, 1)
+) -> list[list[int]]:
     """Counts: row = label, column = verdict, both in the order of ``classes``."""
     return _sk.confusion_matrix(labels, verdicts, labels=list(classes)).tolist()
 
@@ -347,16 +350,25 @@ def verdict_metrics(
     """Binary verdicts (1/0) against labels (1/0): accuracy, cohen_kappa, tpr, tnr, precision, f1; with
     ``p_yes``: ece, brier, auc; with ``lengths`` (of the predictions): length_bias."""
     y, v = np.asarray(labels, dtype=int), np.asarray(verdicts, dtype=int)
-    out = {name: bootstrap(fn, y, v, n_resamples=n_resamples, seed=seed)
-           for name, fn in (("accuracy", accuracy), ("cohen_kappa", cohen_kappa), ("tpr", tpr), ("tnr", tnr),
-                            ("precision", precision), ("f1", f1))}
+    out = {
+        name: bootstrap(fn, y, v, n_resamples=n_resamples, seed=seed)
+        for name, fn in (
+            ("accuracy", accuracy),
+            ("cohen_kappa", cohen_kappa),
+            ("tpr", tpr),
+            ("tnr", tnr),
+            ("precision", precision),
+            ("f1", f1),
+        )
+    }
     if p_yes is not None:
         p = np.asarray(p_yes, dtype=float)
         for name, fn in (("ece", ece), ("brier", brier), ("auc", auc)):
             out[name] = bootstrap(fn, y, p, n_resamples=n_resamples, seed=seed)
     if lengths is not None:
-        out["length_bias"] = bootstrap(length_bias, np.asarray(lengths, dtype=float), v - y,
-                                       n_resamples=n_resamples, seed=seed)
+        out["length_bias"] = bootstrap(
+            length_bias, np.asarray(lengths, dtype=float), v - y, n_resamples=n_resamples, seed=seed
+        )
     return out
 
 
@@ -365,9 +377,10 @@ def score_metrics(
 ) -> dict[str, Metric]:
     """Numeric scores against numeric labels: spearman, kendall_tau, pearson, mae."""
     y, s = np.asarray(labels, dtype=float), np.asarray(scores, dtype=float)
-    return {name: bootstrap(fn, y, s, n_resamples=n_resamples, seed=seed)
-            for name, fn in (("spearman", spearman), ("kendall_tau", kendall_tau), ("pearson", pearson),
-                             ("mae", mae))}
+    return {
+        name: bootstrap(fn, y, s, n_resamples=n_resamples, seed=seed)
+        for name, fn in (("spearman", spearman), ("kendall_tau", kendall_tau), ("pearson", pearson), ("mae", mae))
+    }
 
 
 def preference_metrics(
@@ -390,10 +403,10 @@ def preference_metrics(
     }
     if length_diff is not None:
         excess = np.array([_PREFERENCE_VALUE[a] - _PREFERENCE_VALUE[b] for a, b in zip(v, y, strict=True)])
-        out["length_bias"] = bootstrap(length_bias, np.asarray(length_diff, dtype=float), excess,
-                                       n_resamples=n_resamples, seed=seed)
+        out["length_bias"] = bootstrap(
+            length_bias, np.asarray(length_diff, dtype=float), excess, n_resamples=n_resamples, seed=seed
+        )
     if pairs is not None:
         first, second = (np.asarray(p, dtype=object) for p in pairs)
-        out["position_consistency"] = bootstrap(position_consistency, first, second, n_resamples=n_resamples,
-                                                seed=seed)
+        out["position_consistency"] = bootstrap(position_consistency, first, second, n_resamples=n_resamples, seed=seed)
     return out

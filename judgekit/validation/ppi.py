@@ -109,13 +109,15 @@ def _arrays(judged_unlabelled: Any, judged_labelled: Any, human_labels: Any) -> 
     yhat = np.asarray(judged_labelled, dtype=float)
     y = np.asarray(human_labels, dtype=float)
     if yhat.shape != y.shape:
-        raise ConfigError(f"judged_labelled and human_labels differ in shape: {yhat.shape} vs {y.shape}",
-                          "human_labels")
+        raise ConfigError(
+            f"judged_labelled and human_labels differ in shape: {yhat.shape} vs {y.shape}", "human_labels"
+        )
     if y.shape[-1] < 2 or yhat_u.shape[-1] < 1:
         raise ConfigError("PPI needs at least two labelled items and one unlabelled item", "human_labels")
     if yhat_u.shape[:-1] != y.shape[:-1]:
-        raise ConfigError("judged_unlabelled and human_labels must hold the same number of datasets",
-                          "judged_unlabelled")
+        raise ConfigError(
+            "judged_unlabelled and human_labels must hold the same number of datasets", "judged_unlabelled"
+        )
     for name, arr in (("judged_unlabelled", yhat_u), ("judged_labelled", yhat), ("human_labels", y)):
         if not np.all(np.isfinite(arr)):
             raise ConfigError(f"{name} holds a missing or non-finite value (drop failed judgements first)", name)

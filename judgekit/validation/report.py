@@ -74,8 +74,15 @@ class ValidationReport:
         """The JSON-ready report (stable keys: `METRIC_KEYS`)."""
         out: dict[str, Any] = {key: self.metric(key).as_dict() for key in (*METRIC_KEYS, *_EXTRA_KEYS)}
         out["n"]["value"], out["n_failed"]["value"] = self.n, self.n_failed
-        out.update(kind=self.kind, judge=self.judge, confusion_matrix=self.confusion_matrix, classes=self.classes,
-                   failures=self.failures, calibration=self.calibration, ppi=self.ppi)
+        out.update(
+            kind=self.kind,
+            judge=self.judge,
+            confusion_matrix=self.confusion_matrix,
+            classes=self.classes,
+            failures=self.failures,
+            calibration=self.calibration,
+            ppi=self.ppi,
+        )
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -110,19 +117,25 @@ class ValidationReport:
         if self.calibration:
             cal = self.calibration
             lines.append("")
-            lines.append(f"calibration ({cal['method']}, fit on {cal['n_fit']}, held out {cal['n_heldout']}): "
-                         f"ECE {_fmt(cal['ece_before'])} -> {_fmt(cal['ece_after'])} on the held-out part"
-                         + (f"; saved to {cal['path']}" if cal.get("path") else ""))
+            lines.append(
+                f"calibration ({cal['method']}, fit on {cal['n_fit']}, held out {cal['n_heldout']}): "
+                f"ECE {_fmt(cal['ece_before'])} -> {_fmt(cal['ece_after'])} on the held-out part"
+                + (f"; saved to {cal['path']}" if cal.get("path") else "")
+            )
         if self.ppi:
             ppi, base = self.ppi["ppi"], self.ppi["classical"]
             lines.append("")
-            lines.append(f"estimated mean over {self.ppi['n_unlabelled']} unlabelled + {self.ppi['n_labelled']} "
-                         f"labelled items ({int(100 * (1 - self.ppi['alpha']))}% interval):")
+            lines.append(
+                f"estimated mean over {self.ppi['n_unlabelled']} unlabelled + {self.ppi['n_labelled']} "
+                f"labelled items ({int(100 * (1 - self.ppi['alpha']))}% interval):"
+            )
             lines.append(f"  judge alone (biased)        {_fmt(self.ppi['judge_only'])}")
-            lines.append(f"  human labels alone          {_fmt(base['value'])}   [{base['ci_low']:.3f}, "
-                         f"{base['ci_high']:.3f}]")
-            lines.append(f"  prediction-powered (PPI++)  {_fmt(ppi['value'])}   [{ppi['ci_low']:.3f}, "
-                         f"{ppi['ci_high']:.3f}]")
+            lines.append(
+                f"  human labels alone          {_fmt(base['value'])}   [{base['ci_low']:.3f}, {base['ci_high']:.3f}]"
+            )
+            lines.append(
+                f"  prediction-powered (PPI++)  {_fmt(ppi['value'])}   [{ppi['ci_low']:.3f}, {ppi['ci_high']:.3f}]"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -160,8 +173,9 @@ class ValidationReport:
             ax.set_title("Confusion matrix")
             out["confusion_matrix"] = _png(fig)
         if self.data.get("p_yes"):
-            out["reliability_diagram"] = _png(_reliability(Figure, self.data["labels"], self.data["p_yes"],
-                                                           self.data.get("p_yes_calibrated")))
+            out["reliability_diagram"] = _png(
+                _reliability(Figure, self.data["labels"], self.data["p_yes"], self.data.get("p_yes_calibrated"))
+            )
         if self.data.get("scores"):
             fig = Figure(figsize=(4.2, 3.6))
             ax = fig.subplots()
@@ -174,15 +188,18 @@ class ValidationReport:
 
     def to_html(self) -> str:
         """A self-contained HTML page: the table, the figures (embedded PNG) and the JSON."""
-        titles = {"confusion_matrix": "Confusion matrix", "reliability_diagram": "Reliability diagram",
-                  "score_scatter": "Score scatter"}
+        titles = {
+            "confusion_matrix": "Confusion matrix",
+            "reliability_diagram": "Reliability diagram",
+            "score_scatter": "Score scatter",
+        }
         figures = "\n".join(
             f'<figure id="{name}"><img alt="{titles[name]}" src="data:image/png;base64,{data}">'
             f"<figcaption>{titles[name]}</figcaption></figure>"
             for name, data in self.figures().items()
         )
         return (
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+            '<!doctype html>\n<html><head><meta charset="utf-8">'
             f"<title>judgekit validation: {html.escape(self.kind)}</title>"
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}figure{display:inline-block;"
             "margin:0 1em 1em 0}pre{background:#f6f6f6;padding:1em;overflow-x:auto}</style></head><body>\n"
