@@ -142,3 +142,11 @@ def test_calibration_and_ppi_on_p_yes():
     ppi = report.ppi["ppi"]
     assert ppi["ci_low"] < ppi["value"] < ppi["ci_high"]
     assert "prediction-powered" in report.table()
+
+
+def test_verdicts_read_from_a_batch_output_as_text():
+    """A `judgekit batch` output writes a yes/no verdict as the text "yes" / "no": "no" is a 0, not a truthy 1."""
+    items = [{"question": "q", "answer": "a", "prediction": "p"}] * 4
+    results = [{"success": True, "result": v} for v in ("no", "yes", "no", 0)]
+    data = judged("binary", items, [0, 1, 1, 0], results)
+    assert data.verdicts == [0, 1, 0, 0]

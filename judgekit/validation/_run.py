@@ -67,8 +67,8 @@ def label_of(group: Group, label: Any, where: str) -> Any:
 
 def _verdict_value(group: Group, result: Mapping[str, Any]) -> Any:
     """The judge's value in the group's terms, from a succeeded result."""
-    if group == "verdict":
-        return int(bool(result["result"]))
+    if group == "verdict":  # 1/0, a yes/no Verdict, or its text "yes"/"no" in a batch output
+        return label_of("verdict", result["result"], "result")
     if group == "preference":
         if result.get("result") in ("A", "B", "tie"):
             return result["result"]
