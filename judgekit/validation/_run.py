@@ -112,22 +112,19 @@ class Judged:
 
 
 def judged(
-    kind: str, items: Sequence[Mapping[str, Any]], labels: Sequence[Any] | None, results: Sequence[Mapping[str, Any]]
+    kind: str, items: Sequence[Mapping[str, Any]], labels: Sequence[Any], results: Sequence[Mapping[str, Any]]
 ) -> Judged:
     """Pair each succeeded result with its label; count the failed ones by reason."""
     spec = get_kind(kind)
     group = group_of(spec)
-    if len(results) != len(items) or (labels is not None and len(labels) != len(items)):
-        raise ConfigError(
-            f"{len(items)} items but {len(results)} results and {len(labels) if labels is not None else 'no'} labels",
-            "labels",
-        )
+    if not len(results) == len(items) == len(labels):
+        raise ConfigError(f"{len(items)} items but {len(results)} results and {len(labels)} labels", "labels")
     out = Judged(kind=spec.name, group=group, n=len(items))
     p_all: list[float | None] = []
     lengths: list[float] = []
     ok_index: dict[int, int] = {}
     for i, (item, result) in enumerate(zip(items, results, strict=True)):
-        label = label_of(group, labels[i], f"labels[{i}]") if labels is not None else None
+        label = label_of(group, labels[i], f"labels[{i}]")
         if not result.get("success"):
             out.failures[_reason(result)] += 1
             continue

@@ -30,6 +30,10 @@ METRIC_KEYS: tuple[str, ...] = (
 """The stable keys of `ValidationReport.to_dict` (each an object ``{"value", "ci_low", "ci_high"}``)."""
 
 _EXTRA_KEYS = ("agreement", "tie_rate")
+_TABLE_ORDER = (
+    "accuracy", "agreement", "cohen_kappa", "tpr", "tnr", "precision", "f1", "tie_rate", "position_consistency",
+    "length_bias", "spearman", "kendall_tau", "pearson", "mae", "ece", "brier", "auc",
+)  # fmt: skip
 _LABELS = {
     "n": "items", "n_failed": "failed (not scored)", "accuracy": "accuracy", "cohen_kappa": "Cohen's kappa",
     "tpr": "TPR (recall of 1)", "tnr": "TNR (recall of 0)", "precision": "precision", "f1": "F1",
@@ -97,7 +101,7 @@ class ValidationReport:
         lines = [title, "-" * max(len(title), 58), f"{'metric':<30}{'value':>9}   95% interval"]
         lines.append(f"{_LABELS['n']:<30}{self.n:>9}")
         lines.append(f"{_LABELS['n_failed']:<30}{self.n_failed:>9}")
-        for key in (*METRIC_KEYS[2:], *_EXTRA_KEYS):
+        for key in _TABLE_ORDER:
             m = self.metrics.get(key)
             if m is None:
                 continue
