@@ -286,7 +286,7 @@ class Jury:
         spec = get_kind(kind)
         calls = [
             judge.aevaluate_batch(
-                spec.name, items, max_concurrency=max_concurrency, progress=progress and i == 0, **budget
+                spec.name, items, max_concurrency=max_concurrency, progress=progress if i == 0 else False, **budget
             )
             for i, judge in enumerate(self.judges)
         ]
