@@ -3,13 +3,14 @@
 Providers, the server and torch are imported only when used: ``import judgekit`` stays light.
 """
 
-from judgekit._batch import BatchStats, summarize
+from judgekit.batching.engine import BatchStats, summarize
 from judgekit.cache import MemoryCache, SQLiteCache
 from judgekit.config import JudgeConfig
 from judgekit.errors import (
     AuthenticationError,
     CircuitOpenError,
     ConfigError,
+    EmptyReplyError,
     JudgeError,
     JudgeTimeoutError,
     MissingDependencyError,
@@ -32,6 +33,7 @@ __all__ = [
     "BatchStats",
     "CircuitOpenError",
     "ConfigError",
+    "EmptyReplyError",
     "JudgeConfig",
     "JudgeError",
     "JudgeFactory",

@@ -8,6 +8,9 @@
   burst. Tokens are estimated before a call (prompt characters / 4, plus the mean completion seen so far)
   and settled from the reply's usage after it, so the long-run rate follows what the provider counts.
 
+- `BatchScope`: a batch's own concurrency bound (``max_concurrency``), set by `judgekit.batching.engine.run_batch`
+  for the requests it runs; `current_batch` reads it.
+
 Waiting for a rate slot happens inside the concurrency slot and outside the request timeout.
 """
 
@@ -16,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import threading
 import time
 from typing import Any
 
-__all__ = ["AdaptiveLimit", "ConcurrencyGate", "RateLimiter", "estimate_prompt_tokens"]
+__all__ = ["AdaptiveLimit", "BatchScope", "ConcurrencyGate", "RateLimiter", "current_batch", "estimate_prompt_tokens"]
 
 
 class AdaptiveLimit:
@@ -99,6 +103,41 @@ class ConcurrencyGate:
             if not waiter.done():
                 self._in_flight += 1  # the slot passes straight to the waiter
                 waiter.set_result(None)
+
+
+class BatchScope:
+    """The concurrency bound of one running batch: an adaptive limit and gate per judge it calls."""
+
+    __slots__ = ("_gates", "concurrency")
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = max(1, int(concurrency))
+        self._gates: dict[int, tuple[ConcurrencyGate, AdaptiveLimit]] = {}
+
+    def gate_for(self, judge: object, adaptive: bool) -> tuple[ConcurrencyGate, AdaptiveLimit]:
+        """This batch's gate for ``judge`` (made on first use)."""
+        pair = self._gates.get(id(judge))
+        if pair is None:
+            limit = AdaptiveLimit(self.concurrency, adaptive=adaptive)
+            pair = self._gates[id(judge)] = (ConcurrencyGate(limit), limit)
+        return pair
+
+    @contextlib.contextmanager
+    def active(self) -> Any:
+        """Make this the `current_batch` of the code (and the tasks it starts) inside the block."""
+        token = _BATCH.set(self)
+        try:
+            yield self
+        finally:
+            _BATCH.reset(token)
+
+
+_BATCH: contextvars.ContextVar[BatchScope | None] = contextvars.ContextVar("judgekit_batch", default=None)
+
+
+def current_batch() -> BatchScope | None:
+    """The batch whose requests are running here, if any."""
+    return _BATCH.get()
 
 
 class _Bucket:

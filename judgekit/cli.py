@@ -18,23 +18,28 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from judgekit import kinds
 from judgekit.config import env_value
 
 __all__ = ["build_parser", "main"]
 
-KINDS = ("binary", "correctness", "comparative", "rubric", "pointwise", "pairwise")
-# The fields each kind takes from the command line (the first ones are required).
+KINDS = kinds.kind_names()
+# The fields each kind takes from the command line (the first ones are required), from the kind spec.
 _KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "binary": (("question", "answer", "prediction"), ("answer_type", "output_format")),
-    "correctness": (("question", "answer", "prediction"), ("answer_type",)),
-    "comparative": (("question", "response1", "response2"), ("context", "score_range", "swap")),
-    "pairwise": (("question", "response1", "response2"), ("context", "swap")),
-    "rubric": (("question", "prediction", "rubric"), ("answer", "context", "score_range")),
-    "pointwise": (("question", "response"), ("answer", "context", "score_range")),
+    name: (spec.fields, spec.optional_fields + spec.options) for name, spec in kinds.KINDS.items()
 }
-_COMMON_FIELDS = ("custom_prompt", "images")
-_FIELD_FLAGS = ("question", "answer", "prediction", "response", "response1", "response2", "context", "rubric",
-                "answer_type", "custom_prompt", "images", "swap")
+_COMMON_FIELDS = kinds.CALL_OPTIONS
+# Every kind's fields are item flags (--question, ...); so are these options. output_format and score_range
+# are backend flags (they set the judge's defaults).
+_ITEM_FIELDS = tuple(dict.fromkeys(name for spec in kinds.KINDS.values() for name in spec.all_fields))
+_FIELD_FLAGS = (*_ITEM_FIELDS, "answer_type", "custom_prompt", "images", "swap")
+_FIELD_SHORT = {"question": "-q", "answer": "-a", "prediction": "-p"}
+_FIELD_HELP = {
+    "answer": "the reference answer",
+    "prediction": "the answer being judged",
+    "response": "the response being scored (pointwise)",
+    "rubric": 'criteria: JSON {"name": "description"} or "name1,name2"',
+}
 _BACKEND_FIELDS = {"api_key", "base_url", "api_type", "model_name", "azure_deployment", "api_version", "task"}
 
 
@@ -47,16 +52,27 @@ class UsageError(Exception):
 
 def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str | None, key_flag: str) -> None:
     group = parser.add_argument_group("backend")
-    group.add_argument("--api-type", default=default_api_type,
-                       help="backend: openai, azure, vllm, anthropic, judge_server, torch, rules, ... "
-                            f"(default: {default_api_type or '$API_TYPE, else openai'})")
-    group.add_argument("--model", help="model name, deployment or local path (default: $MODEL_VERSION, else the "
-                                       "backend's)")
-    group.add_argument("--base-url", action="append",
-                       help="backend URL (repeat for an endpoint pool); default from the backend's env variable")
-    group.add_argument(key_flag, metavar="ENV_VAR", dest="backend_key_env",
-                       help="name of the environment variable holding the backend's API key "
-                            "(default: the backend's own, e.g. OPENAI_API_KEY)")
+    group.add_argument(
+        "--api-type",
+        default=default_api_type,
+        help="backend: openai, azure, vllm, anthropic, judge_server, torch, rules, ... "
+        f"(default: {default_api_type or '$API_TYPE, else openai'})",
+    )
+    group.add_argument(
+        "--model", help="model name, deployment or local path (default: $MODEL_VERSION, else the backend's)"
+    )
+    group.add_argument(
+        "--base-url",
+        action="append",
+        help="backend URL (repeat for an endpoint pool); default from the backend's env variable",
+    )
+    group.add_argument(
+        key_flag,
+        metavar="ENV_VAR",
+        dest="backend_key_env",
+        help="name of the environment variable holding the backend's API key "
+        "(default: the backend's own, e.g. OPENAI_API_KEY)",
+    )
     group.add_argument("--timeout", type=float, help="seconds per attempt")
     group.add_argument("--num-retries", type=int, help="retries after the first attempt")
     group.add_argument("--retry-delay", type=float, help="first backoff in seconds")
@@ -66,22 +82,25 @@ def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str |
     group.add_argument("--output-format", choices=("0/1", "yes/no"), help="binary verdicts as 1/0 or yes/no")
     group.add_argument("--score-range", type=float, nargs=2, metavar=("LOW", "HIGH"), help="score range (1 10)")
     group.add_argument("--cache", help='reuse replies: "memory" or the path of a SQLite file')
-    group.add_argument("--logprob-score", action="store_true",
-                       help="also compute p_yes / expected_score from token logprobs (backends that return them)")
-    group.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                       help="any other JudgeConfig field; VALUE is JSON if it parses (--set extra_body='{...}')")
+    group.add_argument(
+        "--logprob-score",
+        action="store_true",
+        help="also compute p_yes / expected_score from token logprobs (backends that return them)",
+    )
+    group.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="any other JudgeConfig field; VALUE is JSON if it parses (--set extra_body='{...}')",
+    )
 
 
 def _field_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("item (or one JSON object on stdin)")
-    group.add_argument("-q", "--question")
-    group.add_argument("-a", "--answer", help="the reference answer")
-    group.add_argument("-p", "--prediction", help="the answer being judged")
-    group.add_argument("--response", help="the response being scored (pointwise)")
-    group.add_argument("--response1")
-    group.add_argument("--response2")
-    group.add_argument("--context")
-    group.add_argument("--rubric", help='criteria: JSON {"name": "description"} or "name1,name2"')
+    for name in _ITEM_FIELDS:
+        flags = [_FIELD_SHORT[name]] if name in _FIELD_SHORT else []
+        group.add_argument(*flags, "--" + name.replace("_", "-"), dest=name, help=_FIELD_HELP.get(name))
     group.add_argument("--answer-type", help="hint for rules / judge servers: choice, number, math, text")
     group.add_argument("--custom-prompt", help="a prompt template naming {question}, {answer}, ...")
     group.add_argument("--image", dest="images", action="append", help="an image path or URL (repeatable)")
@@ -153,23 +172,34 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
     """The argument parser. ``with_demo`` adds the demo's own options (importing `judgekit.demo`)."""
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="judgekit", description="Use a model as a judge: one item, a JSONL batch, or an HTTP judge server.",
-        epilog=_MAIN_EPILOG, formatter_class=fmt,
+        prog="judgekit",
+        description="Use a model as a judge: one item, a JSONL batch, or an HTTP judge server.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=fmt,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    judge = commands.add_parser("judge", help="judge one item", description="Judge one item and print the verdict.",
-                                epilog=_JUDGE_EPILOG, formatter_class=fmt)
-    judge.add_argument("--kind", choices=KINDS, help="judge kind (default: the input's \"kind\", else binary)")
+    judge = commands.add_parser(
+        "judge",
+        help="judge one item",
+        description="Judge one item and print the verdict.",
+        epilog=_JUDGE_EPILOG,
+        formatter_class=fmt,
+    )
+    judge.add_argument("--kind", choices=KINDS, help='judge kind (default: the input\'s "kind", else binary)')
     judge.add_argument("--json", action="store_true", help="print the full result as JSON")
     _field_options(judge)
     _backend_options(judge, default_api_type=None, key_flag="--api-key-env")
     judge.set_defaults(handler=_cmd_judge)
 
-    batch = commands.add_parser("batch", help="judge a JSONL file (resumable)", epilog=_BATCH_EPILOG,
-                                description="Judge every line of a JSONL file into an output JSONL file.",
-                                formatter_class=fmt)
+    batch = commands.add_parser(
+        "batch",
+        help="judge a JSONL file (resumable)",
+        epilog=_BATCH_EPILOG,
+        description="Judge every line of a JSONL file into an output JSONL file.",
+        formatter_class=fmt,
+    )
     batch.add_argument("input", help="input JSONL file ('-': stdin)")
     batch.add_argument("-o", "--output", required=True, help="output JSONL file (appended to; resumable)")
     batch.add_argument("--kind", choices=KINDS, default="binary", help="judge kind (default binary)")
@@ -180,38 +210,60 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
     _backend_options(batch, default_api_type=None, key_flag="--api-key-env")
     batch.set_defaults(handler=_cmd_batch)
 
-    serve = commands.add_parser("serve", help="run the judge HTTP server", epilog=_SERVE_EPILOG,
-                                description="Serve a judge over HTTP with dynamic batching.", formatter_class=fmt)
+    serve = commands.add_parser(
+        "serve",
+        help="run the judge HTTP server",
+        epilog=_SERVE_EPILOG,
+        description="Serve a judge over HTTP with dynamic batching.",
+        formatter_class=fmt,
+    )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
-    serve.add_argument("--kind", default="auto", choices=("auto", "binary", "correctness", "pointwise"),
-                       help="auto: correctness when a request has an answer, else pointwise (default auto)")
-    serve.add_argument("--api-key-env", default="JUDGE_SERVER_API_KEY", metavar="ENV_VAR",
-                       help="variable holding the key clients must send as Bearer (default JUDGE_SERVER_API_KEY; "
-                            "unset or empty: no auth)")
+    serve.add_argument(
+        "--kind",
+        default="auto",
+        choices=kinds.SERVER_KINDS,
+        help="auto: correctness when a request has an answer, else pointwise (default auto)",
+    )
+    serve.add_argument(
+        "--api-key-env",
+        default="JUDGE_SERVER_API_KEY",
+        metavar="ENV_VAR",
+        help="variable holding the key clients must send as Bearer (default JUDGE_SERVER_API_KEY; "
+        "unset or empty: no auth)",
+    )
     serve.add_argument("--max-batch-size", type=int, default=16, help="items per backend batch (default 16)")
     serve.add_argument("--max-wait-ms", type=float, default=10.0, help="wait for a batch to fill (default 10 ms)")
     serve.add_argument("--max-queue", type=int, default=1024, help="items allowed to wait before 503 (default 1024)")
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default 1 MB)")
     serve.add_argument("--max-concurrent-batches", type=int, default=4, help="backend batches at once (default 4)")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    serve.add_argument("--torch-mode", choices=("logprob", "generate", "reward"), default="logprob",
-                       help="with --api-type torch: logprob (P(yes) / expected score in one forward pass; default), "
-                            "generate (parse a generated reply) or reward (a reward-model head)")
-    serve.add_argument("--graceful-timeout", type=float, default=30.0,
-                       help="seconds to finish in-flight requests on shutdown (default 30)")
+    serve.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to finish in-flight requests on shutdown (default 30)",
+    )
     _backend_options(serve, default_api_type="torch", key_flag="--backend-api-key-env")
     serve.set_defaults(handler=_cmd_serve, model_default="smollm2")  # the torch judge's demo model
 
-    providers = commands.add_parser("providers", help="list backends and their configuration",
-                                    description="List registered backends and what the environment configures.",
-                                    epilog=_PROVIDERS_EPILOG, formatter_class=fmt)
+    providers = commands.add_parser(
+        "providers",
+        help="list backends and their configuration",
+        description="List registered backends and what the environment configures.",
+        epilog=_PROVIDERS_EPILOG,
+        formatter_class=fmt,
+    )
     providers.add_argument("--json", action="store_true", help="print JSON")
     providers.set_defaults(handler=_cmd_providers)
 
-    demo = commands.add_parser("demo", help="judge a small labelled sample with no API key",
-                               description="judgekit's main job with no API key: the rules judge and a small "
-                                           "in-process model on a labelled sample.", formatter_class=fmt)
+    demo = commands.add_parser(
+        "demo",
+        help="judge a small labelled sample with no API key",
+        description="judgekit's main job with no API key: the rules judge and a small "
+        "in-process model on a labelled sample.",
+        formatter_class=fmt,
+    )
     if with_demo:
         try:
             from judgekit.demo import add_arguments
@@ -271,9 +323,14 @@ def _make_judge(args: argparse.Namespace) -> Any:
         except ValueError:
             fields[name.strip()] = raw
     flags = {
-        "timeout": args.timeout, "num_retries": args.num_retries, "retry_delay": args.retry_delay,
-        "max_concurrent": args.max_concurrent, "temperature": args.temperature, "max_tokens": args.max_tokens,
-        "output_format": args.output_format, "score_range": tuple(args.score_range) if args.score_range else None,
+        "timeout": args.timeout,
+        "num_retries": args.num_retries,
+        "retry_delay": args.retry_delay,
+        "max_concurrent": args.max_concurrent,
+        "temperature": args.temperature,
+        "max_tokens": args.max_tokens,
+        "output_format": args.output_format,
+        "score_range": tuple(args.score_range) if args.score_range else None,
         "cache": args.cache,
     }
     fields.update({k: v for k, v in flags.items() if v is not None})
@@ -383,6 +440,7 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     return value
 
+
 # ------------------------------------------------------------------------------------------------ batch
 
 
@@ -405,8 +463,10 @@ class _Tally:
         wall = time.perf_counter() - self.started
         judged = self.succeeded + self.failed
         rate = f" ({judged / wall:.1f} items/s)" if judged and wall > 0 else ""
-        return (f"summary: items={self.items} succeeded={self.succeeded} failed={self.failed} "
-                f"skipped={self.skipped} wall_s={wall:.2f} tokens={self.tokens}{rate}")
+        return (
+            f"summary: items={self.items} succeeded={self.succeeded} failed={self.failed} "
+            f"skipped={self.skipped} wall_s={wall:.2f} tokens={self.tokens}{rate}"
+        )
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
@@ -436,22 +496,36 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 async def _run_batch(
-    judge: Any, args: argparse.Namespace, todo: list[tuple[int, dict[str, Any]]], out: Path, tally: _Tally,
+    judge: Any,
+    args: argparse.Namespace,
+    todo: list[tuple[int, dict[str, Any]]],
+    out: Path,
+    tally: _Tally,
     concurrency: int,
 ) -> None:
     from tqdm import tqdm
 
-    from judgekit._batch import gather_ordered
+    from judgekit.batching.engine import gather_ordered
 
-    bar = tqdm(total=tally.items, initial=tally.skipped, desc=f"judging ({args.kind})", unit="item",
-               file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=tally.items,
+        initial=tally.skipped,
+        desc=f"judging ({args.kind})",
+        unit="item",
+        file=sys.stderr,
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    )
     with _append(out) as sink:
 
         async def one(entry: tuple[int, dict[str, Any]]) -> None:
             index, item = entry
             result = await _judge_one(judge, args.kind, item)
-            record = {"index": index, **({"id": item["id"]} if "id" in item else {}),
-                      **_record(result, include_prompt=args.include_prompt)}
+            record = {
+                "index": index,
+                **({"id": item["id"]} if "id" in item else {}),
+                **_record(result, include_prompt=args.include_prompt),
+            }
             sink.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             sink.flush()
             tally.add(result)
@@ -474,14 +548,24 @@ async def _judge_one(judge: Any, kind: str, item: dict[str, Any]) -> dict[str, A
         fields = _item_for(kind, fields, strict=False)
         return dict((await judge.aevaluate_batch(kind, [fields]))[0])
     except UsageError as exc:
-        return {"success": False, "result": None, "scores": None, "error_message": str(exc),
-                "error_type": "ConfigError"}
+        return {
+            "success": False,
+            "result": None,
+            "scores": None,
+            "error_message": str(exc),
+            "error_type": "ConfigError",
+        }
     except ConfigError as exc:
         if exc.field in _BACKEND_FIELDS:
             raise
         message = str(exc).removeprefix("items[0]: ")
-        return {"success": False, "result": None, "scores": None, "error_message": message,
-                "error_type": type(exc).__name__}
+        return {
+            "success": False,
+            "result": None,
+            "scores": None,
+            "error_message": message,
+            "error_type": type(exc).__name__,
+        }
 
 
 def _record(result: dict[str, Any], *, include_prompt: bool) -> dict[str, Any]:
@@ -557,29 +641,37 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from judgekit.server import create_app, serve
 
     server_key = env_value(args.api_key_env) if args.api_key_env else None
-    if args.api_type == "torch":
-        given = {item.partition("=")[0].strip() for item in args.set}
-        if "torch_batch_size" not in given:
-            args.set.append(f"torch_batch_size={args.max_batch_size}")  # one server batch = one model batch
-        if "torch_mode" not in given:
-            args.set.append(f"torch_mode={args.torch_mode}")
     judge = _make_judge(args)
-    load = getattr(judge.judge, "load", None)  # an in-process model: load it now, not on the first request
-    if callable(load):
-        print(f"judgekit serve: loading {judge.config.model_name} ...", file=sys.stderr, flush=True)
-        load()
+    given = {item.partition("=")[0].strip() for item in args.set}
+    defaults = judge.judge.serving_defaults(max_batch_size=args.max_batch_size)
+    if any(name not in given for name in defaults):  # the backend's serving defaults, unless set with --set
+        args.set.extend(f"{name}={json.dumps(value)}" for name, value in defaults.items() if name not in given)
+        judge.close()
+        judge = _make_judge(args)
+    print(f"judgekit serve: warming up {judge.config.model_name or judge.judge.provider_name} ...", file=sys.stderr,
+          flush=True)
+    judge.judge.warm_up()  # an in-process model loads now, not on the first request
     app = create_app(
-        judge, kind=args.kind, api_key=server_key or None, max_batch_size=args.max_batch_size,
-        max_wait_s=args.max_wait_ms / 1000, max_queue=args.max_queue, max_body_bytes=args.max_body_bytes,
+        judge,
+        kind=args.kind,
+        api_key=server_key or None,
+        max_batch_size=args.max_batch_size,
+        max_wait_s=args.max_wait_ms / 1000,
+        max_queue=args.max_queue,
+        max_body_bytes=args.max_body_bytes,
         max_concurrent_batches=args.max_concurrent_batches,
     )
     service = app.state.judge_service
     auth = f"on (key from {args.api_key_env})" if server_key else "off"
-    print(f"judgekit serve: {service.model} ({service.backend.provider_name}), kind={args.kind}, auth {auth}, "
-          f"on http://{args.host}:{args.port}", file=sys.stderr)
+    print(
+        f"judgekit serve: {service.model} ({service.backend.provider_name}), kind={args.kind}, auth {auth}, "
+        f"on http://{args.host}:{args.port}",
+        file=sys.stderr,
+    )
     if not server_key and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"judgekit serve: warning: no API key and listening on {args.host}; set {args.api_key_env}",
-              file=sys.stderr)
+        print(
+            f"judgekit serve: warning: no API key and listening on {args.host}; set {args.api_key_env}", file=sys.stderr
+        )
     try:
         serve(app, args.host, args.port, log_level=args.log_level, timeout_graceful_shutdown=args.graceful_timeout)
     finally:
@@ -609,15 +701,17 @@ def _cmd_providers(args: argparse.Namespace) -> int:
     rows = []
     for name in JudgeFactory.list_judges():
         config = JudgeConfig.from_env(api_type=name)
-        rows.append({
-            "api_type": name,
-            "default": name == default,
-            "class": JudgeFactory.describe(name),
-            "base_url": config.base_url,
-            "api_key": mask_secret(config.secret()),
-            "model": config.model_name,
-            "env": env_variables(name),
-        })
+        rows.append(
+            {
+                "api_type": name,
+                "default": name == default,
+                "class": JudgeFactory.describe(name),
+                "base_url": config.base_url,
+                "api_key": mask_secret(config.secret()),
+                "model": config.model_name,
+                "env": env_variables(name),
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -627,8 +721,10 @@ def _cmd_providers(args: argparse.Namespace) -> int:
         url = row["base_url"] if isinstance(row["base_url"], str) else ", ".join(row["base_url"] or []) or "-"
         key = row["api_key"] if row["env"] else "(none needed)"
         print(f"{mark}{row['api_type']:<14}{key:<22}{url:<40}{row['model'] or '-'}")
-    print(f"\n* the default ($API_TYPE, else openai). Variables read: API_TYPE, MODEL_VERSION and per backend "
-          f"{', '.join(sorted({v for r in rows for v in r['env']}))}.")
+    print(
+        f"\n* the default ($API_TYPE, else openai). Variables read: API_TYPE, MODEL_VERSION and per backend "
+        f"{', '.join(sorted({v for r in rows for v in r['env']}))}."
+    )
     return 0
 
 

@@ -10,12 +10,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from judgekit.errors import ConfigError
+from judgekit.kinds import kind_names
 
-__all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "normalize_base_url"]
+__all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "TorchOptions", "normalize_base_url"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-2024-08-06"
 
-JudgeKind = Literal["binary", "comparative", "rubric", "correctness", "pointwise", "pairwise", "custom"]
+JudgeKind = Literal[(*kind_names(), "custom")]  # type: ignore[valid-type]  # the kinds of `judgekit.kinds`
 
 # Where each api_type finds its key, its URL and its default model in the environment (first set wins).
 _ENV: dict[str, dict[str, tuple[str, ...]]] = {
@@ -52,6 +53,31 @@ def _env(names: tuple[str, ...], environ: Mapping[str, str]) -> str | None:
         if value:
             return value
     return None
+
+
+class TorchOptions(BaseModel):
+    """Settings of the in-process torch judge (``api_type="torch"``; see docs/torch-judge.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["generate", "logprob", "reward"] = "generate"
+    """Generate text (parsed like any judge), score from verdict-token log-probabilities, or read a scalar
+    reward head."""
+    device: str | None = None
+    """"cpu", "cuda", "cuda:1", ...; None: CUDA when available, else CPU."""
+    dtype: str | None = None
+    """"bfloat16", "float16", "float32" or "auto"; None: bfloat16 on CUDA, float32 on CPU."""
+    device_map: str | None = None
+    """Passed to ``from_pretrained(device_map=...)`` ("auto" spreads a large model); overrides ``device``."""
+    gguf_file: str | None = None
+    """A GGUF file inside the ``model_name`` directory (a ``.gguf`` path as ``model_name`` also works)."""
+    batch_size: int = Field(16, ge=1)
+    """Most requests run through the model in one batch."""
+    batch_wait_s: float = Field(0.01, ge=0.0)
+    """How long a batch waits to fill up before it runs."""
+
+
+_TORCH_SHORTHANDS = {f"torch_{name}": name for name in TorchOptions.model_fields}
 
 
 class JudgeConfig(BaseModel):
@@ -111,21 +137,9 @@ class JudgeConfig(BaseModel):
     adaptive_concurrency: bool = True
     """Halve the allowed concurrency on a 429 and grow it back by one per window of successes (AIMD)."""
     # -- torch backend --
-    torch_mode: Literal["generate", "logprob", "reward"] = "generate"
-    """In-process judge: generate text (parsed like any judge), score from verdict-token log-probabilities, or
-    read a scalar reward head (see docs/torch-judge.md)."""
-    torch_device: str | None = None
-    """"cpu", "cuda", "cuda:1", ...; None: CUDA when available, else CPU."""
-    torch_dtype: str | None = None
-    """"bfloat16", "float16", "float32" or "auto"; None: bfloat16 on CUDA, float32 on CPU."""
-    torch_device_map: str | None = None
-    """Passed to ``from_pretrained(device_map=...)`` ("auto" spreads a large model); overrides ``torch_device``."""
-    torch_gguf_file: str | None = None
-    """A GGUF file inside the ``model_name`` directory (a ``.gguf`` path as ``model_name`` also works)."""
-    torch_batch_size: int = Field(16, ge=1)
-    """Most requests run through the model in one batch."""
-    torch_batch_wait_s: float = Field(0.01, ge=0.0)
-    """How long a batch waits to fill up before it runs."""
+    torch: TorchOptions = Field(default_factory=TorchOptions)
+    """The in-process torch judge's settings (`TorchOptions`); ``torch_mode="logprob"`` and the other ``torch_*``
+    names are accepted as shorthand for ``torch={"mode": "logprob"}``."""
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -136,6 +150,21 @@ class JudgeConfig(BaseModel):
                 raise ValueError('must be True, "memory" or the path of a SQLite file')
             return "memory" if value.lower() == "memory" else os.path.expanduser(value)
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_torch_options(cls, data: Any) -> Any:
+        """``torch_mode=...`` (and the other ``torch_*`` shorthands) go into ``torch``; a shorthand wins over
+        the same setting inside ``torch``."""
+        if not isinstance(data, dict) or not any(key in _TORCH_SHORTHANDS for key in data):
+            return data
+        data = dict(data)
+        nested = data.get("torch")
+        nested = nested.model_dump() if isinstance(nested, TorchOptions) else dict(nested or {})
+        for key in [k for k in data if k in _TORCH_SHORTHANDS]:
+            nested[_TORCH_SHORTHANDS[key]] = data.pop(key)
+        data["torch"] = nested
+        return data
 
     def __init__(self, **data: Any) -> None:
         try:

@@ -12,6 +12,7 @@ The tree::
      |   +- RateLimitError               429
      |   +- AuthenticationError          401 / 403 (never retried)
      |   +- ProviderResponseError        2xx but empty, filtered or unreadable
+     |       +- EmptyReplyError          2xx with no text at all
      +- ParseError(ValueError)           the judge replied, but not in the expected form
      +- CircuitOpenError                 the reward adapter's circuit breaker is open
 
@@ -27,6 +28,7 @@ __all__ = [
     "AuthenticationError",
     "CircuitOpenError",
     "ConfigError",
+    "EmptyReplyError",
     "JudgeError",
     "JudgeTimeoutError",
     "MissingDependencyError",
@@ -128,6 +130,10 @@ class AuthenticationError(ProviderError):
 
 class ProviderResponseError(ProviderError):
     """A 2xx reply that is empty, filtered or unreadable."""
+
+
+class EmptyReplyError(ProviderResponseError):
+    """A 2xx reply with no text (``finish_reason`` says why, e.g. ``length``). Not retried by default."""
 
 
 class ParseError(JudgeError, ValueError):

@@ -6,22 +6,27 @@ import asyncio
 import random
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, Literal, TypeVar
 
 from loguru import logger
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from pydantic import BaseModel
 
-from judgekit._batch import BUDGET_EXCEEDED, BatchStats, run_batch
-from judgekit._ratelimit import AdaptiveLimit, ConcurrencyGate, RateLimiter, estimate_prompt_tokens
+from judgekit._ratelimit import AdaptiveLimit, ConcurrencyGate, RateLimiter, current_batch, estimate_prompt_tokens
 from judgekit._sync import LoopLocal, run_sync
+from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, gather_ordered, run_batch
 from judgekit.cache import JudgeCache, cache_from_config, cache_key, request_key_data
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError, RateLimitError
 from judgekit.pricing import cost_usd, price_for
 from judgekit.types import JudgeRequest, JudgeResponse
 
-__all__ = ["JudgeInterface"]
+__all__ = ["JudgeInterface", "ScoreType"]
+
+T = TypeVar("T")
+
+ScoreType = Literal["probability", "unbounded"]
+"""What `JudgeResponse.score` means: a bounded probability in [0, 1], or an unbounded reward-model scalar."""
 
 if sys.version_info >= (3, 11):
     _deadline = asyncio.timeout
@@ -43,20 +48,24 @@ else:  # pragma: no cover - Python 3.10
 class JudgeInterface:
     """A judge backend. Subclasses implement ``async _send(request, config) -> JudgeResponse``.
 
-    `aevaluate` is the one request path: it answers from the cache when one is configured, bounds
-    concurrency (``max_concurrent``, halved on a 429 and grown back: `judgekit._ratelimit`), keeps to the
-    client-side rate limits, applies the per-attempt ``timeout``, retries what `should_retry` allows with
-    exponential backoff and jitter (honouring ``Retry-After``), measures latency and cost, and turns every
-    `ProviderError` into ``JudgeResponse(success=False, error_message=...)``. `evaluate` is its synchronous
-    twin. `aevaluate_batch` runs many through it (`judgekit._batch`), with a budget and a progress bar.
+    `aevaluate` answers from the cache when one is configured, then sends through `_call`, the one request
+    path: it bounds concurrency (``max_concurrent``, halved on a 429 and grown back: `judgekit._ratelimit`),
+    keeps to the client-side rate limits, applies the per-attempt ``timeout`` and retries what `should_retry`
+    allows with exponential backoff and jitter (honouring ``Retry-After``). `aevaluate` measures latency and
+    cost and turns every `ProviderError` into ``JudgeResponse(success=False, error_message=...)``;
+    `evaluate` is its synchronous twin. `aevaluate_batch` runs many through it (`judgekit.batching.engine`), with a
+    budget and a progress bar. A request's own ``config`` overrides only the fields it sets (`config_for`).
 
-    A subclass written the seed's way, overriding only the synchronous ``evaluate``, also works: its
-    ``aevaluate`` runs ``evaluate`` in a worker thread.
+    Capabilities generic code may ask any judge about (override them in a provider): `model_for`,
+    `native_score_type`, `warm_up`, `aevaluate_many`.
+
+    A subclass that overrides only the synchronous ``evaluate`` also works: its ``aevaluate`` runs
+    ``evaluate`` in a worker thread.
     """
 
     provider_name: ClassVar[str] = "base"
     _sync_only: ClassVar[bool] = False
-    # class-level defaults, so a subclass whose __init__ skips ours (the seed's style) still works
+    # class-level defaults, so a subclass whose __init__ skips ours (overriding only evaluate) still works
     last_batch_stats: BatchStats | None = None
     _flow_settings: tuple[Any, ...] | None = None
     _limit: AdaptiveLimit
@@ -97,6 +106,45 @@ class JudgeInterface:
     async def aclose(self) -> None:
         """Release connections held on the running loop."""
 
+    # -- capabilities (hooks generic code calls; providers override) --------------------------------
+
+    def model_for(self, config: JudgeConfig) -> str | None:
+        """The model a call with ``config`` will use (None: not known before the call)."""
+        return config.model_name
+
+    def native_score_type(self) -> ScoreType | None:
+        """What `JudgeResponse.score` holds for this judge: ``"probability"`` (in [0, 1]), ``"unbounded"``
+        (a reward-model scalar), or None (no native score; the reply text is parsed)."""
+        return None
+
+    def warm_up(self) -> None:
+        """Load models / open what the first request needs, ahead of it (a server calls it before serving)."""
+
+    def serving_defaults(self, *, max_batch_size: int) -> dict[str, Any]:
+        """Config fields a judge server sets on this judge unless the user set them (default: none). An
+        in-process model, say, matches its own batch size to the server's."""
+        return {}
+
+    async def aevaluate_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]:
+        """A backend's native batch call: one response per request, in order, whatever fails.
+
+        Default: `aevaluate` on each, concurrently within ``max_concurrent``. A backend with a batch endpoint
+        (the judge server's ``/batch_judge``) sends them in fewer round trips.
+        """
+        return await gather_ordered(requests, self.aevaluate, concurrency=self.config.max_concurrent)
+
+    def config_for(self, request: JudgeRequest) -> JudgeConfig:
+        """The config a request runs with: the judge's, with the fields ``request.config`` sets laid over it.
+
+        Fields the request's config leaves unset (its key, URL, model, ...) come from the judge, so a request
+        that only changes ``temperature`` still finds the judge's key. Nested option models are laid over the
+        same way, field by field.
+        """
+        own = request.config
+        if own is None or own is self.config:
+            return self.config
+        return self.config.merged(**_set_fields(own, self.config))
+
     # -- cache, flow control, price --------------------------------------------------------------
 
     @property
@@ -118,7 +166,7 @@ class JudgeInterface:
 
     def cache_key(self, request: JudgeRequest, config: JudgeConfig | None = None) -> str | None:
         """The cache key of ``request`` (None: not cacheable). Providers adjust `cache_key_data`."""
-        data = self.cache_key_data(request, config or request.config or self.config)
+        data = self.cache_key_data(request, config or self.config_for(request))
         return None if data is None else cache_key(data)
 
     def cache_key_data(self, request: JudgeRequest, config: JudgeConfig) -> dict[str, Any] | None:
@@ -156,13 +204,10 @@ class JudgeInterface:
         if self.config.price_per_million is not None:
             return self.config.price_per_million
         if model is None:
-            model = self.config.model_name
-            model_for = getattr(self, "model_for", None)
-            if model is None and callable(model_for):
-                try:
-                    model = model_for(self.config)
-                except ConfigError:
-                    model = None
+            try:
+                model = self.model_for(self.config)
+            except ConfigError:
+                model = None
         return price_for(model)
 
     def _cost(self, response: JudgeResponse, config: JudgeConfig) -> float | None:
@@ -173,7 +218,7 @@ class JudgeInterface:
 
     async def aevaluate(self, request: JudgeRequest) -> JudgeResponse:
         """Judge one request. Never raises for a backend failure; a `ConfigError` propagates."""
-        config = request.config or self.config
+        config = self.config_for(request)
         cache = self.cache
         key = None
         if cache is not None:
@@ -194,75 +239,84 @@ class JudgeInterface:
         return response
 
     async def _request(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
-        """Send ``request`` with retries, concurrency and rate limits; a failure becomes ``success=False``."""
+        """Send ``request`` through `_call`; a failure becomes ``success=False``."""
         started = time.perf_counter()
-        attempts = 0
-        gates, limiter = self._flow()
-        gate, limit = gates.get(), self._limit
-
-        async def attempt() -> JudgeResponse:
-            nonlocal attempts
-            attempts += 1
-            async with gate:
-                booked, estimate = 0.0, 0
-                if limiter is not None:
-                    estimate = estimate_prompt_tokens(request.messages)
-                    booked = await limiter.wait(estimate)
-                sent = time.monotonic()
-                response = None
-                try:
-                    async with _deadline(config.timeout):
-                        response = await self._send(request, config)
-                except TimeoutError:
-                    raise JudgeTimeoutError(
-                        f"no reply within {config.timeout:g}s",
-                        provider=self.provider_name,
-                        model=config.model_name,
-                    ) from None
-                except RateLimitError:
-                    limit.on_rate_limit(sent)
-                    raise
-                finally:
-                    if limiter is not None:
-                        limiter.settle(booked, None if response is None else response.usage, estimate)
-                limit.on_success()
-                return response
-
+        tries = _Tries()
+        estimate = estimate_prompt_tokens(request.messages) if self._flow()[1] is not None else 0
         try:
-            try:
-                response = await attempt()  # fast path: no retry machinery for the common success
-            except ProviderError as first:
-                if config.num_retries == 0 or not self.should_retry(first):
-                    raise
-                self._log_retry(first, 1, config)
-                response = await self._retry(attempt, config, first)
+            response = await self._call(
+                lambda: self._send(request, config), config, estimate_tokens=estimate, tries=tries
+            )
         except ProviderError as exc:
-            return self._failure(exc, config, started, attempts)
+            return self._failure(exc, config, started, tries.count)
         except ConfigError:
             raise
         except Exception as exc:  # a bug or an unforeseen reply shape: still an honest failure
             logger.opt(exception=exc).error("judgekit: unexpected error in {}", type(self).__name__)
-            return self._failure(exc, config, started, attempts)
+            return self._failure(exc, config, started, tries.count)
         response.latency_s = time.perf_counter() - started
-        response.attempts = attempts
+        response.attempts = tries.count
         response.provider = response.provider or self.provider_name
         return response
 
-    async def _retry(self, attempt: Any, config: JudgeConfig, first: ProviderError) -> JudgeResponse:
-        delay = _Backoff(config)
-        await asyncio.sleep(delay(first, 1))
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(config.num_retries),
-            wait=lambda state: delay(state.outcome.exception(), state.attempt_number + 1),  # type: ignore[union-attr]
-            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and self.should_retry(e)),
-            before_sleep=lambda state: self._log_retry(
-                state.outcome.exception(),
-                state.attempt_number + 1,
-                config,  # type: ignore[union-attr]
-            ),
-            reraise=True,
-        )
-        return await retrying(attempt)
+    async def _call(
+        self,
+        send: Callable[[], Awaitable[T]],
+        config: JudgeConfig,
+        *,
+        estimate_tokens: int = 0,
+        tries: _Tries | None = None,
+    ) -> T:
+        """The one request path: run ``send()`` inside a concurrency slot and the rate limits, with the
+        per-attempt ``timeout``, retrying what `should_retry` allows (``num_retries`` times, backoff with jitter,
+        ``Retry-After`` honoured). Returns what ``send`` returns; raises the last `ProviderError`.
+
+        ``estimate_tokens`` is the prompt's size for the tokens-per-minute limit; ``tries`` counts attempts.
+        """
+        tries = tries or _Tries()
+        backoff: _Backoff | None = None
+        while True:
+            tries.count += 1
+            try:
+                return await self._attempt(send, config, estimate_tokens)
+            except ProviderError as exc:
+                if tries.count > config.num_retries or not self.should_retry(exc):
+                    raise
+                self._log_retry(exc, tries.count, config)
+                backoff = backoff or _Backoff(config)
+                await asyncio.sleep(backoff(exc, tries.count))
+
+    async def _attempt(self, send: Callable[[], Awaitable[T]], config: JudgeConfig, estimate_tokens: int) -> T:
+        """One attempt: a concurrency slot, a rate-limit slot, then ``send()`` under the timeout."""
+        gate, limit, limiter = self._gate()
+        async with gate:
+            booked = await limiter.wait(estimate_tokens) if limiter is not None else 0.0
+            sent = time.monotonic()
+            result: Any = None
+            try:
+                async with _deadline(config.timeout):
+                    result = await send()
+            except TimeoutError:
+                raise JudgeTimeoutError(
+                    f"no reply within {config.timeout:g}s", provider=self.provider_name, model=config.model_name
+                ) from None
+            except RateLimitError:
+                limit.on_rate_limit(sent)
+                raise
+            finally:
+                if limiter is not None:
+                    limiter.settle(booked, getattr(result, "usage", None), estimate_tokens)
+        limit.on_success()
+        return result  # type: ignore[no-any-return]
+
+    def _gate(self) -> tuple[ConcurrencyGate, AdaptiveLimit, RateLimiter | None]:
+        """The concurrency slot to take: the running batch's own when it set another bound, else the judge's."""
+        gates, limiter = self._flow()
+        scope = current_batch()
+        if scope is None or scope.concurrency == self.config.max_concurrent:
+            return gates.get(), self._limit, limiter
+        gate, limit = scope.gate_for(self, self.config.adaptive_concurrency)
+        return gate, limit, limiter
 
     def _log_retry(self, exc: BaseException | None, attempt: int, config: JudgeConfig) -> None:
         logger.warning(
@@ -289,7 +343,7 @@ class JudgeInterface:
         )
 
     async def _evaluate_in_thread(self, request: JudgeRequest) -> JudgeResponse:
-        config = request.config or self.config
+        config = self.config_for(request)
         started = time.perf_counter()
         try:
             return await asyncio.to_thread(self.evaluate, request)
@@ -313,10 +367,12 @@ class JudgeInterface:
     ) -> list[JudgeResponse]:
         """Judge many requests concurrently; one response per request, in input order, whatever fails.
 
-        ``max_concurrency`` bounds this batch (the judge's ``max_concurrent`` still holds); ``progress`` shows
-        a tqdm bar with failures, cache hits and cost. Once ``max_cost`` (USD) or ``max_tokens_total`` is
-        spent, the remaining requests are not sent: they come back as failures with ``error_type``
-        ``"BudgetExceeded"``. `last_batch_stats` then holds the batch's `BatchStats`.
+        ``max_concurrency`` is the number of this batch's requests in flight: when it differs from the judge's
+        ``max_concurrent`` the batch gets its own limit of that size (above or below ``max_concurrent``, and
+        halved on a 429 like the judge's); when not given the batch shares ``max_concurrent`` with every other
+        call on the judge. ``progress`` shows a tqdm bar with failures, cache hits and cost. Once ``max_cost``
+        (USD) or ``max_tokens_total`` is spent, the remaining requests are not sent: they come back as failures
+        with ``error_type`` ``"BudgetExceeded"``. `last_batch_stats` then holds the batch's `BatchStats`.
         """
         self.check_budget(max_cost, max_tokens_total)
         results, stats = await run_batch(
@@ -324,7 +380,7 @@ class JudgeInterface:
             self.aevaluate,
             concurrency=max_concurrency or self.config.max_concurrent,
             progress=progress,
-            skipped=lambda request, reason: self.budget_failure(reason, request.config or self.config),
+            skipped=lambda request, reason: self.budget_failure(reason, self.config_for(request)),
             max_cost=max_cost,
             max_tokens_total=max_tokens_total,
         )
@@ -400,6 +456,26 @@ def _cache_call(method: Any, *args: Any) -> Any:
     except Exception as exc:
         logger.warning("judgekit: cache {} failed: {}: {}", method.__name__, type(exc).__name__, exc)
         return None
+
+
+def _set_fields(own: BaseModel, base: BaseModel) -> dict[str, Any]:
+    """The fields ``own`` sets, nested models laid over ``base``'s (so ``torch_mode`` alone keeps the rest)."""
+    update: dict[str, Any] = {}
+    for name in own.model_fields_set:
+        value, current = getattr(own, name), getattr(base, name, None)
+        if isinstance(value, BaseModel) and type(value) is type(current):
+            value = current.model_copy(update=_set_fields(value, current))  # type: ignore[union-attr]
+        update[name] = value
+    return update
+
+
+class _Tries:
+    """How many attempts `JudgeInterface._call` made."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
 
 
 class _Backoff:

@@ -16,6 +16,7 @@ from typing import Any
 from loguru import logger
 
 from judgekit.config import JudgeConfig, env_value
+from judgekit.errors import EmptyReplyError
 from judgekit.factory import cached_judge
 from judgekit.types import JudgeRequest
 
@@ -86,15 +87,14 @@ def get_chat_response(prompt: str, max_tokens: int = 256, retries: int = 5, *, r
 
 # -- shared machinery -----------------------------------------------------------------------------
 
+
 def _ask(
     system: str, text: str, *, temperature: float, max_tokens: int, retries: int, pause: float | None
 ) -> tuple[str, str]:
     """The one request loop behind `get_eval` and `get_chat_response`."""
     secret: str | None = None
     try:
-        config = JudgeConfig.from_env(
-            temperature=temperature, max_tokens=max_tokens, num_retries=0
-        )
+        config = JudgeConfig.from_env(temperature=temperature, max_tokens=max_tokens, num_retries=0)
         secret = config.secret()
         judge = cached_judge(config)
         request = JudgeRequest(messages=[{"role": "system", "content": system}, {"role": "user", "content": text}])
@@ -111,7 +111,7 @@ def _ask(
         if response.success:
             return response.content.strip(), response.model_used
         message = response.error_message or ""
-        if response.error_type == "ProviderResponseError" and "empty reply" in message:
+        if response.error_type == EmptyReplyError.__name__:
             logger.warning("judgekit.legacy: the judge gave an empty reply")
             return "", ""
         logger.warning("judgekit.legacy: attempt {}/{} failed: {}", attempt + 1, retries, _redact(message, secret))

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple, NoReturn
 from judgekit.errors import ConfigError, ParseError
 
 __all__ = [
-    "PARSERS",
+    "PARSERS",  # noqa: F822 (derived from judgekit.kinds on first use, see __getattr__)
     "Verdict",
     "parse_binary",
     "parse_comparative",
@@ -648,11 +648,12 @@ def parse_json(text: str) -> Any:
     return found[0]
 
 
-PARSERS: dict[str, Callable[..., Any]] = {
-    "binary": parse_binary,
-    "correctness": parse_correctness,
-    "comparative": parse_comparative,
-    "rubric": parse_rubric,
-    "pointwise": parse_pointwise,
-    "pairwise": parse_pairwise,
-}
+def __getattr__(name: str) -> Any:
+    # ``PARSERS`` is read from the kind spec on first use (`judgekit.kinds` imports this module).
+    if name == "PARSERS":
+        from judgekit.kinds import KINDS
+
+        parsers = {kind: spec.parser for kind, spec in KINDS.items() if spec.parser is not None}
+        globals()["PARSERS"] = parsers
+        return parsers
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,11 +20,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from judgekit import kinds
+
 __all__ = ["KINDS", "SERVER_KINDS", "Scored", "resolve_kind", "score_result"]
 
-KINDS = ("binary", "correctness", "pointwise")
-"""Kinds a request can be judged as."""
-SERVER_KINDS = ("auto", *KINDS)
+KINDS: tuple[str, ...] = tuple(name for name, spec in kinds.KINDS.items() if spec.scorable)
+"""Kinds a request can be judged as (the scorable kinds of `judgekit.kinds`)."""
+SERVER_KINDS: tuple[str, ...] = kinds.SERVER_KINDS
 """Kinds a server (or a request) may name."""
 
 
@@ -54,12 +56,12 @@ def score_result(
     Raises ValueError when the result holds nothing to score (it should not happen for a successful result).
     """
     native = _finite(result.get("score"))
-    if kind == "pointwise":
+    if not kinds.get_kind(kind).verdict:  # a score (pointwise)
         expected, value = _finite(result.get("expected_score")), _finite(result.get("scores"))
         if value is None:
             value = native
         if expected is None and value is None:
-            raise ValueError(f"the pointwise result has no score: {result.get('scores')!r}")
+            raise ValueError(f"the {kind} result has no score: {result.get('scores')!r}")
         if reward_head and value is not None:
             return Scored(1.0 / (1.0 + math.exp(-value)), "sigmoid", value)
         low, high = score_range

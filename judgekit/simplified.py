@@ -8,59 +8,39 @@ reply gives ``success=False`` with the reason; ``result`` and ``scores`` are the
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from judgekit import logprobs
-from judgekit._batch import BUDGET_EXCEEDED, BatchStats, run_batch
 from judgekit._sync import run_sync
+from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, run_batch
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
 from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
-from judgekit.parsing import (
-    parse_binary,
-    parse_comparative,
-    parse_correctness,
-    parse_pairwise,
-    parse_pointwise,
-    parse_rubric,
-    split_reasoning,
-)
-from judgekit.prompts import build_prompt
-from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
+from judgekit.kinds import KINDS, REQUEST_OPTIONS, KindSpec, get_kind
+from judgekit.parsing import split_reasoning
+from judgekit.prompts import build_prompt, template_fields
+from judgekit.types import JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 
 __all__ = ["SimplifiedJudge", "get_binary_judge_response"]
 
-KIND_METHODS = {
-    "binary": "evaluate_binary",
-    "comparative": "evaluate_comparative",
-    "rubric": "evaluate_with_rubric",
-    "correctness": "evaluate_correctness",
-    "pointwise": "evaluate_pointwise",
-    "pairwise": "evaluate_pairwise",
-}
-
-
-_TASK_FIELDS = ("question", "answer", "prediction", "response", "response1", "response2", "context")
-_LOGPROB_KINDS = ("binary", "correctness", "pointwise")  # p_yes, p_yes, expected_score
+KIND_METHODS = {name: spec.method for name, spec in KINDS.items()}
+"""The ``evaluate_*`` method of each judge kind (from `judgekit.kinds`)."""
 
 
 @dataclass
 class _Job:
-    """One prepared judgement: the prompt, the request, how to read the reply and where to put it."""
+    """One prepared judgement: its kind, the prompt, the request, and the resolved options its reply is read with."""
 
-    kind: str
+    spec: KindSpec
     prompt: str
     request: JudgeRequest
-    parse: Callable[[str], Any]
-    slot: str  # "result" or "scores"
-    swapped: _Job | None = None
-    combine: Callable[[Any, Any], tuple[Any, Any, bool]] | None = None
+    options: dict[str, Any]
     logprob_score: bool = False
+    swapped: _Job | None = None
 
 
 class SimplifiedJudge:
@@ -94,8 +74,11 @@ class SimplifiedJudge:
     ) -> None:
         if judge is None:
             given = {
-                "model_name": model_name, "api_key": api_key, "base_url": base_url or azure_endpoint,
-                "api_version": api_version, **config_fields,
+                "model_name": model_name,
+                "api_key": api_key,
+                "base_url": base_url or azure_endpoint,
+                "api_version": api_version,
+                **config_fields,
             }
             shared = {} if isinstance(given.get("cache"), (bool, str, type(None))) else {"cache": given.pop("cache")}
             base = config if config is not None else JudgeConfig()
@@ -111,113 +94,48 @@ class SimplifiedJudge:
     def __repr__(self) -> str:
         return f"SimplifiedJudge({self.judge!r})"
 
-    # -- binary -----------------------------------------------------------------------------
+    # -- one method per kind (its spec in `judgekit.kinds` says what it takes) --------------------
 
     def evaluate_binary(self, question: str, answer: str, prediction: str, **options: Any) -> JudgeResult:
         """Does ``prediction`` match ``answer``? ``result`` is 1/0 (``output_format="0/1"``) or a
         yes/no `~judgekit.parsing.Verdict` (``"yes/no"``) whose truth value is the verdict.
 
-        Options: ``output_format``, ``custom_prompt``, ``images``, ``answer_type`` (a hint for the rules judge
-        and judge servers: choice, number, math, text), and extra ``{fields}`` for a custom prompt.
+        Options: ``output_format``, ``answer_type`` (a hint for the rules judge and judge servers: choice,
+        number, math, text), and those of every kind (``custom_prompt``, ``images``, ``temperature``,
+        ``max_tokens``, ``system_prompt``, ``logprob_score``, ``{placeholders}`` of the custom prompt).
         """
         return run_sync(self.aevaluate_binary(question, answer, prediction, **options))
 
     async def aevaluate_binary(self, question: str, answer: str, prediction: str, **options: Any) -> JudgeResult:
         """Async twin of `evaluate_binary`."""
-        return await self._execute(self._binary(question, answer, prediction, **options))
-
-    def _binary(
-        self,
-        question: str,
-        answer: str,
-        prediction: str,
-        *,
-        output_format: str | None = None,
-        answer_type: str | None = None,
-        custom_prompt: str | None = None,
-        images: Sequence[ImageInput] | None = None,
-        **fields: Any,
-    ) -> _Job:
-        fmt = output_format or self.config.output_format
-        positive, negative = _verdict_words(fmt)
-        values = {**fields, "question": question, "answer": answer, "prediction": prediction,
-                  "pred": prediction, "positive": positive, "negative": negative}
-        return self._job("binary", values, custom_prompt, images, lambda text: parse_binary(text, fmt), "result",
-                         output_format=fmt, answer_type=answer_type)
-
-    # -- correctness --------------------------------------------------------------------------
+        fields = {"question": question, "answer": answer, "prediction": prediction}
+        return await self._execute(self._job("binary", fields, options))
 
     def evaluate_correctness(self, question: str, answer: str, prediction: str, **options: Any) -> JudgeResult:
-        """Is the final math/science answer in ``prediction`` equivalent to ``answer``? ``result`` is 1/0."""
+        """Is the final math/science answer in ``prediction`` equivalent to ``answer``? ``result`` is 1/0.
+
+        Options: ``answer_type`` and those of every kind (see `evaluate_binary`).
+        """
         return run_sync(self.aevaluate_correctness(question, answer, prediction, **options))
 
-    async def aevaluate_correctness(
-        self, question: str, answer: str, prediction: str, **options: Any
-    ) -> JudgeResult:
+    async def aevaluate_correctness(self, question: str, answer: str, prediction: str, **options: Any) -> JudgeResult:
         """Async twin of `evaluate_correctness`."""
-        return await self._execute(self._correctness(question, answer, prediction, **options))
-
-    def _correctness(
-        self,
-        question: str,
-        answer: str,
-        prediction: str,
-        *,
-        answer_type: str | None = None,
-        custom_prompt: str | None = None,
-        images: Sequence[ImageInput] | None = None,
-        **fields: Any,
-    ) -> _Job:
-        values = {**fields, "question": question, "answer": answer, "prediction": prediction,
-                  "pred": prediction, "positive": "Yes", "negative": "No"}
-        return self._job("correctness", values, custom_prompt, images, parse_correctness, "result",
-                         answer_type=answer_type)
-
-    # -- comparative --------------------------------------------------------------------------
+        fields = {"question": question, "answer": answer, "prediction": prediction}
+        return await self._execute(self._job("correctness", fields, options))
 
     def evaluate_comparative(self, question: str, response1: str, response2: str, **options: Any) -> JudgeResult:
         """Score two responses in ``score_range``: ``scores`` is ``(score1, score2)``.
 
         With ``swap=True`` both orders are judged; ``scores`` is the average after undoing the swap and
         ``swap_agreed`` says whether both orders preferred the same response.
-        Options: ``context``, ``score_range``, ``swap``, ``custom_prompt``, ``images``, extra fields.
+        Options: ``context``, ``score_range``, ``swap`` and those of every kind (see `evaluate_binary`).
         """
         return run_sync(self.aevaluate_comparative(question, response1, response2, **options))
 
-    async def aevaluate_comparative(
-        self, question: str, response1: str, response2: str, **options: Any
-    ) -> JudgeResult:
+    async def aevaluate_comparative(self, question: str, response1: str, response2: str, **options: Any) -> JudgeResult:
         """Async twin of `evaluate_comparative`."""
-        return await self._execute(self._comparative(question, response1, response2, **options))
-
-    def _comparative(
-        self,
-        question: str,
-        response1: str,
-        response2: str,
-        *,
-        context: str | None = None,
-        score_range: tuple[float, float] | None = None,
-        swap: bool = False,
-        custom_prompt: str | None = None,
-        images: Sequence[ImageInput] | None = None,
-        **fields: Any,
-    ) -> _Job:
-        low, high = self._range(score_range)
-
-        def make(first: str, second: str) -> _Job:
-            values = {**fields, "question": question, "response1": first, "response2": second,
-                      "context": context, "context_section": _section("Context", context),
-                      "min_score": _num(low), "max_score": _num(high)}
-            return self._job("comparative", values, custom_prompt, images,
-                             lambda text: parse_comparative(text, (low, high)), "scores", score_range=(low, high))
-
-        job = make(response1, response2)
-        if swap:
-            job.swapped, job.combine = make(response2, response1), _combine_scores
-        return job
-
-    # -- rubric ------------------------------------------------------------------------------
+        fields = {"question": question, "response1": response1, "response2": response2}
+        return await self._execute(self._job("comparative", fields, options))
 
     def evaluate_with_rubric(
         self, question: str, prediction: str, rubric: Mapping[str, str] | Sequence[str], **options: Any
@@ -226,7 +144,7 @@ class SimplifiedJudge:
 
         ``rubric`` maps criterion names to descriptions (or is a list of names). Every criterion must be
         scored, or the result is a failure. Options: ``answer`` (a reference), ``context``,
-        ``score_range``, ``custom_prompt``, ``images``, extra fields.
+        ``score_range`` and those of every kind (see `evaluate_binary`).
         """
         return run_sync(self.aevaluate_with_rubric(question, prediction, rubric, **options))
 
@@ -234,69 +152,20 @@ class SimplifiedJudge:
         self, question: str, prediction: str, rubric: Mapping[str, str] | Sequence[str], **options: Any
     ) -> JudgeResult:
         """Async twin of `evaluate_with_rubric`."""
-        return await self._execute(self._rubric(question, prediction, rubric, **options))
-
-    def _rubric(
-        self,
-        question: str,
-        prediction: str,
-        rubric: Mapping[str, str] | Sequence[str],
-        *,
-        answer: str | None = None,
-        context: str | None = None,
-        score_range: tuple[float, float] | None = None,
-        custom_prompt: str | None = None,
-        images: Sequence[ImageInput] | None = None,
-        **fields: Any,
-    ) -> _Job:
-        criteria = _criteria(rubric)
-        low, high = self._range(score_range)
-        lines = [f"- {name}: {desc}" if desc else f"- {name}" for name, desc in criteria.items()]
-        values = {**fields, "question": question, "prediction": prediction, "pred": prediction,
-                  "answer": answer, "rubric": "\n".join(lines), "context": context,
-                  "context_section": _section("Context", context),
-                  "reference_section": _section("Reference Answer", answer, lead="\n"),
-                  "example": json.dumps(dict.fromkeys(criteria, _num(high))),
-                  "min_score": _num(low), "max_score": _num(high)}
-        names = list(criteria)
-        return self._job("rubric", values, custom_prompt, images,
-                         lambda text: parse_rubric(text, names, (low, high)), "scores",
-                         score_range=(low, high), criteria=criteria)
-
-    # -- pointwise ---------------------------------------------------------------------------
+        fields = {"question": question, "prediction": prediction, "rubric": rubric}
+        return await self._execute(self._job("rubric", fields, options))
 
     def evaluate_pointwise(self, question: str, response: str, **options: Any) -> JudgeResult:
         """Score one response, the ``<think>..</think><score>N</score>`` way: ``scores`` is N.
 
-        Options: ``answer`` (a reference), ``context``, ``score_range``, ``custom_prompt``, ``images``.
+        Options: ``answer`` (a reference), ``context``, ``score_range`` and those of every kind (see
+        `evaluate_binary`).
         """
         return run_sync(self.aevaluate_pointwise(question, response, **options))
 
     async def aevaluate_pointwise(self, question: str, response: str, **options: Any) -> JudgeResult:
         """Async twin of `evaluate_pointwise`."""
-        return await self._execute(self._pointwise(question, response, **options))
-
-    def _pointwise(
-        self,
-        question: str,
-        response: str,
-        *,
-        answer: str | None = None,
-        context: str | None = None,
-        score_range: tuple[float, float] | None = None,
-        custom_prompt: str | None = None,
-        images: Sequence[ImageInput] | None = None,
-        **fields: Any,
-    ) -> _Job:
-        low, high = self._range(score_range)
-        values = {**fields, "question": question, "response": response, "answer": answer, "context": context,
-                  "context_section": _section("Context", context),
-                  "reference_section": _section("Reference Answer", answer, lead="\n"),
-                  "min_score": _num(low), "max_score": _num(high)}
-        return self._job("pointwise", values, custom_prompt, images,
-                         lambda text: parse_pointwise(text, (low, high)), "scores", score_range=(low, high))
-
-    # -- pairwise ----------------------------------------------------------------------------
+        return await self._execute(self._job("pointwise", {"question": question, "response": response}, options))
 
     def evaluate_pairwise(self, question: str, response1: str, response2: str, **options: Any) -> JudgeResult:
         """Which response is better, the ``<better>A</better>`` way: ``result`` is "A" (``response1``)
@@ -304,35 +173,14 @@ class SimplifiedJudge:
 
         With ``swap=True`` both orders are judged: ``result`` is "A"/"B" when they agree and "tie" when
         they do not; ``scores`` is the share of orders that preferred A; ``swap_agreed`` is set.
-        Options: ``context``, ``swap``, ``custom_prompt``, ``images``, extra fields.
+        Options: ``context``, ``swap`` and those of every kind (see `evaluate_binary`).
         """
         return run_sync(self.aevaluate_pairwise(question, response1, response2, **options))
 
     async def aevaluate_pairwise(self, question: str, response1: str, response2: str, **options: Any) -> JudgeResult:
         """Async twin of `evaluate_pairwise`."""
-        return await self._execute(self._pairwise(question, response1, response2, **options))
-
-    def _pairwise(
-        self,
-        question: str,
-        response1: str,
-        response2: str,
-        *,
-        context: str | None = None,
-        swap: bool = False,
-        custom_prompt: str | None = None,
-        images: Sequence[ImageInput] | None = None,
-        **fields: Any,
-    ) -> _Job:
-        def make(first: str, second: str) -> _Job:
-            values = {**fields, "question": question, "response1": first, "response2": second,
-                      "context": context, "context_section": _section("Context", context)}
-            return self._job("pairwise", values, custom_prompt, images, parse_pairwise, "result")
-
-        job = make(response1, response2)
-        if swap:
-            job.swapped, job.combine = make(response2, response1), _combine_preferences
-        return job
+        fields = {"question": question, "response1": response1, "response2": response2}
+        return await self._execute(self._job("pairwise", fields, options))
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -351,6 +199,9 @@ class SimplifiedJudge:
         Each item holds the keyword arguments of that kind's ``evaluate_*`` method. Every prompt is
         built before anything is sent, so a malformed item raises `ConfigError` naming ``items[i]``
         without spending a request. ``progress`` shows a tqdm bar (failures, cache hits, cost).
+        ``max_concurrency`` is the number of the batch's requests in flight: given and different from the
+        judge's ``max_concurrent``, the batch runs under its own limit of that size (halved on a 429); not
+        given, the judge's ``max_concurrent`` holds, shared with other calls.
 
         Budget: once ``max_cost`` (USD) or ``max_tokens_total`` is spent, the remaining items are not sent
         and come back as failures with ``error_type="BudgetExceeded"``; finished results are kept.
@@ -385,8 +236,9 @@ class SimplifiedJudge:
             self._execute,
             concurrency=max_concurrency or self.config.max_concurrent,
             progress=progress,
-            skipped=lambda job, reason: _result(job, self.judge.budget_failure(reason), error=f"{reason}; not sent",
-                                                error_type=BUDGET_EXCEEDED),
+            skipped=lambda job, reason: _result(
+                job, self.judge.budget_failure(reason), error=f"{reason}; not sent", error_type=BUDGET_EXCEEDED
+            ),
             max_cost=max_cost,
             max_tokens_total=max_tokens_total,
         )
@@ -394,82 +246,102 @@ class SimplifiedJudge:
         return results
 
     def _prepare(self, kind: str, item: Mapping[str, Any], index: int) -> _Job:
-        builder = {
-            "binary": self._binary, "correctness": self._correctness, "comparative": self._comparative,
-            "rubric": self._rubric, "with_rubric": self._rubric, "pointwise": self._pointwise,
-            "pairwise": self._pairwise,
-        }.get(kind)
-        if builder is None:
-            raise ConfigError(f"unknown judge kind {kind!r}; use one of: {', '.join(KIND_METHODS)}", "kind")
+        spec = get_kind(kind)
+        where = f"items[{index}]"
         if not isinstance(item, Mapping):
-            raise ConfigError(f"items[{index}] must be a dict of keyword arguments", f"items[{index}]")
+            raise ConfigError(f"{where} must be a dict of keyword arguments", where)
+        missing = [name for name in spec.fields if name not in item]
+        if missing:
+            raise ConfigError(f"{where}: {spec.method} needs {', '.join(map(repr, missing))}", where)
+        fields = {name: item[name] for name in spec.fields}
         try:
-            return builder(**item)
-        except TypeError as exc:
-            reason = str(exc).split("() ", 1)[-1]
-            method = KIND_METHODS.get(kind, "evaluate_with_rubric")
-            raise ConfigError(f"items[{index}]: bad arguments for {method}: {reason}", f"items[{index}]") from None
+            return self._job(spec.name, fields, {k: v for k, v in item.items() if k not in fields})
         except ConfigError as exc:
-            raise type(exc)(f"items[{index}]: {exc}", f"items[{index}]") from None
+            raise type(exc)(f"{where}: {exc}", where) from None
 
     # -- the shared path ---------------------------------------------------------------------
 
-    def _range(self, score_range: tuple[float, float] | None) -> tuple[float, float]:
-        if score_range is None:
-            return self.config.score_range
-        low, high = score_range
-        if not low < high:
-            raise ConfigError(f"score_range must be (low, high) with low < high, got {score_range}", "score_range")
-        return float(low), float(high)
-
-    def _job(
-        self,
-        kind: str,
-        values: dict[str, Any],
-        custom_prompt: str | None,
-        images: Sequence[ImageInput] | None,
-        parse: Callable[[str], Any],
-        slot: str,
-        **options: Any,
-    ) -> _Job:
-        logprob_score = self._wants_logprobs(kind, values.pop("logprob_score", None))
-        prompt = build_prompt(kind, values, custom_prompt)
-        fields = {k: values[k] for k in _TASK_FIELDS if values.get(k) is not None}
-        config = None
+    def _job(self, kind: str, fields: dict[str, Any], options: Mapping[str, Any]) -> _Job:
+        """Everything about one judgement that can be checked before sending it: the options (an unknown one is
+        a `ConfigError` with a "did you mean"), the prompt, the request and its per-call config."""
+        spec = KINDS[kind]
+        custom_prompt = options.get("custom_prompt")
+        placeholders = template_fields(custom_prompt) if isinstance(custom_prompt, str) else set()
+        spec.check_keywords(options, placeholders)
+        logprob_score = self._wants_logprobs(spec, options.get("logprob_score"))
+        resolved = spec.resolve_options(options, self.config)
+        inputs = {
+            **{k: v for k, v in options.items() if k in placeholders and k not in spec.keywords},
+            **{name: options.get(name) for name in spec.optional_fields},
+            **fields,
+        }
+        overrides = {name: options[name] for name in REQUEST_OPTIONS if options.get(name) is not None}
         if logprob_score:  # the request asks for logprobs; the task tells in-process judges to return them
-            options["logprob_score"] = True
-            config = self.config.merged(logprobs=True, top_logprobs=self.config.top_logprobs or 20)
-        task = JudgeTask(kind=kind, fields=fields, options=options)
+            overrides.update(logprobs=True, top_logprobs=self.config.top_logprobs or 20)
+        config = self.config.merged(**overrides) if overrides else None
         # Images are read now, before anything is sent, so an unreadable one in a batch names its item.
-        loaded = [load_image(img, max_side=self.config.image_max_side, field=f"images[{i}]")
-                  for i, img in enumerate(images or [])]
-        request = JudgeRequest(messages=[{"role": "user", "content": prompt}], images=loaded, task=task,
-                               config=config)
-        return _Job(kind=kind, prompt=prompt, request=request, parse=parse, slot=slot, logprob_score=logprob_score)
+        images = [
+            load_image(img, max_side=self.config.image_max_side, field=f"images[{i}]")
+            for i, img in enumerate(options.get("images") or [])
+        ]
 
-    def _wants_logprobs(self, kind: str, asked: bool | None) -> bool:
-        if asked and kind not in _LOGPROB_KINDS:
-            raise ConfigError(
-                f"logprob_score applies to {', '.join(_LOGPROB_KINDS)} judging, not {kind}", "logprob_score"
+        def make(inputs: dict[str, Any]) -> _Job:
+            values, derived = spec.prompt_values(inputs, resolved)
+            prompt = build_prompt(spec.template, values, custom_prompt)
+            task_options = {**{k: v for k, v in resolved.items() if k != "swap"}, **derived}
+            if logprob_score:
+                task_options["logprob_score"] = True
+            # A field that `prepare` turned into prompt text (a rubric) travels as an option (criteria) instead.
+            task_fields = {
+                k: inputs[k] for k in spec.all_fields if inputs.get(k) is not None and values.get(k) is inputs[k]
+            }
+            task = JudgeTask(kind=spec.name, fields=task_fields, options=task_options)
+            request = JudgeRequest(
+                messages=[{"role": "user", "content": prompt}], images=images, task=task, config=config
             )
-        return kind in _LOGPROB_KINDS and (self.logprob_score if asked is None else bool(asked))
+            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score)
+
+        job = make(inputs)
+        if resolved.get("swap"):  # the same judgement with the last two fields (the responses) exchanged
+            first, second = spec.fields[-2:]
+            job.swapped = make({**inputs, first: inputs[second], second: inputs[first]})
+        return job
+
+    def _wants_logprobs(self, spec: KindSpec, asked: bool | None) -> bool:
+        if asked and spec.logprob is None:
+            supported = ", ".join(name for name, s in KINDS.items() if s.logprob)
+            raise ConfigError(f"logprob_score applies to {supported} judging, not {spec.name}", "logprob_score")
+        return spec.logprob is not None and (self.logprob_score if asked is None else bool(asked))
 
     async def _execute(self, job: _Job) -> JudgeResult:
-        if job.swapped is None or job.combine is None:
+        combine = job.spec.combine
+        if job.swapped is None or combine is None:
             return await self._judge_once(job)
         first, second = await asyncio.gather(self._judge_once(job), self._judge_once(job.swapped))
         if not first["success"] or not second["success"]:
             failed, which = (first, "original") if not first["success"] else (second, "swapped")
-            return JudgeResult({**failed, "error_message": f"{which} order: {failed['error_message']}",
-                                "swap_results": [first, second]})
-        value, scores, agreed = job.combine(first[job.slot], second[job.slot])
-        merged = {**first, "scores": scores, "swap_agreed": agreed, "swap_results": [first, second],
-                  "latency_s": max(first["latency_s"], second["latency_s"]),
-                  "usage": {k: first["usage"][k] + second["usage"][k] for k in first["usage"]},
-                  "cached": first["cached"] and second["cached"],
-                  "cost_usd": None if first["cost_usd"] is None or second["cost_usd"] is None
-                  else first["cost_usd"] + second["cost_usd"]}
-        if job.slot == "result":
+            return JudgeResult(
+                {
+                    **failed,
+                    "error_message": f"{which} order: {failed['error_message']}",
+                    "swap_results": [first, second],
+                }
+            )
+        slot = job.spec.slot
+        value, scores, agreed = combine(first[slot], second[slot])
+        merged = {
+            **first,
+            "scores": scores,
+            "swap_agreed": agreed,
+            "swap_results": [first, second],
+            "latency_s": max(first["latency_s"], second["latency_s"]),
+            "usage": {k: first["usage"][k] + second["usage"][k] for k in first["usage"]},
+            "cached": first["cached"] and second["cached"],
+            "cost_usd": None
+            if first["cost_usd"] is None or second["cost_usd"] is None
+            else first["cost_usd"] + second["cost_usd"],
+        }
+        if slot == "result":
             merged["result"] = value
         return JudgeResult(merged)
 
@@ -479,8 +351,8 @@ class SimplifiedJudge:
             return _result(job, response, error=response.error_message, error_type=response.error_type)
         try:
             # A reward-model head scores a response with an unbounded scalar: that is the pointwise score.
-            native = job.kind == "pointwise" and response.score is not None
-            value = response.score if native else job.parse(response.content)
+            native = job.spec.native_score and response.score is not None
+            value = response.score if native else job.spec.parse(response.content, job.options)
         except ParseError as exc:
             return _result(job, response, error=f"unreadable judge reply: {exc}", error_type="ParseError")
         if job.logprob_score:
@@ -519,12 +391,11 @@ def _logprob_scores(job: _Job, response: JudgeResponse, value: Any) -> dict[str,
         raise ParseError(
             f"the backend ({response.provider or 'unknown'}) returned no logprobs; logprob_score needs one that "
             "does (openai, vllm and other OpenAI-compatible servers, torch)",
-            kind=job.kind,
+            kind=job.spec.name,
         )
     answer = split_reasoning(response.content)[0]
-    if job.kind == "pointwise":
-        score_range = job.request.task.options["score_range"] if job.request.task else (1, 10)
-        return {"expected_score": logprobs.expected_score(response.logprobs, score_range, answer)}
+    if job.spec.logprob == "expected_score":
+        return {"expected_score": logprobs.expected_score(response.logprobs, job.options["score_range"], answer)}
     return {"p_yes": logprobs.p_yes(response.logprobs, answer, expected=bool(value))}
 
 
@@ -545,10 +416,10 @@ def _result(
     else:  # no tags in the reply: nothing to split off
         reasoning = None if content else response.reasoning
     return JudgeResult(
-        kind=job.kind,
+        kind=job.spec.name,
         success=success,
-        result=value if success and job.slot == "result" else None,
-        scores=value if success and job.slot == "scores" else None,
+        result=value if success and job.spec.slot == "result" else None,
+        scores=value if success and job.spec.slot == "scores" else None,
         raw_response=response.content,
         prompt=job.prompt,
         model=response.model_used,
@@ -567,55 +438,12 @@ def _result(
     )
 
 
-def _verdict_words(output_format: str) -> tuple[str, str]:
-    if output_format == "0/1":
-        return "1", "0"
-    if output_format == "yes/no":
-        return "Yes", "No"
-    raise ConfigError(f"output_format must be '0/1' or 'yes/no', got {output_format!r}", "output_format")
-
-
-def _criteria(rubric: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
-    if isinstance(rubric, Mapping):
-        criteria = {str(k): str(v or "") for k, v in rubric.items()}
-    elif isinstance(rubric, Sequence) and not isinstance(rubric, str):
-        criteria = {str(k): "" for k in rubric}
-    else:
-        raise ConfigError("rubric must be a dict {criterion: description} or a list of criteria", "rubric")
-    if not criteria:
-        raise ConfigError("rubric must name at least one criterion", "rubric")
-    return criteria
-
-
-def _section(title: str, text: str | None, lead: str = "") -> str:
-    return f"{lead}[{title}]\n{text}\n[End of {title}]\n\n" if text else ""
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _combine_scores(first: tuple[float, float], second: tuple[float, float]) -> tuple[None, tuple[float, float], bool]:
-    """``second`` judged (response2, response1): undo the swap, average, and check both orders agree."""
-    s1, s2 = (first[0] + second[1]) / 2, (first[1] + second[0]) / 2
-    agreed = _sign(first[0] - first[1]) == _sign(second[1] - second[0])
-    return None, (s1, s2), agreed
-
-
-def _combine_preferences(first: str, second: str) -> tuple[str, float, bool]:
-    """``second`` judged with A and B swapped: map it back, then agree -> that side, else "tie"."""
-    second_unswapped = "B" if second == "A" else "A"
-    share_a = ((first == "A") + (second_unswapped == "A")) / 2
-    agreed = first == second_unswapped
-    return (first if agreed else "tie"), share_a, agreed
-
-
-def _sign(x: float) -> int:
-    return (x > 0) - (x < 0)
-
-
 def get_binary_judge_response(
-    question: str, answer: str, prediction: str, output_format: str = "0/1", model_name: str | None = None,
+    question: str,
+    answer: str,
+    prediction: str,
+    output_format: str = "0/1",
+    model_name: str | None = None,
     **options: Any,
 ) -> int | str:
     """The verdict alone (1/0, or a yes/no `Verdict`), with a judge configured from the environment.

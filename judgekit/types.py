@@ -124,7 +124,7 @@ class JudgeResponse(BaseModel):
 
 
 class JudgeResult(dict):  # type: ignore[type-arg]
-    """The outcome of one ``evaluate_*`` call: a plain dict (the seed's keys) that also reads by attribute.
+    """The outcome of one ``evaluate_*`` call: a plain dict (the documented keys) that also reads by attribute.
 
     Keys: ``success``, ``result``, ``scores``, ``raw_response`` (the judge's reply text), ``prompt``,
     ``model``, ``error_message``, ``error_type``, ``usage``, ``latency_s``, ``cached``, ``reasoning``,

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from judgekit.batcher import DynamicBatcher, QueueFullError
+from judgekit.batching.dynamic import DynamicBatcher, QueueFullError
 
 
 def test_concurrent_callers_are_batched_in_order() -> None:

@@ -36,8 +36,14 @@ def test_success(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
 
 @pytest.mark.parametrize(
     "fault",
-    [Fault.rate_limit(0.0), Fault.status_code(500), Fault.status_code(503), Fault.drop(), Fault.garbage(),
-     Fault.empty()],
+    [
+        Fault.rate_limit(0.0),
+        Fault.status_code(500),
+        Fault.status_code(503),
+        Fault.drop(),
+        Fault.garbage(),
+        Fault.empty(),
+    ],
     ids=["429", "500", "503", "dropped", "garbage", "no-choices"],
 )
 def test_transient_faults_are_retried(server: FakeLLMServer, fast_config: JudgeConfig, fault: Fault) -> None:
@@ -133,9 +139,24 @@ def test_batch_keeps_order_and_length_whatever_fails(server: FakeLLMServer, fast
 async def test_concurrency_is_bounded(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
     server.latency = 0.05
     judge = make_judge(fast_config, max_concurrent=4)
-    responses = await judge.aevaluate_batch([REQ] * 20, max_concurrency=50)
+    responses = await judge.aevaluate_batch([REQ] * 20)  # no batch bound: the judge's max_concurrent holds
     assert all(r.success for r in responses)
-    assert server.max_in_flight <= 4
+    assert server.max_in_flight == 4
+    server.reset()
+    responses = await judge.aevaluate_batch([REQ] * 20, max_concurrency=2)
+    assert all(r.success for r in responses) and server.max_in_flight == 2
+    await judge.aclose()
+
+
+async def test_batch_max_concurrency_is_the_batch_bound_even_above_max_concurrent(
+    server: FakeLLMServer, fast_config: JudgeConfig
+) -> None:
+    """Defect 3: a judge made with max_concurrent=4 and a batch asking for 16 runs 16 in flight."""
+    server.latency = 0.1
+    judge = make_judge(fast_config, max_concurrent=4)
+    responses = await judge.aevaluate_batch([REQ] * 32, max_concurrency=16)
+    assert all(r.success for r in responses)
+    assert server.max_in_flight == 16
     await judge.aclose()
 
 
@@ -200,3 +221,112 @@ def test_context_managers(server: FakeLLMServer, fast_config: JudgeConfig) -> No
             return (await judge.aevaluate(REQ)).success
 
     assert asyncio.run(run())
+
+
+# ---------------------------------------------------------------------------- a request's own config
+
+
+def test_seed_advanced_usage_runs_verbatim(
+    server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    """Defect 1: the project's "Advanced Usage" example, with only OPENAI_API_KEY / OPENAI_API_URL set."""
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)  # the example reads "path/to/image.jpg"
+    (tmp_path / "path" / "to").mkdir(parents=True)  # type: ignore[operator]
+    Image.new("RGB", (8, 8), "orange").save("path/to/image.jpg")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-only-in-env")
+    monkeypatch.setenv("OPENAI_API_URL", f"{server.base_url}/chat/completions")
+    server.api_key = "sk-only-in-env"  # the server refuses any other key
+    server.default_reply = "Yes, it is a cat."
+
+    from judgekit import JudgeConfig, JudgeFactory, JudgeRequest
+
+    # Custom configuration
+    config = JudgeConfig(
+        model_name="gpt-4o-2024-08-06", temperature=0.0, max_tokens=256, num_retries=3, judge_type="binary"
+    )
+
+    # Create judge instance
+    judge = JudgeFactory.create_judge(api_type="openai", config=config)
+
+    # Create request with images
+    request = JudgeRequest(
+        messages=[{"role": "user", "content": "Is this a cat?"}], images=["path/to/image.jpg"], config=config
+    )
+
+    # Evaluate
+    response = judge.evaluate(request)
+    print(response.content)
+
+    assert response.success, response.error_message
+    assert response.content == "Yes, it is a cat."
+    sent = server.requests[-1].json
+    assert sent["model"] == "gpt-4o-2024-08-06" and sent["max_tokens"] == 256
+    assert sent["messages"][-1]["content"][-1]["type"] == "image_url"
+
+
+def test_request_config_overrides_only_what_it_sets(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    judge = make_judge(fast_config, cache=True)
+    request = JudgeRequest(messages=REQ.messages, config=JudgeConfig(temperature=0.7, max_tokens=7))
+    effective = judge.config_for(request)
+    assert effective.temperature == 0.7 and effective.max_tokens == 7
+    assert effective.secret() == "sk-test-key" and effective.base_url == fast_config.base_url
+    assert effective.model_name == "gpt-4o" and effective.timeout == fast_config.timeout
+    assert judge.evaluate(request).success
+    assert server.requests[-1].json["temperature"] == 0.7
+    assert judge.cache_key(request) != judge.cache_key(REQ)  # the overlaid config is part of the key
+    assert judge.cache_key(request) == judge.cache_key(request.model_copy())
+
+
+# ---------------------------------------------------------------------------- hooks, typed errors
+
+
+def test_base_class_hooks_have_safe_defaults(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    class Plain(JudgeInterface):
+        async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
+            return JudgeResponse(content=request.messages[-1]["content"].upper())
+
+    judge = Plain(JudgeConfig(model_name="m"))
+    assert judge.model_for(judge.config) == "m" and judge.native_score_type() is None
+    assert judge.warm_up() is None
+    texts = [f"item {i}" for i in range(7)]
+    responses = run_sync(judge.aevaluate_many([JudgeRequest(messages=[{"role": "user", "content": t}]) for t in texts]))
+    assert [r.content for r in responses] == [t.upper() for t in texts]
+    openai = make_judge(fast_config, model_name=None)
+    assert openai.model_for(openai.config) == "gpt-4o-2024-08-06"  # the provider's default model
+
+
+def test_an_empty_reply_is_typed(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    from judgekit.errors import EmptyReplyError, ProviderResponseError
+
+    server.enqueue(Fault.status_code(200, body={"choices": [{"message": {"content": ""}, "finish_reason": "length"}]}))
+    response = make_judge(fast_config).evaluate(REQ)
+    assert not response.success and response.error_type == "EmptyReplyError" and response.attempts == 1
+    assert issubclass(EmptyReplyError, ProviderResponseError)
+
+
+def test_retries_count_and_then_fail_with_the_last_error(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    server.enqueue(*[Fault.status_code(503)] * 3)
+    response = make_judge(fast_config, num_retries=2).evaluate(REQ)
+    assert not response.success and response.attempts == 3 and response.status_code == 503
+    assert "(after 3 attempts)" in (response.error_message or "")
+    assert server.count("/v1/chat/completions") == 3
+
+
+def test_nested_options_are_laid_over_field_by_field() -> None:
+    from pydantic import BaseModel
+
+    from judgekit.interface import _set_fields
+
+    class Inner(BaseModel):
+        a: int = 1
+        b: int = 2
+
+    class Outer(BaseModel):
+        inner: Inner = Inner()
+        x: int = 0
+
+    base = Outer(inner=Inner(a=5, b=6), x=1)
+    assert _set_fields(Outer(inner=Inner(b=9)), base) == {"inner": Inner(a=5, b=9)}  # a stays the judge's
+    assert _set_fields(Outer(x=3), base) == {"x": 3}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import threading
 import time
 
 import pytest
@@ -73,8 +74,9 @@ def test_batch_is_ordered_and_batched(judge_server: FakeLLMServer) -> None:
 def test_judge_down_falls_back_to_rules_tagged(judge_server: FakeLLMServer) -> None:
     judge_server.default_reply = Fault.status_code(500)
     with make_system(judge_server, circuit_breaker_threshold=100) as system:
-        results = system.reward_batch(["2+2?", "pick", "half"], ["4", "The answer is (C)", "\\boxed{0.5}"],
-                                      ["4", "B", "1/2"])
+        results = system.reward_batch(
+            ["2+2?", "pick", "half"], ["4", "The answer is (C)", "\\boxed{0.5}"], ["4", "B", "1/2"]
+        )
     assert [r["source"] for r in results] == ["rule_fallback"] * 3
     assert [r["reward"] for r in results] == [1.0, 0.0, 1.0]
     assert all("HTTP 500" in r["error"] for r in results)
@@ -98,8 +100,9 @@ def test_unreadable_verdict_is_a_failure_not_zero(judge_server: FakeLLMServer) -
 
 def test_circuit_opens_and_recovers(judge_server: FakeLLMServer) -> None:
     judge_server.default_reply = Fault.status_code(503)
-    with make_system(judge_server, circuit_breaker_threshold=2, circuit_breaker_timeout=0.3, max_batch_size=1,
-                     batch_timeout=0.0) as system:
+    with make_system(
+        judge_server, circuit_breaker_threshold=2, circuit_breaker_timeout=0.3, max_batch_size=1, batch_timeout=0.0
+    ) as system:
         for _ in range(2):
             assert system.reward("q", "4", "4")["source"] == "rule_fallback"
         assert system.get_metrics()["circuit_breaker"]["state"] == "open"
@@ -117,8 +120,12 @@ def test_circuit_opens_and_recovers(judge_server: FakeLLMServer) -> None:
 
 def test_full_queue_is_a_clear_error(judge_server: FakeLLMServer) -> None:
     judge_server.latency = 0.5
-    with make_system(judge_server, max_queue_size=2, max_concurrent_requests=1, max_batch_size=1,
-                     batch_timeout=0.0) as system, pytest.raises(QueueFullError, match="queue full"):
+    with (
+        make_system(
+            judge_server, max_queue_size=2, max_concurrent_requests=1, max_batch_size=1, batch_timeout=0.0
+        ) as system,
+        pytest.raises(QueueFullError, match="queue full"),
+    ):
         system.reward_batch([f"q{i}" for i in range(10)], ["a"] * 10, ["a"] * 10)
 
 
@@ -155,8 +162,12 @@ def test_grpo_reward_sync_and_async_trl_convention(judge_server: FakeLLMServer) 
     system = make_system(judge_server)
     metrics: dict[str, float] = {}
     extras: dict[str, list] = {}
-    kwargs = {"answer": ["4", "9"], "trainer_state": object(), "log_metric": metrics.__setitem__,
-              "log_extra": extras.__setitem__}
+    kwargs = {
+        "answer": ["4", "9"],
+        "trainer_state": object(),
+        "log_metric": metrics.__setitem__,
+        "log_extra": extras.__setitem__,
+    }
     fn = make_grpo_reward(system, name="math_judge")
     assert fn.__name__ == "math_judge"
     rewards = fn(prompts=["2+2?", "3*3?"], completions=["4", "8"], completion_ids=[[1], [2]], **kwargs)
@@ -182,8 +193,13 @@ def test_verl_compute_score_single_and_batch(judge_server: FakeLLMServer) -> Non
     kwargs = {"api_type": "openai", "base_url": judge_server.base_url, "model_name": "judge", "batch_timeout": 0.01}
     single = compute_score("gsm8k", "so 42", "42", {"question": "6*7?"}, **kwargs)
     assert single["score"] == 1.0 and single["judge_ok"] and single["source"] == "judge"
-    batch = compute_score(data_sources=["gsm8k"] * 2, solution_strs=["42", "41"], ground_truths=["42", "42"],
-                          extra_infos=[{"question": "6*7?"}, {"question": "6*7?"}], **kwargs)
+    batch = compute_score(
+        data_sources=["gsm8k"] * 2,
+        solution_strs=["42", "41"],
+        ground_truths=["42", "42"],
+        extra_infos=[{"question": "6*7?"}, {"question": "6*7?"}],
+        **kwargs,
+    )
     assert [b["score"] for b in batch] == [1.0, 0.0]
     judge_server.default_reply = Fault.status_code(400)
     failed = compute_score("x", "zzz", None, {"question": "open"}, **kwargs)
@@ -202,8 +218,11 @@ def rubric_judge(rec: RecordedRequest) -> str:
 def test_rubric_rewards(server: FakeLLMServer) -> None:
     server.default_reply = rubric_judge
     rubric = RubricReward(SimplifiedJudge(base_url=server.base_url, model_name="g", retry_delay=0.01))
-    items = [{"criterion": "mentions fever", "points": 5}, {"criterion": "mentions rest", "points": 3},
-             {"criterion": "recommends antibiotics", "points": -4}]
+    items = [
+        {"criterion": "mentions fever", "points": 5},
+        {"criterion": "mentions rest", "points": 3},
+        {"criterion": "recommends antibiotics", "points": -4},
+    ]
     good = rubric.score("flu?", "fever and rest", items)
     assert good.reward == 1.0 and good.earned == 8 and good.possible == 8
     partial = rubric.score("flu?", "fever, antibiotics", items)
@@ -216,8 +235,9 @@ def test_rubric_grading_failure_is_never_not_present(server: FakeLLMServer) -> N
     server.default_reply = rubric_judge
     rubric = RubricReward(SimplifiedJudge(base_url=server.base_url, model_name="g"), max_retries=2)
     before = server.count()
-    result = rubric.score("q", "fever", [{"criterion": "mentions fever", "points": 5},
-                                         {"criterion": "flaky", "points": 5}])
+    result = rubric.score(
+        "q", "fever", [{"criterion": "mentions fever", "points": 5}, {"criterion": "flaky", "points": 5}]
+    )
     assert result.reward is None and result.earned is None
     assert "could not be graded" in result.error and "flaky" in result.error
     assert server.count() - before == 1 + 3  # the flaky item was tried 1 + max_retries times
@@ -241,8 +261,9 @@ def test_multi_judge_excludes_and_reports_failures(judge_server: FakeLLMServer) 
 
 
 def test_reward_config_accepts_judgekit_backend(judge_server: FakeLLMServer) -> None:
-    system = create_judge_reward({"api_type": "openai", "base_url": judge_server.base_url, "model_name": "m",
-                                  "judge": {"max_tokens": 7}})
+    system = create_judge_reward(
+        {"api_type": "openai", "base_url": judge_server.base_url, "model_name": "m", "judge": {"max_tokens": 7}}
+    )
     assert system.reward("q", "x", "x")["reward"] == 1.0
     assert judge_server.requests[-1].json["max_tokens"] == 7
     assert isinstance(system.judge.config, JudgeConfig)
@@ -260,9 +281,29 @@ def test_judge_url_mode_uses_the_judge_server_batch_endpoint(monkeypatch: pytest
             assert [r["reward"] for r in results] == [1.0, 0.0, 1.0]
             assert [r["source"] for r in results] == ["judge"] * 3
             assert system.get_metrics()["batches"] == 1  # one /batch_judge call for the three samples
-        stats = app.state.judge_service
-        assert stats is not None
+        served = app.state.judge_service.metrics.requests
+        assert served[("/batch_judge", 200)] == 1 and served[("/judge", 200)] == 0  # one round trip, no singles
     with create_judge_reward({"judge_url": srv.url, "max_retries": 0, "circuit_breaker_threshold": 1}) as down:
         result = down.reward("2+2?", "4", "4")  # the server is gone: the rules decide, tagged
         assert result["source"] == "rule_fallback" and result["reward"] == 1.0
         assert down.get_metrics()["circuit_breaker"]["state"] == "open"
+
+
+def test_metrics_tell_the_queue_from_what_is_in_flight(judge_server: FakeLLMServer) -> None:
+    """Defect 5: ``current_queue_size`` is the samples waiting for a batch, ``in_flight`` all unanswered ones."""
+    judge_server.latency = 0.5
+    with make_system(judge_server, max_batch_size=1, max_concurrent_requests=1, batch_timeout=0.0) as system:
+        done = threading.Event()
+        worker = threading.Thread(
+            target=lambda: (system.reward_batch([f"q{i}" for i in range(5)], ["1"] * 5, ["1"] * 5), done.set())
+        )
+        worker.start()
+        deadline = time.monotonic() + 5
+        metrics = system.get_metrics()
+        while time.monotonic() < deadline and not (metrics["in_flight"] == 5 and metrics["current_queue_size"] == 3):
+            time.sleep(0.01)
+            metrics = system.get_metrics()
+        assert metrics["in_flight"] == 5  # every sample is waiting for its reward
+        assert metrics["current_queue_size"] == 3  # one is being judged, one waits for a slot, three are queued
+        worker.join(10)
+        assert done.is_set() and system.get_metrics()["current_queue_size"] == 0

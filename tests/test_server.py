@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from judgekit import JudgeConfig, JudgeInterface, JudgeRequest, JudgeResponse, SimplifiedJudge
+from judgekit._sync import run_sync
 from judgekit.errors import ConfigError, ProviderError
 from judgekit.providers.judge_server import JudgeServerJudge
 from judgekit.scoring import resolve_kind, score_result
@@ -64,8 +65,9 @@ def serving(judge: Any, **options: Any) -> Iterator[ServerThread]:
         srv.stop()
 
 
-def http(url: str, body: Any = None, *, headers: dict[str, str] | None = None, raw: bytes | None = None
-         ) -> tuple[int, dict[str, str], Any]:
+def http(
+    url: str, body: Any = None, *, headers: dict[str, str] | None = None, raw: bytes | None = None
+) -> tuple[int, dict[str, str], Any]:
     data = raw if raw is not None else None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
     try:
@@ -87,10 +89,16 @@ def rules_server() -> Iterator[ServerThread]:
 
 
 def test_judge_scores_echoes_request_id_and_reports_metadata(rules_server: ServerThread) -> None:
-    status, _, body = http(rules_server.url + "/judge", {
-        "prompt": "What is 2+2?", "completion": "The answer is \\boxed{4}", "answer": "4", "answer_type": "NUMBER",
-        "request_id": "req-1",
-    })
+    status, _, body = http(
+        rules_server.url + "/judge",
+        {
+            "prompt": "What is 2+2?",
+            "completion": "The answer is \\boxed{4}",
+            "answer": "4",
+            "answer_type": "NUMBER",
+            "request_id": "req-1",
+        },
+    )
     assert status == 200 and body["score"] == 1.0 and body["request_id"] == "req-1"
     assert body["explanation"] and body["metadata"]["kind"] == "correctness"
     assert body["metadata"]["model"] == "rules" and body["metadata"]["score_source"] == "verdict"
@@ -128,8 +136,10 @@ def test_pointwise_scaled_both_ways() -> None:
 def test_batch_keeps_order_and_reports_per_item_failures() -> None:
     backend = ScriptedJudge()
     with serving(backend, max_wait_s=0.005) as srv:
-        requests = [{"prompt": f"q{i}", "completion": "FAIL" if i % 3 == 1 else str(i), "answer": str(i),
-                     "request_id": f"r{i}"} for i in range(9)]
+        requests = [
+            {"prompt": f"q{i}", "completion": "FAIL" if i % 3 == 1 else str(i), "answer": str(i), "request_id": f"r{i}"}
+            for i in range(9)
+        ]
         status, _, body = http(srv.url + "/batch_judge", {"requests": requests})
         assert status == 200 and [r["request_id"] for r in body["responses"]] == [f"r{i}" for i in range(9)]
         for i, reply in enumerate(body["responses"]):
@@ -164,10 +174,12 @@ def test_scoring_rules() -> None:
 
 def test_p_yes_from_backend_logprobs_is_the_score() -> None:
     top = [{"token": "1", "logprob": math.log(0.8)}, {"token": "0", "logprob": math.log(0.2)}]
-    with FakeLLMServer(default_reply=Reply("1", logprobs=[{"token": "1", "logprob": math.log(0.8),
-                                                           "top_logprobs": top}])) as llm:
-        judge = SimplifiedJudge(api_type="openai", base_url=llm.base_url, api_key="sk-x", model_name="m",
-                                logprob_score=True)
+    with FakeLLMServer(
+        default_reply=Reply("1", logprobs=[{"token": "1", "logprob": math.log(0.8), "top_logprobs": top}])
+    ) as llm:
+        judge = SimplifiedJudge(
+            api_type="openai", base_url=llm.base_url, api_key="sk-x", model_name="m", logprob_score=True
+        )
         with serving(judge, kind="binary", max_wait_s=0.002) as srv:
             status, _, body = http(srv.url + "/judge", {"prompt": "2+2?", "completion": "4", "answer": "4"})
     assert status == 200 and body["score"] == pytest.approx(0.8) and body["metadata"]["score_source"] == "logprobs"
@@ -254,8 +266,9 @@ def test_invalid_json_is_422(rules_server: ServerThread) -> None:
 
 async def test_full_queue_answers_503_with_retry_after_and_the_client_retries() -> None:
     backend = ScriptedJudge(delay=0.2)
-    with serving(backend, max_batch_size=1, max_concurrent_batches=1, max_queue=2, max_wait_s=0,
-                 retry_after_s=0.05) as srv:
+    with serving(
+        backend, max_batch_size=1, max_concurrent_batches=1, max_queue=2, max_wait_s=0, retry_after_s=0.05
+    ) as srv:
         item = {"prompt": "2+2?", "completion": "4", "answer": "4"}
         async with aiohttp.ClientSession() as session:
 
@@ -314,11 +327,13 @@ def test_health_and_metrics_text(rules_server: ServerThread) -> None:
 
 def test_failing_backend_is_502_and_the_client_reports_failure(server: FakeLLMServer) -> None:
     server.default_reply = lambda request: Fault.status_code(500)
-    backend = SimplifiedJudge(api_type="openai", base_url=server.base_url, api_key="sk-x", model_name="m",
-                              num_retries=0)
+    backend = SimplifiedJudge(
+        api_type="openai", base_url=server.base_url, api_key="sk-x", model_name="m", num_retries=0
+    )
     with serving(backend, max_wait_s=0.002) as srv:
-        status, _, body = http(srv.url + "/judge", {"prompt": "2+2?", "completion": "4", "answer": "4",
-                                                    "request_id": "r9"})
+        status, _, body = http(
+            srv.url + "/judge", {"prompt": "2+2?", "completion": "4", "answer": "4", "request_id": "r9"}
+        )
         assert status == 502 and body["score"] is None and body["type"] == "judge_failure"
         assert body["request_id"] == "r9" and "HTTP 500" in body["error"]
         server.default_reply = "I cannot tell"  # an unreadable verdict is a failure too, never a score
@@ -332,8 +347,9 @@ def test_failing_backend_is_502_and_the_client_reports_failure(server: FakeLLMSe
 
 
 def test_server_in_front_of_an_api_is_a_shared_cache(server: FakeLLMServer) -> None:
-    backend = SimplifiedJudge(api_type="openai", base_url=server.base_url, api_key="sk-x", model_name="m",
-                              cache="memory")
+    backend = SimplifiedJudge(
+        api_type="openai", base_url=server.base_url, api_key="sk-x", model_name="m", cache="memory"
+    )
     with serving(backend, max_wait_s=0.002) as srv:
         clients = [SimplifiedJudge(api_type="judge_server", base_url=srv.url) for _ in range(2)]
         results = [c.evaluate_correctness("2+2?", "4", "4") for c in clients]
@@ -388,3 +404,69 @@ def test_missing_server_extra_says_what_to_install() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert 'pip install "judgekit[server]"' in out.stdout, out.stderr
+
+
+# ------------------------------------------------------------------------------------ one protocol module
+
+
+def test_protocol_maps_kinds_to_the_wire_and_back() -> None:
+    from judgekit.server import protocol
+
+    task = protocol.task_for("correctness", "2+2?", "it is 4", "4", "number")
+    assert task.fields == {"question": "2+2?", "answer": "4", "prediction": "it is 4", "answer_type": "number"}
+    assert protocol.item_from_task(task) == {
+        "prompt": "2+2?",
+        "completion": "it is 4",
+        "kind": "correctness",
+        "answer": "4",
+        "answer_type": "number",
+    }
+    pointwise = protocol.task_for("pointwise", "Explain DNS", "It maps names.")
+    assert protocol.item_from_task(pointwise) == {
+        "prompt": "Explain DNS",
+        "completion": "It maps names.",
+        "kind": "pointwise",
+    }
+    assert "kind" not in protocol.item_from_task(protocol.task_for("auto", "q", "c"))  # the server decides
+    reply = {"score": 0.75, "explanation": "why", "metadata": {"model": "m", "kind": "pointwise"}}
+    config = JudgeConfig(score_range=(0, 4))
+    assert protocol.response_from_reply(pointwise, reply, config, "judge_server").content == "<score>3</score>"
+    auto = protocol.response_from_reply(protocol.task_for("auto", "q", "c"), reply, config, "judge_server")
+    assert auto.score == 0.75 and auto.reasoning == "why"
+    with pytest.raises(ProviderError, match="no score"):
+        protocol.response_from_reply(task, {"score": None, "error": "boom"}, config, "judge_server")
+    with pytest.raises(ConfigError, match="pairwise"):
+        protocol.item_from_task(protocol.task_for("pairwise", "q", "c"))
+
+
+def test_judge_server_native_batch_is_one_round_trip(rules_server: ServerThread) -> None:
+    from judgekit.server import protocol
+
+    client = JudgeServerJudge(JudgeConfig(base_url=rules_server.url, retry_delay=0.01))
+    assert client.native_score_type() == "probability"
+    served = rules_server.app.state.judge_service.metrics.requests
+    before = dict(served)
+    requests = [
+        JudgeRequest(
+            messages=[{"role": "user", "content": "q"}],
+            task=protocol.task_for("binary", f"{i}+0?", str(i if i % 2 else i + 1), str(i)),
+        )
+        for i in range(6)
+    ]
+    responses = run_sync(client.aevaluate_many(requests))
+    assert [r.content for r in responses] == ["0", "1", "0", "1", "0", "1"]
+    assert [r.score for r in responses] == [0.0, 1.0, 0.0, 1.0, 0.0, 1.0]
+    assert served[("/batch_judge", 200)] - before.get(("/batch_judge", 200), 0) == 1
+    assert served[("/judge", 200)] == before.get(("/judge", 200), 0)
+    client.close()
+
+
+def test_protocol_imports_without_fastapi() -> None:
+    code = (
+        "import sys; sys.modules['fastapi'] = None; sys.modules['uvicorn'] = None\n"
+        "from judgekit.server import protocol\n"
+        "from judgekit.providers.judge_server import JudgeServerJudge\n"
+        "print(protocol.JudgeItem(prompt='p', completion='c').kind)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"

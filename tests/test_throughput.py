@@ -478,3 +478,29 @@ def test_a_burst_of_429s_cuts_concurrency_which_then_recovers(server: FakeLLMSer
     assert limit.cuts == 1  # sixteen 429s of one window: one cut, to 8
     assert max(seen[16:40]) <= 10  # right after the cut at most 8, growing by one per window
     assert max(seen[:16]) == 16 and limit.allowed == 16  # recovered
+
+
+def test_simplified_batch_max_concurrency_wins_over_the_default_max_concurrent(server: FakeLLMServer) -> None:
+    """Defect 3: ``SimplifiedJudge()`` (max_concurrent=32) then ``evaluate_batch(max_concurrency=128)`` runs 128
+    in flight; without the argument the judge's 32 holds; a 429 still halves the batch's own limit."""
+    server.latency = 0.3
+    judge = SimplifiedJudge(base_url=server.base_url, api_key="sk-test", model_name="gpt-4o", retry_delay=0.01)
+    assert judge.config.max_concurrent == 32
+    results = judge.evaluate_batch("binary", binary_items(128), max_concurrency=128)
+    assert all(r["success"] for r in results) and server.max_in_flight == 128
+    server.reset()
+    results = judge.evaluate_batch("binary", binary_items(64))
+    assert all(r["success"] for r in results) and server.max_in_flight == 32
+    server.reset()
+    server.latency = 0.05
+    seen: list[int] = []
+
+    def reply(rec: RecordedRequest) -> str | Fault:
+        seen.append(server.in_flight)
+        return Fault.rate_limit(0.0) if len(seen) <= 64 else "1"
+
+    server.default_reply = reply
+    results = judge.evaluate_batch("binary", binary_items(300), max_concurrency=64)
+    assert all(r["success"] for r in results)
+    assert max(seen[:64]) == 64 and max(seen[64:80]) <= 40  # cut to 32 by the first window of 429s
+    judge.close()

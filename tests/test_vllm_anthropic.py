@@ -255,7 +255,7 @@ def test_anthropic_connection_timeout_and_empty_reply(server: FakeLLMServer) -> 
     assert not response.success and response.error_type == "JudgeTimeoutError"
     server.enqueue(Fault.empty())
     response = anthropic(server).evaluate(REQ)
-    assert not response.success and response.error_type == "ProviderResponseError" and "empty" in response.error_message
+    assert not response.success and response.error_type == "EmptyReplyError" and "empty" in response.error_message
 
 
 def test_anthropic_streaming(server: FakeLLMServer) -> None:
@@ -339,3 +339,12 @@ def test_every_kind_end_to_end(server: FakeLLMServer, api_type: str, stream: boo
         assert result.reasoning == f"weighing {kind}" and "weighing" not in result.raw_response
         assert result.provider == api_type and result.usage["completion_tokens"] > 0
     judge.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["https://host", "https://host/", "https://host/v1", "https://host/v1/", "https://host/v1/messages"]
+)
+def test_anthropic_sdk_base_url_strips_what_the_sdk_appends(url: str) -> None:
+    from judgekit.providers.anthropic import _sdk_base_url
+
+    assert _sdk_base_url([url]) == "https://host"  # the SDK adds /v1/messages itself

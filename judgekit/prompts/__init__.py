@@ -13,18 +13,21 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
+from judgekit import kinds
 from judgekit.errors import TemplateError
 
 __all__ = ["CUSTOM_PROMPT_FIELDS", "KINDS", "build_prompt", "fill_template", "load_template", "template_fields"]
 
-KINDS = ("binary", "comparative", "rubric", "correctness", "pointwise", "pairwise")
+KINDS = kinds.kind_names()
+"""The judge kinds, each with a template ``<kind>.txt`` here (`judgekit.kinds` defines them)."""
 
 CUSTOM_PROMPT_FIELDS = frozenset(
-    {"question", "answer", "prediction", "pred", "response", "response1", "response2", "context", "rubric",
-     "min_score", "max_score", "positive", "negative"}
+    {name for spec in kinds.KINDS.values() for name in spec.all_fields}
+    | {"pred", "min_score", "max_score", "positive", "negative"}
 )
 """Fields a ``custom_prompt`` may name (``{pred}`` is the old lmms-eval spelling of ``{prediction}``),
-besides any extra keyword argument passed with it."""
+besides the other values of its kind (`judgekit.kinds.KindSpec.placeholders`) and any extra keyword
+argument the custom prompt names."""
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

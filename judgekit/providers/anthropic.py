@@ -31,6 +31,7 @@ from judgekit._transport import status_error
 from judgekit.config import JudgeConfig
 from judgekit.errors import (
     ConfigError,
+    EmptyReplyError,
     JudgeTimeoutError,
     ProviderConnectionError,
     ProviderError,
@@ -215,9 +216,7 @@ class AnthropicJudge(JudgeInterface):
         if not text.strip():
             if stop_reason == "refusal":
                 raise ProviderResponseError("the model refused to answer", provider=self.provider_name, model=model)
-            raise ProviderResponseError(
-                f"empty reply (stop_reason={stop_reason})", provider=self.provider_name, model=model
-            )
+            raise EmptyReplyError(f"empty reply (stop_reason={stop_reason})", provider=self.provider_name, model=model)
         return JudgeResponse(
             content=text.strip(),
             reasoning=thinking or None,
@@ -258,7 +257,7 @@ def _sdk_base_url(urls: Sequence[str]) -> str | None:
         return None
     if len(urls) > 1:
         raise ConfigError("anthropic: base_url must be a single URL (endpoint pools are not supported)", "base_url")
-    return urls[0].removesuffix("/v1")
+    return urls[0].rstrip("/").removesuffix("/messages").removesuffix("/v1")
 
 
 def _usage(start: Any, output_tokens: int) -> Usage:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from judgekit._transport import HTTPTransport
 from judgekit.config import DEFAULT_OPENAI_MODEL, JudgeConfig
-from judgekit.errors import ConfigError, ProviderResponseError
+from judgekit.errors import ConfigError, EmptyReplyError, ProviderResponseError
 from judgekit.images import load_image, to_openai_part
 from judgekit.interface import JudgeInterface
 from judgekit.pool import EndpointPool, Policy
@@ -216,7 +216,12 @@ class OpenAIJudge(JudgeInterface):
         if not content.strip():
             if finish_reason == "content_filter":
                 raise self._bad_reply("the reply was blocked by the content filter", model, retryable=False)
-            raise self._bad_reply(f"empty reply (finish_reason={finish_reason})", model, retryable=False)
+            raise EmptyReplyError(
+                f"empty reply (finish_reason={finish_reason})",
+                provider=self.provider_name,
+                model=model,
+                retryable=False,
+            )
         return JudgeResponse(
             content=content.strip(),
             reasoning=reasoning,

@@ -13,13 +13,13 @@ from typing import Any, ClassVar
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
+from judgekit.kinds import KINDS
 from judgekit.types import JudgeRequest, JudgeResponse
 from judgekit.verifiers import verify_answer
 
 __all__ = ["RulesJudge"]
 
-_KINDS = ("binary", "correctness")
-_VERDICTS = {"0/1": ("1", "0"), "yes/no": ("Yes", "No")}
+_KINDS = tuple(name for name, spec in KINDS.items() if spec.verdict)  # verdicts against a reference answer
 
 
 class RulesJudge(JudgeInterface):
@@ -45,7 +45,7 @@ class RulesJudge(JudgeInterface):
         kind = task.kind
         if kind not in _KINDS:
             raise ConfigError(
-                f"the rules judge cannot judge {kind!r} (only binary and correctness: kinds with a reference answer)",
+                f"the rules judge cannot judge {kind!r} (only {' and '.join(_KINDS)}: kinds with a reference answer)",
                 field="kind",
             )
         fields, options = task.fields, task.options
@@ -64,8 +64,5 @@ class RulesJudge(JudgeInterface):
 
 def _verdict(kind: str, options: dict[str, Any], config: JudgeConfig, correct: bool) -> str:
     """The token the kind's parser reads: "1"/"0" or "Yes"/"No" for binary, "Yes"/"No" for correctness."""
-    output_format = (options.get("output_format") or config.output_format) if kind == "binary" else "yes/no"
-    words = _VERDICTS.get(output_format)
-    if words is None:
-        raise ConfigError(f"output_format must be '0/1' or 'yes/no', got {output_format!r}", field="output_format")
-    return words[0] if correct else words[1]
+    positive, negative = KINDS[kind].verdict_words(options.get("output_format") or config.output_format)
+    return positive if correct else negative

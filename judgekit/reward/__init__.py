@@ -5,7 +5,7 @@ A failed judgement is never a silent 0: it falls back to the rules verifier (tag
 or gives ``None`` (tagged ``failed``; TRL leaves such samples out of the group baseline).
 """
 
-from judgekit.batcher import QueueFullError
+from judgekit.batching.dynamic import QueueFullError
 from judgekit.reward.circuit import CircuitBreaker
 from judgekit.reward.config import RewardConfig
 from judgekit.reward.multi import MultiJudgeReward

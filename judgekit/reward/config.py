@@ -1,4 +1,4 @@
-"""`RewardConfig`: the integration guide's reward settings, validated, with their environment variables."""
+"""`RewardConfig`: the reward adapter's settings, validated, with their environment variables."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ __all__ = ["RewardConfig"]
 
 
 class RewardConfig(BaseModel):
-    """Settings of a reward adapter (the keys of the integration guide's ``reward.config`` block).
+    """Settings of a reward adapter (the keys of a ``reward.config`` block).
 
     The judge is either a judge server (``judge_url``, env ``JUDGE_MODEL_URL``) or any judgekit backend
     (``api_type``, ``model_name``, ``base_url`` and other `JudgeConfig` fields in ``judge``).
@@ -47,7 +47,7 @@ class RewardConfig(BaseModel):
 
     @classmethod
     def build(cls, config: RewardConfig | Mapping[str, Any] | None = None, **overrides: Any) -> RewardConfig:
-        """A validated config from a dict (the guide's YAML block), the environment and ``overrides``.
+        """A validated config from a dict (a ``reward.config`` YAML block), the environment and ``overrides``.
 
         Explicit keys win over ``JUDGE_MODEL_URL``, ``JUDGE_MODEL_API_KEY``, ``JUDGE_MAX_BATCH_SIZE`` and
         ``JUDGE_MAX_CONCURRENT``. Unknown keys raise `ConfigError` naming them.

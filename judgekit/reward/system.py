@@ -22,20 +22,27 @@ from typing import Any
 from loguru import logger
 
 from judgekit._sync import run_sync
-from judgekit.batcher import DynamicBatcher
+from judgekit.batching.dynamic import DynamicBatcher
 from judgekit.cache import MemoryCache, cache_key
 from judgekit.errors import ConfigError, JudgeError
 from judgekit.interface import JudgeInterface
-from judgekit.providers.judge_server import JudgeServerJudge
+from judgekit.kinds import get_kind
 from judgekit.reward.circuit import CircuitBreaker
 from judgekit.reward.config import RewardConfig
 from judgekit.scoring import resolve_kind, score_result
+from judgekit.server import protocol
 from judgekit.simplified import SimplifiedJudge
-from judgekit.types import JudgeResponse, JudgeResult
+from judgekit.types import JudgeRequest, JudgeResponse, JudgeResult
 from judgekit.verifiers import verify_answer
 
-__all__ = ["BaseJudgeReward", "JudgeOutcome", "JudgeRewardSystem", "RewardRequest", "RewardScore",
-           "create_judge_reward"]
+__all__ = [
+    "BaseJudgeReward",
+    "JudgeOutcome",
+    "JudgeRewardSystem",
+    "RewardRequest",
+    "RewardScore",
+    "create_judge_reward",
+]
 
 _LATENCY_WINDOW = 10_000
 
@@ -70,14 +77,17 @@ class RewardScore:
     latency_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"reward": self.score, **{k: v for k, v in asdict(self).items() if k != "score"},
-                "cached": self.source == "cache"}
+        return {
+            "reward": self.score,
+            **{k: v for k, v in asdict(self).items() if k != "score"},
+            "cached": self.source == "cache",
+        }
 
 
 class BaseJudgeReward:
     """The reward adapter. Override `_request_judge` to judge a batch your own way.
 
-    ``config`` is the guide's ``reward.config`` dict (or a `RewardConfig`); ``judge`` an existing
+    ``config`` is the integration's ``reward.config`` dict (or a `RewardConfig`); ``judge`` an existing
     `SimplifiedJudge` or `JudgeInterface` to use instead of building one from the config.
     """
 
@@ -122,8 +132,12 @@ class BaseJudgeReward:
 
     def _build_judge(self) -> SimplifiedJudge:
         cfg = self.config
-        fields: dict[str, Any] = {"timeout": cfg.timeout, "num_retries": cfg.max_retries,
-                                  "max_concurrent": cfg.max_concurrent_requests, **cfg.judge}
+        fields: dict[str, Any] = {
+            "timeout": cfg.timeout,
+            "num_retries": cfg.max_retries,
+            "max_concurrent": cfg.max_concurrent_requests,
+            **cfg.judge,
+        }
         if cfg.judge_url:
             api_type, base_url = "judge_server", cfg.judge_url
         else:
@@ -135,24 +149,37 @@ class BaseJudgeReward:
     async def _request_judge(self, requests: list[RewardRequest]) -> list[JudgeOutcome]:
         """Judge one batch; return one `JudgeOutcome` per request, in order. The override point.
 
-        A judge server gets the whole batch in one ``POST /batch_judge``. Any other judge is asked for a
-        correctness verdict where there is a reference answer and a pointwise score where there is none,
-        scored into [0, 1] by the rules the judge server uses (`judgekit.scoring`).
+        With a ``judge_url`` the whole batch goes to the judge server through the backend's native batch call
+        (`JudgeInterface.aevaluate_many`: one ``POST /batch_judge``), and the server's kind and score apply.
+        Any other judge is asked for a correctness verdict where there is a reference answer and a pointwise
+        score where there is none, scored into [0, 1] by the rules the judge server uses (`judgekit.scoring`).
         """
         backend = self.judge.judge
-        if isinstance(backend, JudgeServerJudge):
-            items = [{"prompt": r.prompt, "completion": r.completion, "answer": r.answer,
-                      "answer_type": r.answer_type} for r in requests]
-            replies = await backend.ajudge_many(items)
-            return [JudgeOutcome(reply.get("score"), reply.get("explanation") or "", reply.get("error"))
-                    for reply in replies]
+        if self.config.judge_url and backend.native_score_type() == "probability":
+            tasks = [protocol.task_for("auto", r.prompt, r.completion, r.answer, r.answer_type) for r in requests]
+            prompts = [
+                JudgeRequest(messages=[{"role": "user", "content": r.prompt}], task=task)
+                for r, task in zip(requests, tasks, strict=True)
+            ]
+            responses = await backend.aevaluate_many(prompts)
+            return [
+                JudgeOutcome(r.score, r.reasoning or "")
+                if r.success and r.score is not None
+                else JudgeOutcome(None, error=r.error_message or "the judge gave no score")
+                for r in responses
+            ]
         kinds = [self._kind_for(r) for r in requests]
         outcomes: list[JudgeOutcome | None] = [None] * len(requests)
-        reward_head = getattr(backend.config, "torch_mode", None) == "reward"
+        reward_head = backend.native_score_type() == "unbounded"
         for kind in dict.fromkeys(kinds):
             index = [i for i, k in enumerate(kinds) if k == kind]
-            items = [_judge_item(kind, requests[i]) for i in index]
-            results = await self.judge.aevaluate_batch(kind, items, max_concurrency=len(items))
+            items = [
+                protocol.fields_for(
+                    kind, requests[i].prompt, requests[i].completion, requests[i].answer, requests[i].answer_type
+                )
+                for i in index
+            ]
+            results = await self.judge.aevaluate_batch(kind, items)
             for i, result in zip(index, results, strict=True):
                 outcomes[i] = outcome_from_result(result, kind, self.judge.config.score_range, reward_head=reward_head)
         return outcomes  # type: ignore[return-value]
@@ -161,7 +188,7 @@ class BaseJudgeReward:
         """``auto`` -> correctness with a reference answer, pointwise without; a verdict kind with no
         answer to check against also falls back to pointwise."""
         kind = resolve_kind(None, self.config.kind, request.answer)
-        return "pointwise" if kind in ("binary", "correctness") and not request.answer else kind
+        return "pointwise" if get_kind(kind).verdict and not request.answer else kind
 
     async def _process_batch(self, requests: list[RewardRequest]) -> list[JudgeOutcome]:
         if not self.circuit_breaker.allow():
@@ -169,7 +196,7 @@ class BaseJudgeReward:
         try:
             if inspect.iscoroutinefunction(self._request_judge):
                 outcomes = await self._request_judge(requests)
-            else:  # a synchronous override, as in the integration guide
+            else:  # a synchronous override
                 outcomes = await asyncio.to_thread(self._request_judge, requests)  # type: ignore[arg-type]
             outcomes = list(outcomes)
             if len(outcomes) != len(requests):
@@ -202,9 +229,13 @@ class BaseJudgeReward:
         if not (len(prompts) == n == len(answers) == len(answer_types)):
             raise ConfigError(
                 f"reward_batch: prompts ({len(prompts)}), completions ({n}), answers ({len(answers)}) and "
-                f"answer_types ({len(answer_types)}) must have the same length", "completions")
-        requests = [RewardRequest(str(p), str(c), None if a is None else str(a), t)
-                    for p, c, a, t in zip(prompts, completions, answers, answer_types, strict=True)]
+                f"answer_types ({len(answer_types)}) must have the same length",
+                "completions",
+            )
+        requests = [
+            RewardRequest(str(p), str(c), None if a is None else str(a), t)
+            for p, c, a, t in zip(prompts, completions, answers, answer_types, strict=True)
+        ]
         scores = await asyncio.gather(*(self._reward_one(r) for r in requests))
         return [s.as_dict() for s in scores]
 
@@ -248,8 +279,13 @@ class BaseJudgeReward:
             else:
                 with self._lock:
                     self._counts["rule_fallback"] += 1
-                return RewardScore(float(check.correct), "rule_fallback", f"judge failed ({error}); {check.detail}",
-                                   error=error, latency_s=latency)
+                return RewardScore(
+                    float(check.correct),
+                    "rule_fallback",
+                    f"judge failed ({error}); {check.detail}",
+                    error=error,
+                    latency_s=latency,
+                )
         with self._lock:
             self._counts["failed"] += 1
         return RewardScore(self.config.failure_reward, "failed", "", error=error, latency_s=latency)
@@ -264,28 +300,36 @@ class BaseJudgeReward:
         """Rewards for many samples, judged concurrently and batched; one dict per sample, in order."""
         return run_sync(self.areward_batch(prompts, completions, answers, answer_types))
 
-    async def areward(self, prompt: str, completion: str, answer: str | None = None,
-                      answer_type: str | None = None, **_: Any) -> dict[str, Any]:
+    async def areward(
+        self, prompt: str, completion: str, answer: str | None = None, answer_type: str | None = None, **_: Any
+    ) -> dict[str, Any]:
         """Async twin of `reward`."""
         return (await self.areward_batch([prompt], [completion], [answer], [answer_type]))[0]
 
-    def reward(self, prompt: str, completion: str, answer: str | None = None, answer_type: str | None = None,
-               **_: Any) -> dict[str, Any]:
+    def reward(
+        self, prompt: str, completion: str, answer: str | None = None, answer_type: str | None = None, **_: Any
+    ) -> dict[str, Any]:
         """``{"reward": float | None, "source": "judge" | "cache" | "rule_fallback" | "failed",
         "explanation", "error", "latency_s", "cached"}`` for one sample."""
         return self.reward_batch([prompt], [completion], [answer], [answer_type])[0]
 
-    def compute_reward(self, prompt: str, completion: str, answer: str | None = None,
-                       answer_type: str | None = None, **_: Any) -> RewardScore:
-        """Like `reward`, as an object with ``.score`` (the guide's multi-judge example uses it)."""
+    def compute_reward(
+        self, prompt: str, completion: str, answer: str | None = None, answer_type: str | None = None, **_: Any
+    ) -> RewardScore:
+        """Like `reward`, as an object with ``.score`` (as multi-judge code expects)."""
         result = self.reward(prompt, completion, answer, answer_type)
-        return RewardScore(result["reward"], result["source"], result["explanation"], result["error"],
-                           result["latency_s"])
+        return RewardScore(
+            result["reward"], result["source"], result["explanation"], result["error"], result["latency_s"]
+        )
 
     # -- observability -------------------------------------------------------------------------
 
     def get_metrics(self) -> dict[str, Any]:
-        """Counters for dashboards: cache hit rate, latency percentiles, error rate, batching, queue, circuit."""
+        """Counters for dashboards: cache hit rate, latency percentiles, error rate, batching, queue, circuit.
+
+        ``current_queue_size``: samples waiting for a batch; ``in_flight``: samples sent to the judging path and
+        not yet answered (those waiting included).
+        """
         with self._lock:
             counts = dict(self._counts)
             latencies = sorted(self._latencies)
@@ -305,7 +349,8 @@ class BaseJudgeReward:
             "batched_fraction": batching["batched_fraction"],
             "mean_batch_size": batching["mean_batch_size"],
             "batches": batching["batches"],
-            "current_queue_size": in_flight,
+            "current_queue_size": self._batcher.queue_size,
+            "in_flight": in_flight,
             "circuit_breaker": self.circuit_breaker.snapshot(),
         }
 
@@ -323,11 +368,11 @@ class BaseJudgeReward:
 
 
 class JudgeRewardSystem(BaseJudgeReward):
-    """Drop-in for the guide's ``RewardSystem``: ``JudgeRewardSystem(config.get('reward', {}).get('config', {}))``."""
+    """Drop-in for a ``RewardSystem``: ``JudgeRewardSystem(config.get('reward', {}).get('config', {}))``."""
 
 
 def create_judge_reward(config: RewardConfig | Mapping[str, Any] | None = None, **overrides: Any) -> JudgeRewardSystem:
-    """A `JudgeRewardSystem` from the guide's config dict (``{'judge_url': ...}``) or judgekit backend settings."""
+    """A `JudgeRewardSystem` from a reward config dict (``{'judge_url': ...}``) or judgekit backend settings."""
     return JudgeRewardSystem(config, **overrides)
 
 
@@ -342,15 +387,6 @@ def outcome_from_result(
         return JudgeOutcome(score_result(kind, result, score_range, reward_head=reward_head).score, explanation)
     except ValueError as exc:
         return JudgeOutcome(None, error=str(exc))
-
-
-def _judge_item(kind: str, request: RewardRequest) -> dict[str, Any]:
-    if kind == "pointwise":
-        return {"question": request.prompt, "response": request.completion}
-    item: dict[str, Any] = {"question": request.prompt, "answer": request.answer, "prediction": request.completion}
-    if request.answer_type:
-        item["answer_type"] = request.answer_type
-    return item
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:

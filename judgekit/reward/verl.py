@@ -1,6 +1,6 @@
 """A verl ``compute_score`` (``custom_reward_function.path`` / ``.name``) backed by a judgekit reward system.
 
-Judge settings come from verl's ``custom_reward_function.reward_kwargs`` (the guide's config keys:
+Judge settings come from verl's ``custom_reward_function.reward_kwargs`` (the reward config keys:
 ``judge_url``, ``api_type``, ``model_name``, ``fallback_to_rule``, ...). verl cannot skip a sample, so a
 sample that could not be rewarded scores ``failure_reward`` when you set one, else NaN (loud, never a
 silent 0), with ``judge_ok: False``.
@@ -46,8 +46,13 @@ def _answer_type(extra_info: Any) -> str | None:
 def _as_verl(result: dict[str, Any], failure_reward: float | None) -> dict[str, Any]:
     ok = result["reward"] is not None
     score = result["reward"] if ok else (failure_reward if failure_reward is not None else math.nan)
-    return {"score": float(score), "judge_ok": ok, "source": result["source"], "latency_s": result["latency_s"],
-            "error": result["error"] or ""}
+    return {
+        "score": float(score),
+        "judge_ok": ok,
+        "source": result["source"],
+        "latency_s": result["latency_s"],
+        "error": result["error"] or "",
+    }
 
 
 def compute_score(
@@ -76,11 +81,16 @@ def compute_score(
         n = len(solution_strs)
         truths = list(ground_truths) if ground_truths is not None else [None] * n
         infos = list(extra_infos) if extra_infos is not None else [None] * n
-        results = system.reward_batch([_prompt(i) for i in infos], list(solution_strs),
-                                      [None if t is None else str(t) for t in truths], [_answer_type(i) for i in infos])
+        results = system.reward_batch(
+            [_prompt(i) for i in infos],
+            list(solution_strs),
+            [None if t is None else str(t) for t in truths],
+            [_answer_type(i) for i in infos],
+        )
         return [_as_verl(r, failure_reward) for r in results]
     if solution_str is None:
         raise TypeError("compute_score needs solution_str (single) or solution_strs (batch)")
-    result = system.reward(_prompt(extra_info), solution_str, None if ground_truth is None else str(ground_truth),
-                           _answer_type(extra_info))
+    result = system.reward(
+        _prompt(extra_info), solution_str, None if ground_truth is None else str(ground_truth), _answer_type(extra_info)
+    )
     return _as_verl(result, failure_reward)

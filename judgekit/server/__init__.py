@@ -6,7 +6,8 @@
 ...     print(srv.url)
 
 The app and the runner need the ``server`` extra (fastapi, uvicorn), imported when first used;
-`judgekit.server.scoring` (how a result becomes a score in [0, 1]) needs neither. See docs/server.md.
+`judgekit.server.protocol` (the request and answer bodies, shared with the ``judge_server`` client) and
+`judgekit.scoring` (how a result becomes a score in [0, 1]) need neither. See docs/server.md.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ from typing import TYPE_CHECKING, Any
 from judgekit.errors import MissingDependencyError
 
 if TYPE_CHECKING:
-    from judgekit.server.app import BatchJudgeBody, JudgeItem, JudgeService, create_app
+    from judgekit.server.app import JudgeService, create_app
+    from judgekit.server.protocol import BatchJudgeBody, JudgeItem
     from judgekit.server.runner import ServerThread, serve
 
 __all__ = ["BatchJudgeBody", "JudgeItem", "JudgeService", "ServerThread", "create_app", "serve"]
 
 _HOMES = {
-    "BatchJudgeBody": "judgekit.server.app",
-    "JudgeItem": "judgekit.server.app",
+    "BatchJudgeBody": "judgekit.server.protocol",
+    "JudgeItem": "judgekit.server.protocol",
     "JudgeService": "judgekit.server.app",
     "create_app": "judgekit.server.app",
     "ServerThread": "judgekit.server.runner",

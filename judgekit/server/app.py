@@ -15,10 +15,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from judgekit import __version__
 from judgekit.server import missing_server_extra
@@ -30,42 +30,19 @@ try:
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise missing_server_extra(_exc) from _exc
 
-from judgekit.batcher import DynamicBatcher, QueueFullError
+from judgekit.batching.dynamic import DynamicBatcher, QueueFullError
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
-from judgekit.scoring import SERVER_KINDS, resolve_kind, score_result
+from judgekit.kinds import SERVER_KINDS, get_kind
+from judgekit.scoring import resolve_kind, score_result
 from judgekit.server._metrics import ServerMetrics
+from judgekit.server.protocol import BatchJudgeBody, JudgeItem, failure_reply, fields_for
 from judgekit.simplified import SimplifiedJudge
 
 __all__ = ["BatchJudgeBody", "JudgeItem", "JudgeService", "create_app"]
 
 _EXPLANATION_CHARS = 2000
 _JSON = "application/json"
-
-
-class JudgeItem(BaseModel):
-    """One ``POST /judge`` body (and one element of ``/batch_judge``'s ``requests``).
-
-    ``kind`` is a judgekit extension: it overrides the server's kind for this item. Unknown fields are
-    rejected (422), so a misspelt ``answer`` never silently turns into an answer-less judgement.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
-
-    prompt: str
-    completion: str
-    answer: str | None = None
-    answer_type: str | None = None
-    request_id: str | None = None
-    kind: Literal["auto", "binary", "correctness", "pointwise"] | None = None
-
-
-class BatchJudgeBody(BaseModel):
-    """A ``POST /batch_judge`` body."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    requests: list[JudgeItem] = Field(default_factory=list)
 
 
 class _Work(NamedTuple):
@@ -100,8 +77,11 @@ class JudgeService:
     ) -> None:
         if kind not in SERVER_KINDS:
             raise ConfigError(f"kind must be one of {', '.join(SERVER_KINDS)}, got {kind!r}", "kind")
-        for name, value in (("max_batch_size", max_batch_size), ("max_body_bytes", max_body_bytes),
-                            ("max_concurrent_batches", max_concurrent_batches)):
+        for name, value in (
+            ("max_batch_size", max_batch_size),
+            ("max_body_bytes", max_body_bytes),
+            ("max_concurrent_batches", max_concurrent_batches),
+        ):
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}", name)
         if max_queue < 0 or max_wait_s < 0:
@@ -111,7 +91,7 @@ class JudgeService:
         self.kind = kind
         self.model = backend.config.model_name or backend.provider_name
         self.score_range = backend.config.score_range
-        self.reward_head = getattr(backend.config, "torch_mode", None) == "reward"  # unbounded pointwise scalars
+        self.reward_head = backend.native_score_type() == "unbounded"  # a reward head's scalar: no score range
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self._token = key.encode() if key else None
         self.max_body_bytes = max_body_bytes
@@ -154,7 +134,7 @@ class JudgeService:
     async def _judge(self, kind: str, items: list[dict[str, Any]]) -> list[Any]:
         """One result per item; an exception (a backend `ConfigError`, a bug) fails only its own item."""
         try:
-            return list(await self.judge.aevaluate_batch(kind, items, max_concurrency=len(items)))
+            return list(await self.judge.aevaluate_batch(kind, items))  # the judge's max_concurrent holds
         except Exception as exc:
             if len(items) == 1:
                 return [exc]
@@ -189,8 +169,12 @@ class JudgeService:
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._token):
-            raise _HTTPError(401, "unauthorized", "missing or wrong API key (send 'Authorization: Bearer <key>')",
-                             {"WWW-Authenticate": "Bearer"})
+            raise _HTTPError(
+                401,
+                "unauthorized",
+                "missing or wrong API key (send 'Authorization: Bearer <key>')",
+                {"WWW-Authenticate": "Bearer"},
+            )
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.max_body_bytes
@@ -209,39 +193,37 @@ class JudgeService:
         return b"".join(chunks)
 
     def _too_large(self, size: int) -> _HTTPError:
-        return _HTTPError(413, "payload_too_large",
-                          f"request body of {size}+ bytes exceeds the limit of {self.max_body_bytes} bytes")
+        return _HTTPError(
+            413, "payload_too_large", f"request body of {size}+ bytes exceeds the limit of {self.max_body_bytes} bytes"
+        )
 
     def _work(self, item: JudgeItem, where: str) -> _Work:
         kind = resolve_kind(item.kind, self.kind, item.answer)
-        if kind == "pointwise":
-            fields: dict[str, Any] = {"question": item.prompt, "response": item.completion}
-            if item.answer:
-                fields["answer"] = item.answer
-            return _Work(kind, fields)
-        if item.answer is None:
-            raise _HTTPError(422, "validation_error", f"{where}answer: required to judge kind {kind!r}",
-                             field=f"{where}answer")
-        fields = {"question": item.prompt, "answer": item.answer, "prediction": item.completion}
-        if kind == "binary":
+        spec = get_kind(kind)
+        if "answer" in spec.fields and item.answer is None:
+            raise _HTTPError(
+                422, "validation_error", f"{where}answer: required to judge kind {kind!r}", field=f"{where}answer"
+            )
+        fields = fields_for(kind, item.prompt, item.completion, item.answer, item.answer_type)
+        if "output_format" in spec.options:
             fields["output_format"] = "0/1"
-        if item.answer_type is not None:
-            fields["answer_type"] = item.answer_type
         return _Work(kind, fields)
 
     def _submit(self, work: _Work) -> Any:
         if self.closing:
-            raise _HTTPError(503, "shutting_down", "the server is shutting down",
-                             {"Retry-After": self._retry_after})
+            raise _HTTPError(503, "shutting_down", "the server is shutting down", {"Retry-After": self._retry_after})
         try:
             return self.batcher.submit(work)
         except QueueFullError:
             raise self._queue_full() from None
 
     def _queue_full(self) -> _HTTPError:
-        return _HTTPError(503, "queue_full",
-                          f"request queue full ({self.max_queue} items waiting); retry after {self.retry_after_s}s",
-                          {"Retry-After": self._retry_after})
+        return _HTTPError(
+            503,
+            "queue_full",
+            f"request queue full ({self.max_queue} items waiting); retry after {self.retry_after_s}s",
+            {"Retry-After": self._retry_after},
+        )
 
     async def judge_one(self, body: bytes, started: float) -> tuple[int, Any]:
         item = _parse(JudgeItem, body)
@@ -259,8 +241,12 @@ class JudgeService:
     async def judge_batch(self, body: bytes, started: float) -> tuple[int, Any]:
         items = _parse(BatchJudgeBody, body).requests
         if self.max_queue and len(items) > self.max_queue:
-            raise _HTTPError(422, "validation_error", f"requests: at most {self.max_queue} items per call, "
-                             f"got {len(items)}", field="requests")
+            raise _HTTPError(
+                422,
+                "validation_error",
+                f"requests: at most {self.max_queue} items per call, got {len(items)}",
+                field="requests",
+            )
         works = [self._work(item, f"requests[{i}].") for i, item in enumerate(items)]
         if self.max_queue and self.batcher.queue_size + len(works) > self.max_queue:
             raise self._queue_full()
@@ -297,21 +283,24 @@ class JudgeService:
             "model": result["model"] or self.model,
             "kind": kind,
             "score_source": scored.source,
-            ("raw_score" if kind == "pointwise" else "verdict"): scored.raw,
+            ("verdict" if get_kind(kind).verdict else "raw_score"): scored.raw,
             "batch_size": batch_size,
             "judge_latency": round(result["latency_s"], 6),
             "usage": result["usage"],
         }
-        if kind == "pointwise":
+        if get_kind(kind).uses_score_range:
             metadata["score_range"] = list(self.score_range)
         explanation = result["reasoning"] or result["raw_response"] or ""
-        return {"score": scored.score, "request_id": request_id, "explanation": explanation[:_EXPLANATION_CHARS],
-                "metadata": metadata}
+        return {
+            "score": scored.score,
+            "request_id": request_id,
+            "explanation": explanation[:_EXPLANATION_CHARS],
+            "metadata": metadata,
+        }
 
     def _failed(self, kind: str, request_id: str, message: str, error_type: str | None) -> dict[str, Any]:
         self.metrics.judgement(kind, False)
-        return {"score": None, "request_id": request_id, "error": f"judge failed: {message}",
-                "error_type": error_type}
+        return dict(failure_reply(request_id, f"judge failed: {message}", error_type))
 
     def health(self) -> tuple[int, dict[str, Any]]:
         available = self.backend.is_available()
@@ -365,8 +354,14 @@ def create_app(
     when the app stops: whoever made it closes it.
     """
     service = JudgeService(
-        judge, kind=kind, api_key=api_key, max_batch_size=max_batch_size, max_wait_s=max_wait_s,
-        max_queue=max_queue, max_body_bytes=max_body_bytes, max_concurrent_batches=max_concurrent_batches,
+        judge,
+        kind=kind,
+        api_key=api_key,
+        max_batch_size=max_batch_size,
+        max_wait_s=max_wait_s,
+        max_queue=max_queue,
+        max_body_bytes=max_body_bytes,
+        max_concurrent_batches=max_concurrent_batches,
         retry_after_s=retry_after_s,
     )
 
@@ -378,8 +373,11 @@ def create_app(
     app = FastAPI(title="judgekit judge server", version=__version__, lifespan=lifespan)
     app.state.judge_service = service
     item_schema = JudgeItem.model_json_schema()
-    batch_schema = {"type": "object", "properties": {"requests": {"type": "array", "items": item_schema}},
-                    "required": ["requests"]}
+    batch_schema = {
+        "type": "object",
+        "properties": {"requests": {"type": "array", "items": item_schema}},
+        "required": ["requests"],
+    }
 
     def body_doc(schema: dict[str, Any]) -> dict[str, Any]:
         return {"requestBody": {"required": True, "content": {_JSON: {"schema": schema}}}}
@@ -407,8 +405,11 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return JSONResponse({"error": str(exc.detail), "type": "http_error"}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"error": str(exc.detail), "type": "http_error"},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     return app
 
@@ -419,8 +420,9 @@ def _parse(model: type[BaseModel], body: bytes) -> Any:
     except ValidationError as exc:
         errors = [{"field": _location(err["loc"]), "message": err["msg"]} for err in exc.errors()]
         first = errors[0]
-        raise _HTTPError(422, "validation_error", f"{first['field']}: {first['message']}", field=first["field"],
-                         errors=errors[:20]) from None
+        raise _HTTPError(
+            422, "validation_error", f"{first['field']}: {first['message']}", field=first["field"], errors=errors[:20]
+        ) from None
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -238,10 +238,11 @@ def _random_text(rng: random.Random, low: int, high: int) -> str:
 
 def _random_prompt(rng: random.Random) -> list[dict[str, str]]:
     """A chat for training: random words, or one of judgekit's own prompt templates filled with random words."""
-    from judgekit.prompts import KINDS, fill_template, load_template, template_fields
+    from judgekit.kinds import KINDS
+    from judgekit.prompts import fill_template, load_template, template_fields
 
     if rng.random() < 0.4:
-        template = load_template(rng.choice(KINDS))
+        template = load_template(rng.choice([spec.template for spec in KINDS.values()]))
         content = fill_template(template, {name: _random_text(rng, 1, 8) for name in template_fields(template)})
     else:
         content = _random_text(rng, 1, 40)

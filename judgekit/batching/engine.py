@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
+from judgekit._ratelimit import BatchScope
+
 __all__ = ["BUDGET_EXCEEDED", "BatchStats", "gather_ordered", "run_batch", "summarize"]
 
 T = TypeVar("T")
@@ -227,6 +229,10 @@ async def run_batch(
 ) -> tuple[list[R], BatchStats]:
     """`gather_ordered` over judging results with a `BatchStats` tally, a budget and a bar showing cost.
 
+    ``concurrency`` bounds the requests the batch has in flight, not only its items: a judge called inside
+    the batch uses the batch's own limit of that size when it differs from the judge's ``max_concurrent``
+    (`judgekit._ratelimit.BatchScope`), so ``max_concurrency=128`` means 128 even on a judge made with 32.
+
     Once the spent cost or tokens reach a budget, no further item is sent: each is filled in with
     ``skipped(item, reason)`` (a failure of type ``BudgetExceeded``). Items already in flight finish and are
     kept, so the spend can pass the budget by what was in flight.
@@ -235,17 +241,18 @@ async def run_batch(
     budget = _Budget(stats, max_cost, max_tokens_total)
     limited = max_cost is not None or max_tokens_total is not None
     started = time.perf_counter()
-    results = await gather_ordered(
-        items,
-        fn,
-        concurrency=concurrency,
-        progress=progress,
-        failed=lambda r: not _outcome(r)[0],
-        postfix=stats.postfix,
-        on_result=stats.add,
-        stop=budget.exceeded if limited else None,
-        skip=skipped,
-    )
+    with BatchScope(concurrency).active():  # the judge's requests of this batch keep to ``concurrency``
+        results = await gather_ordered(
+            items,
+            fn,
+            concurrency=concurrency,
+            progress=progress,
+            failed=lambda r: not _outcome(r)[0],
+            postfix=stats.postfix,
+            on_result=stats.add,
+            stop=budget.exceeded if limited else None,
+            skip=skipped,
+        )
     stats.wall_s = time.perf_counter() - started
     if stats.skipped:
         stats.stopped = budget.exceeded()
