@@ -119,6 +119,12 @@ class JudgeConfig(BaseModel):
     """Ask the backend for token log-probabilities (OpenAI-compatible backends; see docs/logprobs.md)."""
     top_logprobs: int | None = Field(None, ge=0, le=20)
     """Alternatives returned per token when ``logprobs`` is on (``SimplifiedJudge(logprob_score=True)`` asks 20)."""
+    # -- trust: calibration, self-consistency (docs/validation.md) --
+    calibrator: str | None = None
+    """Path of a P(yes) calibrator (``judgekit validate --fit-calibrator``): verdict results then carry the
+    calibrated ``p_yes`` and the judge's own ``p_yes_raw``."""
+    n_samples: int = Field(1, ge=1)
+    """Self-consistency: ask the judge this many times per item and vote (``temperature`` 0 samples at 0.7)."""
     # -- endpoint pool --
     pool_probe_interval: float = Field(2.0, gt=0.0)
     """Seconds between health probes of a pool replica taken out after a connection failure."""

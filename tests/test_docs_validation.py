@@ -28,16 +28,17 @@ def test_every_snippet_runs(tmp_path, monkeypatch):
             for i, server in enumerate(servers, start=1):
                 block = block.replace(f"http://gpu{i}:8000/v1", server.base_url)
             exec(compile(block, str(DOC), "exec"), namespace)  # the documentation's own code
+        jury_result = namespace["jury"].evaluate_binary("What is 2+2?", "4", "The answer is 4.")
+        assert (jury_result.result, jury_result.agreement, jury_result.n_votes) == (1, 1.0, 3)
+        sampled = namespace["r"]  # the self-consistency result, the last `r` of the page
+        assert len(sampled.votes) == 5 and sampled.result == 1
+        assert [req.json["temperature"] for req in servers[0].requests].count(0.7) == 5  # sampled at 0.7
     finally:
         for server in servers:
             server.stop()
     report = namespace["report"]
     assert report.metrics["accuracy"].value == pytest.approx(0.912, abs=5e-4)
     assert (tmp_path / "report.html").exists() and (tmp_path / "calibrator.json").exists()
-    jury_result = namespace["jury"].evaluate_binary("What is 2+2?", "4", "The answer is 4.")
-    assert (jury_result.result, jury_result.agreement, jury_result.n_votes) == (1, 1.0, 3)
-    sampled = namespace["r"]  # the self-consistency result, the last `r` of the page
-    assert len(sampled.votes) == 5 and sampled.result == 1
     estimate = namespace["ppi_mean"](
         namespace["judged_unlabelled"], namespace["judged_labelled"], namespace["human_labels"]
     )

@@ -17,14 +17,25 @@ from judgekit.validation import calibration
 def verdict(token: str, yes: float) -> Reply:
     """A "1"/"0" reply with logprobs giving P("1") = ``yes``."""
     alternatives = {"1": yes, "0": 1 - yes}
-    entry = {"token": token, "logprob": math.log(alternatives[token]),
-             "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in alternatives.items()]}
+    entry = {
+        "token": token,
+        "logprob": math.log(alternatives[token]),
+        "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in alternatives.items()],
+    }
     return Reply(token, logprobs=[entry])
 
 
 def judge_for(server: FakeLLMServer, **config: Any) -> SimplifiedJudge:
-    return SimplifiedJudge(api_type="openai", base_url=server.base_url, api_key="sk-test", model_name="m",
-                           num_retries=0, retry_delay=0.01, timeout=5, **config)
+    return SimplifiedJudge(
+        api_type="openai",
+        base_url=server.base_url,
+        api_key="sk-test",
+        model_name="m",
+        num_retries=0,
+        retry_delay=0.01,
+        timeout=5,
+        **config,
+    )
 
 
 # -------------------------------------------------------------------------------------- self-consistency
@@ -108,7 +119,9 @@ def test_calibrator_applies_to_a_logprob_judge_score(tmp_path, calibrator_file):
 
     pytest.importorskip("torch")
     path = build_tiny_qwen2(tmp_path / "judge", reply="1")
-    judge = SimplifiedJudge(api_type="torch", model_name=str(path), torch_mode="logprob", calibrator=str(calibrator_file))
+    judge = SimplifiedJudge(
+        api_type="torch", model_name=str(path), torch_mode="logprob", calibrator=str(calibrator_file)
+    )
     r = judge.evaluate_binary("q", "a", "p")
     assert r.success and r.p_yes_raw == pytest.approx(r.score)
     assert r.p_yes == pytest.approx(calibration.load(calibrator_file)(r.score))
