@@ -132,3 +132,34 @@ def test_bad_calibrator_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         SimplifiedJudge(api_type="rules", calibrator=str(tmp_path / "missing.json"))
     assert info.value.field == "calibrator"
+
+
+# ------------------------------------------------------------------------------------- multi-judge reward
+
+
+def test_multi_judge_reward_votes_like_a_jury():
+    from judgekit.reward import JudgeRewardSystem, MultiJudgeReward
+
+    servers = [FakeLLMServer(default_reply=reply).start() for reply in ("Yes", "No", "Yes")]
+    try:
+        systems = [
+            JudgeRewardSystem(
+                {"batch_timeout": 0.01, "fallback_to_rule": False, "use_cache": False}, judge=judge_for(s)
+            )
+            for s in servers
+        ]
+        vote = MultiJudgeReward(systems, mode="vote", names=["a", "b", "c"]).reward("2+2?", "4", "4")
+        assert vote["reward"] == 1.0 and vote["agreement"] == pytest.approx(2 / 3) and not vote["tie"]
+        weighted = MultiJudgeReward(systems, mode="weighted", weights=[1, 3, 0]).reward("2+2?", "4", "4")
+        assert weighted["reward"] == pytest.approx(0.25)
+        servers[2].stop()  # one judge down: the other two tie, reported as a tie
+        tied = MultiJudgeReward(systems, mode="vote", names=["a", "b", "c"]).reward("2+2?", "4", "4")
+        assert tied["tie"] and tied["reward"] == 0.5 and "c" in tied["judges_failed"]
+        short = MultiJudgeReward(systems, mode="vote", quorum=3).reward("2+2?", "4", "4")
+        assert short["reward"] is None and short["source"] == "failed" and "quorum 3" in short["error"]
+        with pytest.raises(ConfigError, match="weights"):
+            MultiJudgeReward(systems, mode="weighted")
+    finally:
+        for s in servers:
+            if s.running:
+                s.stop()
