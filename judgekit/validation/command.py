@@ -101,7 +101,9 @@ def run(
     items = [row for _, row in rows]
     if args.judged:
         results = _matched(rows, read_jsonl(args.judged), args.judged, usage_error)
-        judge_name = f"judged file {Path(args.judged).name}"
+        first = next((r for r in results if r.get("provider") or r.get("model")), {})
+        made_by = " ".join(str(first[k]) for k in ("provider", "model") if first.get(k))
+        judge_name = f"{made_by}, judged file {Path(args.judged).name}" if made_by else f"judged file {args.judged}"
     else:
         if getattr(args, "api_type", None) == "torch" and not any(s.startswith("torch_mode=") for s in args.set):
             args.set.append("torch_mode=logprob")
