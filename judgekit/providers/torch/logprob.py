@@ -8,19 +8,24 @@ import math
 from typing import Any
 
 from judgekit.errors import ConfigError, JudgeError, ProviderResponseError
+from judgekit.kinds import get_kind
 from judgekit.providers.torch._runner import ModelRunner, Result, _Item, _log
 from judgekit.providers.torch.loading import torch
 from judgekit.types import JudgeResponse, Usage
 
 SCORE_PREFILL = "<score>"
-_VERDICT_WORDS = {"0/1": ("1", "0"), "yes/no": ("Yes", "No")}
+
+
+def _scores(item: _Item) -> bool:
+    """Whether the kind asks for a score (the expected value over the score tokens) rather than a verdict."""
+    return get_kind(item.kind or "").logprob == "expected_score"
 
 
 class LogprobMode(ModelRunner):
     """Verdicts and expected scores from next-token log-probabilities."""
 
     def _run_logprob(self, items: list[_Item]) -> list[Result]:
-        suffixes = [SCORE_PREFILL if item.kind == "pointwise" else "" for item in items]
+        suffixes = [SCORE_PREFILL if _scores(item) else "" for item in items]
         prompts = self._encode([item.chats[0] for item in items], generation=True, suffixes=suffixes)
         results: list[Result | None] = [None] * len(items)
         plans: dict[int, Any] = {}
@@ -45,15 +50,12 @@ class LogprobMode(ModelRunner):
     def _verdict_plan(self, item: _Item) -> Any:
         """Binary/correctness: (positive word, negative word, positive ids, negative ids). Pointwise: the
         integer candidates as ``[(value, token ids)]`` (one or two tokens each)."""
-        if item.kind == "pointwise":
+        if _scores(item):
             low, high = item.options["score_range"]
             return self._score_candidates(math.ceil(low), math.floor(high))
-        fmt = item.options["output_format"] if item.kind == "binary" else "yes/no"
-        if fmt not in _VERDICT_WORDS:
-            raise ConfigError(f"output_format must be '0/1' or 'yes/no', got {fmt!r}", field="output_format")
-        key = ("verdict", fmt)
+        positive, negative = get_kind(item.kind or "").verdict_words(item.options.get("output_format"))
+        key = ("verdict", positive, negative)
         if key not in self._memo:
-            positive, negative = _VERDICT_WORDS[fmt]
             self._memo[key] = (positive, negative, self._word_ids(positive), self._word_ids(negative))
         return self._memo[key]
 
@@ -124,7 +126,7 @@ class LogprobMode(ModelRunner):
         # two-token scores ("10" = "1" + "0"): one more pass with each needed first token appended
         extra_rows, extra_at = [], {}
         for r, (item, plan) in enumerate(zip(items, plans, strict=True)):
-            if item.kind == "pointwise":
+            if _scores(item):
                 for head in dict.fromkeys(t[0] for _, t in plan if len(t) == 2):
                     extra_at[(r, head)] = len(extra_rows)
                     extra_rows.append(prompts[r] + [head])
@@ -132,7 +134,7 @@ class LogprobMode(ModelRunner):
         results: list[Result] = []
         for r, (item, plan) in enumerate(zip(items, plans, strict=True)):
             usage = Usage(prompt_tokens=len(prompts[r]), completion_tokens=1, total_tokens=len(prompts[r]) + 1)
-            if item.kind == "pointwise":
+            if _scores(item):
                 response = self._expected_score(
                     item,
                     plan,
