@@ -150,3 +150,12 @@ def test_verdicts_read_from_a_batch_output_as_text():
     results = [{"success": True, "result": v} for v in ("no", "yes", "no", 0)]
     data = judged("binary", items, [0, 1, 1, 0], results)
     assert data.verdicts == [0, 1, 0, 0]
+
+
+def test_validate_a_jury():
+    from judgekit import Jury
+
+    rows = load_sample("binary")[:30]
+    jury = Jury([SimplifiedJudge(api_type="rules") for _ in range(3)])
+    report = validate(jury, "binary", rows, [r["label"] for r in rows], n_resamples=50)
+    assert report.judge == "jury of 3: rules, rules, rules" and report.n == 30 and report.n_failed == 0

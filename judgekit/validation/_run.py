@@ -315,6 +315,9 @@ def validate(
 
 
 def _judge_name(judge: Any) -> str:
+    jurors = getattr(judge, "judges", None)
+    if isinstance(jurors, list):
+        return f"jury of {len(jurors)}: " + ", ".join(_judge_name(j) for j in jurors)
     config = getattr(judge, "config", None)
     inner = getattr(judge, "judge", None)
     provider = getattr(inner, "provider_name", "") if inner is not None else ""
