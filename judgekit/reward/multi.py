@@ -22,10 +22,16 @@ class MultiJudgeReward:
     successful judges (default 1) the reward is None (``source`` failed), never a default.
     """
 
-    def __init__(self, judges: Sequence[BaseJudgeReward | Mapping[str, Any]], *,
-                 mode: Literal["mean", "median", "weighted", "vote"] = "mean", threshold: float = 0.5,
-                 names: Sequence[str] | None = None, weights: Sequence[float] | None = None,
-                 quorum: int = 1) -> None:
+    def __init__(
+        self,
+        judges: Sequence[BaseJudgeReward | Mapping[str, Any]],
+        *,
+        mode: Literal["mean", "median", "weighted", "vote"] = "mean",
+        threshold: float = 0.5,
+        names: Sequence[str] | None = None,
+        weights: Sequence[float] | None = None,
+        quorum: int = 1,
+    ) -> None:
         if not judges:
             raise ConfigError("MultiJudgeReward needs at least one judge", "judges")
         if mode not in ("mean", "median", "weighted", "vote"):
@@ -39,14 +45,16 @@ class MultiJudgeReward:
         self.mode, self.threshold, self.quorum = mode, threshold, quorum
         self.weights = dict(zip(self.names, weights, strict=True)) if weights is not None else None
 
-    async def areward_batch(self, prompts: Sequence[str], completions: Sequence[str],
-                            answers: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
+    async def areward_batch(
+        self, prompts: Sequence[str], completions: Sequence[str], answers: Sequence[str | None] | None = None
+    ) -> list[dict[str, Any]]:
         """One combined reward dict per sample, in order."""
         per_judge = await asyncio.gather(*(s.areward_batch(prompts, completions, answers) for s in self.systems))
         return [self._combine([results[i] for results in per_judge]) for i in range(len(completions))]
 
-    def reward_batch(self, prompts: Sequence[str], completions: Sequence[str],
-                     answers: Sequence[str | None] | None = None) -> list[dict[str, Any]]:
+    def reward_batch(
+        self, prompts: Sequence[str], completions: Sequence[str], answers: Sequence[str | None] | None = None
+    ) -> list[dict[str, Any]]:
         """Synchronous twin of `areward_batch`."""
         return run_sync(self.areward_batch(prompts, completions, answers))
 
@@ -59,8 +67,13 @@ class MultiJudgeReward:
         failed = {n: r["error"] or r["source"] for n, r in pairs if r["source"] not in ("judge", "cache")}
         scores = {n: r["reward"] for n, r in ok}
         if len(ok) < self.quorum:
-            return {"reward": None, "source": "failed", "scores": scores, "judges_failed": failed,
-                    "error": f"only {len(ok)} of {len(pairs)} judges succeeded (quorum {self.quorum})"}
+            return {
+                "reward": None,
+                "source": "failed",
+                "scores": scores,
+                "judges_failed": failed,
+                "error": f"only {len(ok)} of {len(pairs)} judges succeeded (quorum {self.quorum})",
+            }
         values = list(scores.values())
         weights = [self.weights[n] for n in scores] if self.weights is not None else None
         if self.mode == "vote":
@@ -69,5 +82,12 @@ class MultiJudgeReward:
         else:
             outcome = tally(values, self.mode, weights, group="score")
             reward = outcome.value
-        return {"reward": reward, "source": "multi_judge", "scores": scores, "judges_failed": failed, "error": None,
-                "agreement": outcome.agreement, "tie": outcome.tie}
+        return {
+            "reward": reward,
+            "source": "multi_judge",
+            "scores": scores,
+            "judges_failed": failed,
+            "error": None,
+            "agreement": outcome.agreement,
+            "tie": outcome.tie,
+        }
