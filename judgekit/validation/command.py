@@ -32,7 +32,8 @@ Each line of the labelled file holds the kind's fields and "label": 1/0 or yes/n
 skipped. Pairwise items sharing a "pair_id" with their responses swapped measure position consistency.
 Without FILE the shipped sample is used (judgekit/data/validation_sample.jsonl). --judged and --ppi take
 `judgekit batch` outputs (matched by "id", else by line number). With --api-type torch the judge reads
-P(yes) in one forward pass (torch_mode=logprob) unless --set torch_mode=... says otherwise.
+P(yes) in one forward pass (torch_mode=logprob) unless --set torch_mode=... says otherwise, and --timeout
+defaults to 600 s (the whole sample waits in the model's queue on a CPU).
 Exit 1 when no item could be judged.
 """
 
@@ -105,8 +106,11 @@ def run(
         made_by = " ".join(str(first[k]) for k in ("provider", "model") if first.get(k))
         judge_name = f"{made_by}, judged file {Path(args.judged).name}" if made_by else f"judged file {args.judged}"
     else:
-        if getattr(args, "api_type", None) == "torch" and not any(s.startswith("torch_mode=") for s in args.set):
-            args.set.append("torch_mode=logprob")
+        if args.api_type == "torch":  # as in the demo: P(yes) in one forward pass, and time for a CPU queue
+            if not any(s.startswith("torch_mode=") for s in args.set):
+                args.set.append("torch_mode=logprob")
+            if args.timeout is None:
+                args.timeout = 600.0
         judge = make_judge(args)
         try:
             inputs = [{k: v for k, v in item.items() if k not in META_KEYS} for item in items]
