@@ -150,10 +150,7 @@ class ValidationReport:
     def figures(self) -> dict[str, str]:
         """The report's figures as base64 PNG, by name: ``confusion_matrix``, ``reliability_diagram``,
         ``score_scatter`` (each only where the kind gives the data for it)."""
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg", force=False)
+        try:  # Figure objects draw without pyplot: the user's matplotlib backend is left alone
             from matplotlib.figure import Figure
         except ImportError as exc:  # pragma: no cover - exercised only without the extra
             from judgekit.errors import MissingDependencyError
