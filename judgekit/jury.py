@@ -122,18 +122,20 @@ def combine_results(
 
     Failed results are not votes. With fewer successful results than ``quorum`` (default: a majority of
     the panel) the result is a failure (``error_type`` "QuorumNotMet") naming why each failed. The combined
-    result keeps every result in ``votes`` and the ``agreement`` of the counted ones with the verdict.
-    """
+    result keeps every result in ``votes`` and the ``agreement`` of the counted ones with the verdict; its
+    ``model`` is ``jury(m1, m2, ...)`` (or the one model, for samples of one judge)."""
     spec = get_kind(kind)
     names = list(names) if names is not None else [f"juror{i}" for i in range(len(results))]
     needed = quorum if quorum is not None else len(results) // 2 + 1
     ok = [(i, r) for i, r in enumerate(results) if r.get("success")]
+    models = [str(r.get("model") or names[i]) for i, r in enumerate(results)]  # one model sampled k times: its name
+    providers = {r.get("provider") for r in results}
     base = {
         "kind": spec.name,
         "votes": list(results),
         "n_votes": len(ok),
-        "provider": "jury",
-        "model": "jury(" + ", ".join(str(r.get("model") or names[i]) for i, r in enumerate(results)) + ")",
+        "provider": providers.pop() if len(providers) == 1 else "jury",
+        "model": models[0] if len(set(models)) == 1 else "jury(" + ", ".join(models) + ")",
         "prompt": next((r.get("prompt") for r in results if r.get("prompt")), None),
         "usage": _summed_usage(results),
         "latency_s": max((r.get("latency_s") or 0.0 for r in results), default=0.0),

@@ -163,3 +163,8 @@ def test_multi_judge_reward_votes_like_a_jury():
         for s in servers:
             if s.running:
                 s.stop()
+
+
+def test_samples_keep_the_judges_model_name(server: FakeLLMServer):
+    r = judge_for(server).evaluate_binary("q", "a", "p", n_samples=2)
+    assert r.model == "m" and r.provider == "openai"
