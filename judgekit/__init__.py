@@ -25,6 +25,7 @@ from judgekit.errors import (
 )
 from judgekit.factory import JudgeFactory, register_judge
 from judgekit.interface import JudgeInterface
+from judgekit.jury import Jury
 from judgekit.simplified import SimplifiedJudge, get_binary_judge_response
 from judgekit.types import JudgeRequest, JudgeResponse, JudgeResult, Usage
 
@@ -47,6 +48,7 @@ __all__ = [
     "JudgeResponse",
     "JudgeResult",
     "JudgeTimeoutError",
+    "Jury",
     "MemoryCache",
     "MissingDependencyError",
     "ParseError",

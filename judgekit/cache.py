@@ -46,6 +46,8 @@ KEY_VERSION = 1
 IGNORED_FIELDS = frozenset(
     {
         "api_key",
+        "calibrator",
+        "n_samples",
         "extra_headers",
         "timeout",
         "num_retries",

@@ -177,8 +177,9 @@ only whether one is set and its last four characters.
 """
 
 
-def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
-    """The argument parser. ``with_demo`` adds the demo's own options (importing `judgekit.demo`)."""
+def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> argparse.ArgumentParser:
+    """The argument parser. ``with_demo`` / ``with_validate`` add those commands' own options (importing
+    `judgekit.demo` / `judgekit.validation.command`)."""
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="judgekit",
@@ -281,6 +282,22 @@ def build_parser(*, with_demo: bool = False) -> argparse.ArgumentParser:
     providers.add_argument("--json", action="store_true", help="print JSON")
     providers.set_defaults(handler=_cmd_providers)
 
+    validate = commands.add_parser(
+        "validate",
+        help="measure a judge against labels (agreement, bias, calibration)",
+        description="How well a judge agrees with labelled items: metrics with 95% intervals, an HTML report, "
+        "calibration, PPI estimates.",
+        formatter_class=fmt,
+    )
+    if with_validate:
+        from judgekit.validation.command import EPILOG
+        from judgekit.validation.command import add_arguments as add_validate_arguments
+
+        validate.epilog = EPILOG
+        add_validate_arguments(validate)
+        _backend_options(validate, default_api_type=None, key_flag="--api-key-env")
+    validate.set_defaults(handler=_cmd_validate)
+
     demo = commands.add_parser(
         "demo",
         help="judge a small labelled sample with no API key",
@@ -309,15 +326,15 @@ def _ray_options(parser: argparse.ArgumentParser, worker: str) -> argparse._Argu
     return group
 
 
-def _wants_demo(argv: Sequence[str]) -> bool:
-    command = next((arg for arg in argv if not arg.startswith("-")), None)
-    return command == "demo"
+def _command(argv: Sequence[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(with_demo=_wants_demo(argv))
+    command = _command(argv)
+    parser = build_parser(with_demo=command == "demo", with_validate=command == "validate")
     args = parser.parse_args(argv)
     if args.version:
         from judgekit import __version__
@@ -949,6 +966,15 @@ def _cmd_providers(args: argparse.Namespace) -> int:
         f"{', '.join(sorted({v for r in rows for v in r['env']}))}."
     )
     return 0
+
+
+# -------------------------------------------------------------------------------------------- validate
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from judgekit.validation.command import run
+
+    return run(args, _make_judge, _read_jsonl, UsageError)
 
 
 # ------------------------------------------------------------------------------------------------ demo

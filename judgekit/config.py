@@ -125,6 +125,13 @@ class JudgeConfig(BaseModel):
     decision_threshold: float = Field(0.5, ge=0.0, le=1.0)
     """Decision backends (api_type ``decisions`` / ``systemone``): a yes/no verdict is positive when
     P(yes) >= this (see docs/decisions.md)."""
+
+    # -- trust: calibration, self-consistency (docs/validation.md) --
+    calibrator: str | None = None
+    """Path of a P(yes) calibrator (``judgekit validate --fit-calibrator``): verdict results then carry the
+    calibrated ``p_yes`` and the judge's own ``p_yes_raw``."""
+    n_samples: int = Field(1, ge=1)
+    """Self-consistency: ask the judge this many times per item and vote (``temperature`` 0 samples at 0.7)."""
     # -- endpoint pool --
     pool_probe_interval: float = Field(2.0, gt=0.0)
     """Seconds between health probes of a pool replica taken out after a connection failure."""

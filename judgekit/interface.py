@@ -246,7 +246,7 @@ class JudgeInterface:
     async def aevaluate(self, request: JudgeRequest) -> JudgeResponse:
         """Judge one request. Never raises for a backend failure; a `ConfigError` propagates."""
         config = self.config_for(request)
-        cache = self.cache
+        cache = self.cache if config.cache is not False else None  # a request may opt out (cache=False)
         key = None
         if cache is not None:
             key = self.cache_key(request, config)

@@ -53,7 +53,7 @@ VERDICT_WORDS: Mapping[str, tuple[str, str]] = MappingProxyType({"0/1": ("1", "0
 REQUEST_OPTIONS = ("temperature", "max_tokens", "system_prompt")
 """Per-call overrides of the judge's `~judgekit.JudgeConfig` that every kind accepts."""
 
-CALL_OPTIONS = ("custom_prompt", "images", "logprob_score", *REQUEST_OPTIONS)
+CALL_OPTIONS = ("custom_prompt", "images", "logprob_score", "n_samples", *REQUEST_OPTIONS)
 """Keyword options every ``evaluate_*`` method accepts, besides its kind's own."""
 
 

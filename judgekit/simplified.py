@@ -20,9 +20,11 @@ from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
 from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
+from judgekit.jury import combine_results
 from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind
 from judgekit.prompts import build_prompt, template_fields
 from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
+from judgekit.validation.calibration import Calibrator
 
 if TYPE_CHECKING:
     from judgekit.batching.batch_api import BatchAPIOptions
@@ -31,6 +33,9 @@ __all__ = ["SimplifiedJudge", "get_binary_judge_response"]
 
 KIND_METHODS = {name: spec.method for name, spec in KINDS.items()}
 """The ``evaluate_*`` method of each judge kind (from `judgekit.kinds`)."""
+
+SELF_CONSISTENCY_TEMPERATURE = 0.7
+"""The temperature self-consistency samples are drawn at when the judge's is 0."""
 
 
 @dataclass
@@ -43,6 +48,7 @@ class _Job:
     options: dict[str, Any]
     logprob_score: bool = False
     swapped: _Job | None = None
+    n_samples: int = 1
 
 
 class SimplifiedJudge:
@@ -92,6 +98,8 @@ class SimplifiedJudge:
         """What the most recent `evaluate_batch` / `aevaluate_batch` did: items, failures, cache hits, tokens,
         cost, wall time."""
         self.logprob_score = logprob_score
+        self.calibrator: Calibrator | None = Calibrator.load(self.config.calibrator) if self.config.calibrator else None
+        """Applied to the P(yes) of verdict results (``JudgeConfig(calibrator=path)``; docs/validation.md)."""
 
     def __repr__(self) -> str:
         return f"SimplifiedJudge({self.judge!r})"
@@ -378,7 +386,8 @@ class SimplifiedJudge:
             **{name: options.get(name) for name in spec.optional_fields},
             **fields,
         }
-        config = self._call_config(options, logprob_score)
+        n_samples = _n_samples(options.get("n_samples"), self.config.n_samples)
+        config = self._call_config(options, logprob_score, n_samples)
         images = self._images(options)
 
         def make(inputs: dict[str, Any]) -> _Job:
@@ -400,6 +409,7 @@ class SimplifiedJudge:
             return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score)
 
         job = make(inputs)
+        job.n_samples = n_samples
         if resolved.get("swap"):  # the same judgement with the last two fields (the responses) exchanged
             first, second = spec.fields[-2:]
             job.swapped = make({**inputs, first: inputs[second], second: inputs[first]})
@@ -431,15 +441,20 @@ class SimplifiedJudge:
         resolved = spec.resolve_options(options, self.config)
         task = JudgeTask(kind=spec.name)  # backends that judge fields (rules, judge servers) refuse it clearly
         request = JudgeRequest(
-            messages=chat, images=self._images(options), task=task, config=self._call_config(options, False)
+            messages=chat, images=self._images(options), task=task, config=self._call_config(options, False, 1)
         )
         return _Job(spec, _last_user_text(request.messages), request, resolved)
 
-    def _call_config(self, options: Mapping[str, Any], logprob_score: bool) -> JudgeConfig | None:
-        """The judge's config with this call's overrides (temperature, max_tokens, system_prompt, logprobs)."""
+    def _call_config(self, options: Mapping[str, Any], logprob_score: bool, n_samples: int) -> JudgeConfig | None:
+        """The judge's config with this call's overrides (temperature, max_tokens, system_prompt, logprobs; a
+        sampling temperature and no cache for self-consistency)."""
         overrides = {name: options[name] for name in REQUEST_OPTIONS if options.get(name) is not None}
         if logprob_score:  # the request asks for logprobs; the task tells in-process judges to return them
             overrides.update(logprobs=True, top_logprobs=self.config.top_logprobs or 20)
+        if n_samples > 1:  # self-consistency: sampled replies, never k copies of one cached reply
+            if not overrides.get("temperature", self.config.temperature):
+                overrides["temperature"] = SELF_CONSISTENCY_TEMPERATURE
+            overrides["cache"] = False
         return self.config.merged(**overrides) if overrides else None
 
     def _images(self, options: Mapping[str, Any]) -> list[Any]:
@@ -456,7 +471,14 @@ class SimplifiedJudge:
         return spec.logprob is not None and (self.logprob_score if asked is None else bool(asked))
 
     async def _execute(self, job: _Job) -> JudgeResult:
-        if job.swapped is None or job.spec.combine is None:
+        if job.n_samples == 1:
+            return await self._execute_once(job)
+        samples = await asyncio.gather(*(self._execute_once(job) for _ in range(job.n_samples)))
+        return combine_results(job.spec.name, samples, vote="mean")
+
+    async def _execute_once(self, job: _Job) -> JudgeResult:
+        combine = job.spec.combine
+        if job.swapped is None or combine is None:
             return await self._judge_once(job)
         first, second = await asyncio.gather(self._judge_once(job), self._judge_once(job.swapped))
         return self._combine(job, first, second)
@@ -510,12 +532,19 @@ class SimplifiedJudge:
             value = response.score if native else job.spec.parse(response.content, job.options)
         except ParseError as exc:
             return _result(job, response, error=f"unreadable judge reply: {exc}", error_type="ParseError")
+        scores: dict[str, float] = {}
         if job.logprob_score:
             try:
-                return _result(job, response, value=value, **_logprob_scores(job, response, value))
+                scores = _logprob_scores(job, response, value)
             except ParseError as exc:
                 return _result(job, response, error=f"no log-probability score: {exc}", error_type="ParseError")
-        return _result(job, response, value=value)
+        if self.calibrator is not None and job.spec.verdict:
+            raw = scores.get("p_yes")
+            if raw is None and response.score is not None and self.judge.native_score_type() == "probability":
+                raw = response.score
+            if raw is not None:
+                scores.update(p_yes=self.calibrator(raw), p_yes_raw=raw)
+        return _result(job, response, value=value, **scores)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -597,8 +626,17 @@ def _result(
         score=response.score,
         p_yes=p_yes,
         expected_score=expected_score,
-        **(extra if success else {}),
+        **({k: v for k, v in extra.items() if v is not None} if success else {}),
     )
+
+
+def _n_samples(asked: Any, default: int) -> int:
+    """The number of self-consistency samples of a call (``n_samples``), checked."""
+    if asked is None:
+        return default
+    if isinstance(asked, bool) or not isinstance(asked, int) or asked < 1:
+        raise ConfigError(f"n_samples must be a whole number >= 1, got {asked!r}", "n_samples")
+    return asked
 
 
 def get_binary_judge_response(
