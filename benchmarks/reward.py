@@ -26,8 +26,15 @@ def main() -> None:
 
     with spawn_fake_server(args.latency, "Yes") as (_, base_url):
         judge = SimplifiedJudge(base_url=base_url, model_name="judge", max_concurrent=args.in_flight)
-        system = JudgeRewardSystem({"max_batch_size": args.batch_size, "batch_timeout": 0.05,
-                                    "max_concurrent_requests": args.in_flight, "cache_size": 2 * args.n}, judge=judge)
+        system = JudgeRewardSystem(
+            {
+                "max_batch_size": args.batch_size,
+                "batch_timeout": 0.05,
+                "max_concurrent_requests": args.in_flight,
+                "cache_size": 2 * args.n,
+            },
+            judge=judge,
+        )
         system.reward("warm-up", "x", "x")
         prompts = [f"Problem {i}: what is {i} + {i}?" for i in range(args.n)]
         completions = [f"The answer is {2 * i}." for i in range(args.n)]
@@ -46,8 +53,10 @@ def main() -> None:
         system.close()
 
     ideal = args.n / args.in_flight * args.latency
-    print(f"reward adapter: {args.n} completions, judge latency {args.latency * 1000:.0f} ms, "
-          f"{args.in_flight} in flight, batches of {args.batch_size}")
+    print(
+        f"reward adapter: {args.n} completions, judge latency {args.latency * 1000:.0f} ms, "
+        f"{args.in_flight} in flight, batches of {args.batch_size}"
+    )
     print(f"  wall time          {wall:.3f} s   ideal {ideal:.3f} s   ratio {wall / ideal:.3f}x  (target <= 1.15x)")
     print(f"  throughput         {args.n / wall:.0f} rewards/s")
     print(f"  cache hit          {cached_wall / args.n * 1e6:.1f} us per reward ({args.n} hits in {cached_wall:.3f} s)")

@@ -44,15 +44,23 @@ def make_judge(backend: str, workdir: str, batch_size: int = 16) -> tuple[Any, s
             print(f"# torch judge unavailable ({type(exc).__name__}: {exc}); using the rules backend", flush=True)
         else:
             path = build_tiny_qwen2(os.path.join(workdir, "tiny-judge"), reply="1")
-            judge = SimplifiedJudge(api_type="torch", model_name=str(path), torch_mode="logprob", timeout=600,
-                                    torch_batch_size=batch_size)
+            judge = SimplifiedJudge(
+                api_type="torch", model_name=str(path), torch_mode="logprob", timeout=600, torch_batch_size=batch_size
+            )
             return judge, f"torch, logprob mode (tiny Qwen2 at {path})"
     return SimplifiedJudge(api_type="rules"), "rules (deterministic verifier)"
 
 
 def items(n: int) -> list[dict[str, str]]:
-    return [{"prompt": f"What is {i} + {i}?", "completion": f"The answer is {2 * i}.", "answer": str(2 * i),
-             "request_id": f"r{i}"} for i in range(n)]
+    return [
+        {
+            "prompt": f"What is {i} + {i}?",
+            "completion": f"The answer is {2 * i}.",
+            "answer": str(2 * i),
+            "request_id": f"r{i}",
+        }
+        for i in range(n)
+    ]
 
 
 # ----------------------------------------------------------------------------------------------- server
@@ -64,8 +72,14 @@ def run_server(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         judge, label = make_judge(args.backend, workdir, args.max_batch_size)
         print(f"# backend: {label}", flush=True)
-        app = create_app(judge, kind="binary", max_batch_size=args.max_batch_size, max_wait_s=args.max_wait_ms / 1000,
-                         max_queue=max(1024, args.n), max_concurrent_batches=args.max_concurrent_batches)
+        app = create_app(
+            judge,
+            kind="binary",
+            max_batch_size=args.max_batch_size,
+            max_wait_s=args.max_wait_ms / 1000,
+            max_queue=max(1024, args.n),
+            max_concurrent_batches=args.max_concurrent_batches,
+        )
         serve(app, "127.0.0.1", args.port, log_level="warning")
 
 
@@ -150,8 +164,10 @@ async def load(url: str, batch: list[dict[str, str]], concurrency: int, path: st
     result: dict[str, Any] = {"wall_s": wall, "items_per_s": len(batch) / wall, "errors": errors}
     if latencies:
         latencies.sort()
-        result.update(p50_ms=1000 * statistics.median(latencies),
-                      p99_ms=1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))])
+        result.update(
+            p50_ms=1000 * statistics.median(latencies),
+            p99_ms=1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        )
     return result
 
 
@@ -194,9 +210,24 @@ def main() -> int:
 
     port = args.port or free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, __file__, "--role", "server", "--port", str(port), "--backend", args.backend,
-               "--n", str(args.n), "--max-batch-size", str(args.max_batch_size), "--max-wait-ms",
-               str(args.max_wait_ms), "--max-concurrent-batches", str(args.max_concurrent_batches)]
+    command = [
+        sys.executable,
+        __file__,
+        "--role",
+        "server",
+        "--port",
+        str(port),
+        "--backend",
+        args.backend,
+        "--n",
+        str(args.n),
+        "--max-batch-size",
+        str(args.max_batch_size),
+        "--max-wait-ms",
+        str(args.max_wait_ms),
+        "--max-concurrent-batches",
+        str(args.max_concurrent_batches),
+    ]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         import urllib.request
@@ -212,9 +243,11 @@ def main() -> int:
                     print(server.stdout.read() if server.stdout else "", file=sys.stderr)
                     raise SystemExit("the server did not start") from None
                 time.sleep(0.2)
-        print(f"judge server: model={health['model']} provider={health['provider']} "
-              f"max_batch_size={args.max_batch_size} max_wait={args.max_wait_ms:g}ms "
-              f"max_concurrent_batches={args.max_concurrent_batches}")
+        print(
+            f"judge server: model={health['model']} provider={health['provider']} "
+            f"max_batch_size={args.max_batch_size} max_wait={args.max_wait_ms:g}ms "
+            f"max_concurrent_batches={args.max_concurrent_batches}"
+        )
         batch = items(args.n)
         asyncio.run(load(url, items(50), 50))  # warm-up: connections, first batches
         rows = []
@@ -233,13 +266,17 @@ def main() -> int:
             print(line)
     baseline, label = asyncio.run(direct(args.backend, batch, args.max_batch_size))
     print(f"\n{args.n} items; baseline = the same judge in-process without HTTP: {baseline:,.0f} items/s ({label})\n")
-    print(f"{'endpoint':<13}{'in flight':>10}{'items/s':>10}{'vs base':>9}{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}"
-          f"{'batches':>9}{'mean bs':>9}{'srv CPU ms/item':>17}")
+    print(
+        f"{'endpoint':<13}{'in flight':>10}{'items/s':>10}{'vs base':>9}{'p50 ms':>8}{'p99 ms':>8}{'errors':>8}"
+        f"{'batches':>9}{'mean bs':>9}{'srv CPU ms/item':>17}"
+    )
     for path, concurrency, result, count, mean, _hist, cpu in rows:
         p50 = f"{result['p50_ms']:.0f}" if "p50_ms" in result else "-"
         p99 = f"{result['p99_ms']:.0f}" if "p99_ms" in result else "-"
-        print(f"{path:<13}{concurrency:>10}{result['items_per_s']:>10,.0f}{result['items_per_s'] / baseline:>9.2f}"
-              f"{p50:>8}{p99:>8}{len(result['errors']):>8}{count:>9}{mean:>9.1f}{cpu:>17.2f}")
+        print(
+            f"{path:<13}{concurrency:>10}{result['items_per_s']:>10,.0f}{result['items_per_s'] / baseline:>9.2f}"
+            f"{p50:>8}{p99:>8}{len(result['errors']):>8}{count:>9}{mean:>9.1f}{cpu:>17.2f}"
+        )
     for path, _, result, _, _, hist, _ in rows:
         print(f"batch sizes formed for {path}: {hist}")
         for error in result["errors"][:5]:

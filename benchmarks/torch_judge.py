@@ -53,15 +53,23 @@ def rate(fn: Any, count: int) -> tuple[float, float]:
 def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tokens: int, kind: str) -> float:
     from judgekit import SimplifiedJudge
 
-    common = {"api_type": "torch", "model_name": model, "max_tokens": max_tokens, "torch_device": device,
-              "timeout": 3600, "num_retries": 0}
+    common = {
+        "api_type": "torch",
+        "model_name": model,
+        "max_tokens": max_tokens,
+        "torch_device": device,
+        "timeout": 3600,
+        "num_retries": 0,
+    }
     batched = SimplifiedJudge(**common, torch_batch_size=batch_size, torch_batch_wait_s=0.05)
     single = SimplifiedJudge(**common, torch_batch_size=1)
     started = time.perf_counter()
     batched.judge.load()  # type: ignore[attr-defined]
     single.judge.load()  # type: ignore[attr-defined]  (the same weights: loaded once)
-    print(f"[{device}] loaded {model} in {time.perf_counter() - started:.1f}s "
-          f"({batched.judge.dtype}, torch threads: {_threads()})")  # type: ignore[attr-defined]
+    print(
+        f"[{device}] loaded {model} in {time.perf_counter() - started:.1f}s "
+        f"({batched.judge.dtype}, torch threads: {_threads()})"
+    )  # type: ignore[attr-defined]
     work = items(n, kind)
     single.evaluate_batch(kind, work[:1])  # warm-up
     batched.evaluate_batch(kind, work[:batch_size])
@@ -81,8 +89,10 @@ def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tok
     ratio = batched_rate / single_rate
     print(f"[{device}] {kind}, max_tokens={max_tokens}, batch size {batch_size}")
     print(f"[{device}] one at a time: {single_rate:8.2f} items/s  ({n_single} items in {single_s:.1f}s)")
-    print(f"[{device}] batched (<= {batch_size}): {batched_rate:6.2f} items/s  ({n} items in {batched_s:.1f}s; "
-          f"{stats['items'] - before} items, batch sizes {stats['batch_sizes']})")
+    print(
+        f"[{device}] batched (<= {batch_size}): {batched_rate:6.2f} items/s  ({n} items in {batched_s:.1f}s; "
+        f"{stats['items'] - before} items, batch sizes {stats['batch_sizes']})"
+    )
     print(f"[{device}] speed-up: {ratio:.1f}x")
     return ratio
 
@@ -100,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-single", type=int, default=None, help="items judged one at a time (default: min(n, 8))")
     parser.add_argument("--batch-size", type=int, default=16, help="torch_batch_size of the batched judge")
     parser.add_argument("--max-tokens", type=int, default=32, help="generated tokens per judgement at most")
-    parser.add_argument("--kind", choices=("binary", "pointwise"), default="binary",
-                        help="binary (a short verdict) or pointwise (reasoning, then <score>N</score>)")
+    parser.add_argument(
+        "--kind",
+        choices=("binary", "pointwise"),
+        default="binary",
+        help="binary (a short verdict) or pointwise (reasoning, then <score>N</score>)",
+    )
     parser.add_argument("--no-gpu", action="store_true", help="skip the GPU run even when CUDA is available")
     args = parser.parse_args(argv)
 

@@ -27,8 +27,11 @@ with FakeLLMServer(default_reply="1") as server:
 
     # %% Comparative with position-bias check (both orders judged).
     server.default_reply = "8 4\nAssistant 1 is more precise."
-    print(judge.evaluate_comparative(question="Explain gravity", response1="A force...", response2="Stuff falls",
-                                     swap=True))
+    print(
+        judge.evaluate_comparative(
+            question="Explain gravity", response1="A force...", response2="Stuff falls", swap=True
+        )
+    )
 
     # %% A batch with a progress bar: one result per item, in order, whatever fails.
     server.default_reply = "1"

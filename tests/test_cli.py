@@ -23,14 +23,28 @@ KEY = "sk-cli-SECRET-0123456789abcdefWXYZ"
 def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "judgekit.cli", *args],
-        input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
 def openai_flags(server: FakeLLMServer) -> list[str]:
-    return ["--api-type", "openai", "--base-url", server.base_url, "--api-key-env", "CLI_TEST_KEY", "--model", "m",
-            "--retry-delay", "0.01"]
+    return [
+        "--api-type",
+        "openai",
+        "--base-url",
+        server.base_url,
+        "--api-key-env",
+        "CLI_TEST_KEY",
+        "--model",
+        "m",
+        "--retry-delay",
+        "0.01",
+    ]
 
 
 # ------------------------------------------------------------------------------------------------- help
@@ -49,8 +63,10 @@ def test_help_everywhere_with_examples() -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, judgekit.cli; "
-            "print([m for m in ('torch', 'fastapi', 'uvicorn', 'judgekit.server.app', 'tqdm') if m in sys.modules])")
+    code = (
+        "import sys, judgekit.cli; "
+        "print([m for m in ('torch', 'fastapi', 'uvicorn', 'judgekit.server.app', 'tqdm') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
 
@@ -70,8 +86,17 @@ def test_judge_from_flags_and_stdin_with_rules() -> None:
 def test_judge_against_an_openai_backend(server: FakeLLMServer) -> None:
     env = {"CLI_TEST_KEY": KEY}
     server.default_reply = "<score>8</score>"
-    out = run_cli("judge", "--kind", "pointwise", "-q", "Explain DNS", "--response", "It maps names.",
-                  *openai_flags(server), env=env)
+    out = run_cli(
+        "judge",
+        "--kind",
+        "pointwise",
+        "-q",
+        "Explain DNS",
+        "--response",
+        "It maps names.",
+        *openai_flags(server),
+        env=env,
+    )
     assert (out.returncode, out.stdout.strip()) == (0, "8.0"), out.stderr
     assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
     server.default_reply = lambda request: Fault.status_code(500)
@@ -95,8 +120,9 @@ def test_judge_usage_errors_exit_2() -> None:
 
 
 def _items(n: int) -> list[dict[str, Any]]:
-    return [{"id": f"item-{i}", "question": f"{i}+{i}?", "answer": str(2 * i), "prediction": str(2 * i)}
-            for i in range(n)]
+    return [
+        {"id": f"item-{i}", "question": f"{i}+{i}?", "answer": str(2 * i), "prediction": str(2 * i)} for i in range(n)
+    ]
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -170,8 +196,12 @@ def test_batch_rejects_a_bad_input_line(tmp_path: Path) -> None:
 
 
 def test_providers_masks_secrets() -> None:
-    env = {"OPENAI_API_KEY": KEY, "JUDGE_MODEL_API_KEY": "short-key", "JUDGE_MODEL_URL": "http://127.0.0.1:8888",
-           "API_TYPE": "judge_server"}
+    env = {
+        "OPENAI_API_KEY": KEY,
+        "JUDGE_MODEL_API_KEY": "short-key",
+        "JUDGE_MODEL_URL": "http://127.0.0.1:8888",
+        "API_TYPE": "judge_server",
+    }
     out = run_cli("providers", env=env)
     assert out.returncode == 0, out.stderr
     assert KEY not in out.stdout and "SECRET" not in out.stdout and "short-key" not in out.stdout
@@ -188,14 +218,30 @@ def test_serve_answers_and_stops_gracefully_on_sigterm() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "judgekit.cli", "serve", "--api-type", "rules", "--port", str(port),
-         "--api-key-env", "CLI_SERVER_KEY", "--log-level", "warning"],
-        env={**os.environ, "CLI_SERVER_KEY": KEY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "judgekit.cli",
+            "serve",
+            "--api-type",
+            "rules",
+            "--port",
+            str(port),
+            "--api-key-env",
+            "CLI_SERVER_KEY",
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, "CLI_SERVER_KEY": KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         body = json.dumps({"prompt": "2+2?", "completion": "4", "answer": "4"}).encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/judge", data=body,
-                                         headers={"Authorization": f"Bearer {KEY}"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/judge", data=body, headers={"Authorization": f"Bearer {KEY}"}
+        )
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -214,8 +260,9 @@ def test_serve_answers_and_stops_gracefully_on_sigterm() -> None:
     assert "auth on (key from CLI_SERVER_KEY)" in stderr and KEY not in stderr
 
 
-@pytest.mark.parametrize("args", [["serve", "--api-type", "nope"], ["serve", "--max-batch-size", "0",
-                                                                       "--api-type", "rules"]])
+@pytest.mark.parametrize(
+    "args", [["serve", "--api-type", "nope"], ["serve", "--max-batch-size", "0", "--api-type", "rules"]]
+)
 def test_serve_configuration_errors_exit_2(args: list[str]) -> None:
     out = run_cli(*args)
     assert out.returncode == 2 and "error:" in out.stderr

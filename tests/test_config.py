@@ -53,8 +53,10 @@ def test_assignment_is_validated() -> None:
         ("https://api.openai.com/v1/chat/completions", "https://api.openai.com/v1"),
         ("https://api.openai.com/v1/", "https://api.openai.com/v1"),
         ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
-        ("https://r.openai.azure.com/openai/deployments/gpt4/chat/completions?api-version=2024-02-15-preview",
-         "https://r.openai.azure.com/openai/deployments/gpt4/chat/completions?api-version=2024-02-15-preview"),
+        (
+            "https://r.openai.azure.com/openai/deployments/gpt4/chat/completions?api-version=2024-02-15-preview",
+            "https://r.openai.azure.com/openai/deployments/gpt4/chat/completions?api-version=2024-02-15-preview",
+        ),
     ],
 )
 def test_base_url_accepts_full_endpoint_or_base(url: str, expected: str) -> None:
@@ -80,7 +82,10 @@ def test_from_env_azure(version_var: str) -> None:
     env = {"API_TYPE": "azure", "AZURE_API_KEY": "az", "AZURE_ENDPOINT": "https://r.example.com", version_var: "v1"}
     config = JudgeConfig.from_env(env)
     assert (config.api_type, config.secret(), config.base_url, config.api_version) == (
-        "azure", "az", "https://r.example.com", "v1",
+        "azure",
+        "az",
+        "https://r.example.com",
+        "v1",
     )
 
 

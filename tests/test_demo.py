@@ -10,8 +10,9 @@ from judgekit.testing.tiny_models import build_tiny_qwen2
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "judgekit.cli", "demo", *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "judgekit.cli", "demo", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_sample_is_labelled() -> None:

@@ -52,15 +52,16 @@ def test_llava_comparative(task_env: FakeLLMServer) -> None:
 def test_k12_correctness(task_env: FakeLLMServer) -> None:
     k12 = load("k12_utils")
     task_env.enqueue("Yes", "No")
-    results = [k12.k12_process_results({"question": "1/2 + 1/2?", "answer": "1"}, [p])["llm_as_judge_eval"]
-               for p in ("\\boxed{1}", "\\boxed{2}")]
+    results = [
+        k12.k12_process_results({"question": "1/2 + 1/2?", "answer": "1"}, [p])["llm_as_judge_eval"]
+        for p in ("\\boxed{1}", "\\boxed{2}")
+    ]
     assert results == [1, 0] and k12.k12_aggregate(results) == 0.5
     assert "1/2 + 1/2?" in task_env.requests[0].json["messages"][-1]["content"]
 
 
 def test_notebook_script_runs() -> None:
-    out = subprocess.run([sys.executable, str(EXAMPLES / "notebook.py")], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, str(EXAMPLES / "notebook.py")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "JudgeResult(kind='binary', success=True, result=1" in out.stdout
     assert "19 of 20 judged" in out.stdout

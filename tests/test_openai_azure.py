@@ -23,8 +23,13 @@ def png_bytes(size: tuple[int, int] = (40, 20), color: str = "red") -> bytes:
 
 def test_payload_for_chat_models(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
     config = fast_config.merged(
-        max_tokens=77, temperature=0.3, top_p=0.9, system_prompt="Be strict.",
-        response_format={"type": "json_object"}, extra_body={"seed": 7}, extra_headers={"X-Trace": "t1"},
+        max_tokens=77,
+        temperature=0.3,
+        top_p=0.9,
+        system_prompt="Be strict.",
+        response_format={"type": "json_object"},
+        extra_body={"seed": 7},
+        extra_headers={"X-Trace": "t1"},
     )
     assert JudgeFactory.create_judge(config=config).evaluate(REQ).success
     rec = server.requests[-1]
@@ -130,8 +135,9 @@ def test_local_server_needs_no_key(server: FakeLLMServer) -> None:
 
 
 def test_azure_deployment_path_header_and_version(server: FakeLLMServer) -> None:
-    config = JudgeConfig(api_type="azure", base_url=server.url, api_key="az-key", model_name="gpt-4o",
-                         api_version="2024-06-01")
+    config = JudgeConfig(
+        api_type="azure", base_url=server.url, api_key="az-key", model_name="gpt-4o", api_version="2024-06-01"
+    )
     judge = JudgeFactory.create_judge(config=config)
     response = judge.evaluate(REQ)
     assert response.success and response.provider == "azure"

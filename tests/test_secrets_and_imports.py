@@ -26,8 +26,15 @@ def test_key_never_in_logs_reprs_or_errors(server: FakeLLMServer) -> None:
     assert not response.success and response.status_code == 401
     assert server.requests[-1].headers["authorization"] == f"Bearer {SECRET}"  # it was really sent
     assert lines, "retries should have been logged"
-    texts = [*lines, repr(judge), repr(config), str(config), repr(response), response.model_dump_json(),
-             response.error_message or ""]
+    texts = [
+        *lines,
+        repr(judge),
+        repr(config),
+        str(config),
+        repr(response),
+        response.model_dump_json(),
+        response.error_message or "",
+    ]
     assert not [t for t in texts if SECRET in t]
 
 

@@ -23,17 +23,36 @@ def last_prompt(server: FakeLLMServer) -> str:
 
 KIND_CASES = [
     ("binary", {"question": "2+2?", "answer": "4", "prediction": "It is 4."}, "1", "result", 1),
-    ("binary", {"question": "2+2?", "answer": "4", "prediction": "5", "output_format": "yes/no"}, "No.", "result",
-     "no"),
+    (
+        "binary",
+        {"question": "2+2?", "answer": "4", "prediction": "5", "output_format": "yes/no"},
+        "No.",
+        "result",
+        "no",
+    ),
     ("correctness", {"question": "x?", "answer": "1/2", "prediction": "\\boxed{0.5}"}, "Yes", "result", 1),
-    ("comparative", {"question": "q", "response1": "a", "response2": "b"}, "8 3\nA is better.", "scores",
-     (8.0, 3.0)),
-    ("rubric", {"question": "q", "prediction": "p", "rubric": {"accuracy": "facts", "clarity": "plain"}},
-     '{"accuracy": 7, "clarity": 9}', "scores", {"accuracy": 7.0, "clarity": 9.0}),
-    ("pointwise", {"question": "q", "response": "r", "score_range": (0, 4)},
-     "<think>Solid, but 1 error.</think>\n<score>3</score>", "scores", 3.0),
-    ("pairwise", {"question": "q", "response1": "a", "response2": "b"},
-     "<think>A has 2 bugs</think><better>B</better>", "result", "B"),
+    ("comparative", {"question": "q", "response1": "a", "response2": "b"}, "8 3\nA is better.", "scores", (8.0, 3.0)),
+    (
+        "rubric",
+        {"question": "q", "prediction": "p", "rubric": {"accuracy": "facts", "clarity": "plain"}},
+        '{"accuracy": 7, "clarity": 9}',
+        "scores",
+        {"accuracy": 7.0, "clarity": 9.0},
+    ),
+    (
+        "pointwise",
+        {"question": "q", "response": "r", "score_range": (0, 4)},
+        "<think>Solid, but 1 error.</think>\n<score>3</score>",
+        "scores",
+        3.0,
+    ),
+    (
+        "pairwise",
+        {"question": "q", "response1": "a", "response2": "b"},
+        "<think>A has 2 bugs</think><better>B</better>",
+        "result",
+        "B",
+    ),
 ]
 
 
@@ -54,8 +73,9 @@ def test_every_kind_sync(judge: SimplifiedJudge, server: FakeLLMServer, kind, it
 
 
 @pytest.mark.parametrize(("kind", "item", "reply", "slot", "expected"), KIND_CASES)
-async def test_every_kind_async(judge: SimplifiedJudge, server: FakeLLMServer, kind, item, reply, slot,
-                                expected) -> None:
+async def test_every_kind_async(
+    judge: SimplifiedJudge, server: FakeLLMServer, kind, item, reply, slot, expected
+) -> None:
     server.enqueue(reply)
     method = getattr(judge, {"rubric": "aevaluate_with_rubric"}.get(kind, f"aevaluate_{kind}"))
     result = await method(**item)
@@ -181,8 +201,9 @@ def test_pairwise_swap(judge: SimplifiedJudge, server: FakeLLMServer) -> None:
 
 
 def test_swap_with_one_order_failing_is_a_failure(judge: SimplifiedJudge, server: FakeLLMServer) -> None:
-    server.default_reply = lambda rec: "nonsense" if "[Response A]\ny" in rec.json["messages"][-1]["content"] \
-        else "<better>A</better>"
+    server.default_reply = lambda rec: (
+        "nonsense" if "[Response A]\ny" in rec.json["messages"][-1]["content"] else "<better>A</better>"
+    )
     result = judge.evaluate_pairwise("q", "x", "y", swap=True)
     assert not result["success"] and result["result"] is None and "swapped order" in result["error_message"]
 
@@ -227,8 +248,19 @@ def test_batch_progress_bar(judge: SimplifiedJudge, server: FakeLLMServer, capsy
 
 def test_result_reads_as_dict_and_attributes(judge: SimplifiedJudge, server: FakeLLMServer) -> None:
     result = judge.evaluate_binary("q", "a", "p")
-    for key in ("success", "result", "scores", "raw_response", "prompt", "model", "error_message", "usage",
-                "latency_s", "cached", "reasoning"):
+    for key in (
+        "success",
+        "result",
+        "scores",
+        "raw_response",
+        "prompt",
+        "model",
+        "error_message",
+        "usage",
+        "latency_s",
+        "cached",
+        "reasoning",
+    ):
         assert key in result
     assert result.success is True and result.result == 1
     assert isinstance(result, dict) and json.loads(json.dumps(result))["result"] == 1
@@ -260,8 +292,9 @@ def test_constructor_arguments(server: FakeLLMServer) -> None:
     assert judge.config.model_name == "m1" and judge.config.max_tokens == 9
     assert judge.evaluate_binary("q", "a", "p")["success"]
     assert server.requests[-1].json["max_tokens"] == 9
-    azure = SimplifiedJudge(model_name="dep", api_type="azure", api_key="k", azure_endpoint=server.url,
-                            api_version="2024-06-01")
+    azure = SimplifiedJudge(
+        model_name="dep", api_type="azure", api_key="k", azure_endpoint=server.url, api_version="2024-06-01"
+    )
     assert azure.evaluate_binary("q", "a", "p")["success"]
     assert server.requests[-1].path == "/openai/deployments/dep/chat/completions"
 

@@ -104,9 +104,7 @@ def test_openai_stream_with_usage(srv: FakeLLMServer, oai: openai.OpenAI) -> Non
     )
     chunks = list(stream)
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    reasoning = "".join(
-        getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks if c.choices
-    )
+    reasoning = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks if c.choices)
     assert content == text and reasoning == "step one step two"
     assert chunks[0].choices[0].delta.role == "assistant"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
@@ -144,9 +142,7 @@ def test_models_and_health(srv: FakeLLMServer, oai: openai.OpenAI) -> None:
 
 
 def test_azure(srv: FakeLLMServer) -> None:
-    with openai.AzureOpenAI(
-        azure_endpoint=srv.url, api_version="2024-10-21", api_key=KEY, max_retries=0
-    ) as client:
+    with openai.AzureOpenAI(azure_endpoint=srv.url, api_version="2024-10-21", api_key=KEY, max_retries=0) as client:
         resp = client.chat.completions.create(model="gpt-4o-judge", messages=MSGS)
     assert resp.choices[0].message.content == "Yes" and resp.model == "gpt-4o-judge"
     (rec,) = srv.requests
@@ -209,9 +205,7 @@ def test_anthropic_stream(srv: FakeLLMServer, ant: anthropic.Anthropic) -> None:
         final = stream.get_final_message()
     assert "".join(pieces) == text and len(pieces) == -(-len(text) // 5)
     assert final.content[0].type == "text" and final.content[0].text == text
-    assert (
-        final.stop_reason == "end_turn" and final.usage.output_tokens == 5 and final.usage.input_tokens == 4
-    )
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens == 5 and final.usage.input_tokens == 4
 
     events = list(ant.messages.create(model="c", max_tokens=64, messages=MSGS, stream=True))
     kinds = [e.type for e in events]
@@ -311,9 +305,7 @@ def test_stream_only() -> None:
 # ---------------------------------------------------------------- scripting, counters, lifecycle
 
 
-def test_fifo_shared_queue_and_callable(
-    srv: FakeLLMServer, oai: openai.OpenAI, ant: anthropic.Anthropic
-) -> None:
+def test_fifo_shared_queue_and_callable(srv: FakeLLMServer, oai: openai.OpenAI, ant: anthropic.Anthropic) -> None:
     srv.enqueue("one", Reply("two"), "three")
     assert oai.chat.completions.create(model="m", messages=MSGS).choices[0].message.content == "one"
     assert ant.messages.create(model="c", max_tokens=8, messages=MSGS).content[0].text == "two"  # type: ignore[union-attr]
@@ -342,9 +334,7 @@ async def test_max_in_flight(srv: FakeLLMServer) -> None:
     srv.latency = 0.2
     async with openai.AsyncOpenAI(base_url=srv.base_url, api_key=KEY, max_retries=0) as client:
         t0 = time.perf_counter()
-        results = await asyncio.gather(
-            *(client.chat.completions.create(model="m", messages=MSGS) for _ in range(10))
-        )
+        results = await asyncio.gather(*(client.chat.completions.create(model="m", messages=MSGS) for _ in range(10)))
         elapsed = time.perf_counter() - t0
     assert all(r.choices[0].message.content == "Yes" for r in results)
     assert srv.max_in_flight == 10 and srv.count() == 10

@@ -60,8 +60,10 @@ def hf_model(path: Path, head: Any = transformers.AutoModelForCausalLM) -> tuple
 def next_logprobs(path: Path, prompt: str, suffix: str = "") -> torch.Tensor:
     """The reference: one unpadded forward pass over the chat-formatted prompt."""
     tokenizer, model = hf_model(path)
-    text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True) + suffix
+    text = (
+        tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+        + suffix
+    )
     ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         return torch.log_softmax(model(input_ids=ids).logits[0, -1].float(), dim=-1)
@@ -105,8 +107,13 @@ def test_tiny_model_builds_are_cached(tmp_path: Path, replies: dict[str, Path]) 
     assert copy == tmp_path / "copy" and (copy / "config.json").is_file() and (copy / "tokenizer.json").is_file()
     assert build_tiny_qwen2(reply=REPLIES["binary"]) == replies["binary"]  # the cached directory itself
     config = transformers.AutoConfig.from_pretrained(copy)
-    assert (config.hidden_size, config.num_attention_heads, config.num_key_value_heads, config.num_hidden_layers,
-            config.head_dim) == (128, 2, 1, 2, 64)
+    assert (
+        config.hidden_size,
+        config.num_attention_heads,
+        config.num_key_value_heads,
+        config.num_hidden_layers,
+        config.head_dim,
+    ) == (128, 2, 1, 2, 64)
     tokenizer = build_tiny_tokenizer(tmp_path / "tok")
     assert tokenizer.chat_template and tokenizer.pad_token and tokenizer.eos_token
     assert all(len(tokenizer.encode(w, add_special_tokens=False)) == 1 for w in ("Yes", "No", " Yes", "7"))
@@ -151,8 +158,9 @@ def test_left_padding_and_sorting_match_one_at_a_time(
 ) -> None:
     prompts = [shared + p for p in ("hi", "two plus two is four, the answer is correct " * 6, "Paris", "a " * 40, "ok")]
     requests = [JudgeRequest(messages=[{"role": "user", "content": p}]) for p in prompts]
-    batched = TorchJudge(JudgeConfig(api_type="torch", model_name=str(random_model), max_tokens=6,
-                                     torch_batch_wait_s=0.2))
+    batched = TorchJudge(
+        JudgeConfig(api_type="torch", model_name=str(random_model), max_tokens=6, torch_batch_wait_s=0.2)
+    )
     alone = TorchJudge(JudgeConfig(api_type="torch", model_name=str(random_model), max_tokens=6, torch_batch_size=1))
     prefixes: list[int] = []
     pad = batched._pad
@@ -164,8 +172,9 @@ def test_left_padding_and_sorting_match_one_at_a_time(
     assert alone.batcher.stats.as_dict()["max_batch_size"] == 1
     assert [(r.success, r.content) for r in together] == [(r.success, r.content) for r in singles]
 
-    scored = [judge_for(random_model, torch_mode="logprob", torch_batch_size=size, torch_batch_wait_s=0.2)
-              for size in (16, 1)]
+    scored = [
+        judge_for(random_model, torch_mode="logprob", torch_batch_size=size, torch_batch_wait_s=0.2) for size in (16, 1)
+    ]
     items = [{"question": p, "answer": "4", "prediction": p[::-1]} for p in prompts]
     first, second = (j.evaluate_batch("binary", items) for j in scored)
     assert [r.score for r in first] == pytest.approx([r.score for r in second], abs=1e-5)
@@ -174,11 +183,14 @@ def test_left_padding_and_sorting_match_one_at_a_time(
 # ----------------------------------------------------------------------------------------- logprob mode
 
 
-@pytest.mark.parametrize(("kind", "fmt", "positive", "negative"), [
-    ("binary", "0/1", ["1"], ["0"]),
-    ("binary", "yes/no", ["Yes", "yes", "YES"], ["No", "no", "NO"]),
-    ("correctness", None, ["Yes", "yes", "YES"], ["No", "no", "NO"]),
-])
+@pytest.mark.parametrize(
+    ("kind", "fmt", "positive", "negative"),
+    [
+        ("binary", "0/1", ["1"], ["0"]),
+        ("binary", "yes/no", ["Yes", "yes", "YES"], ["No", "no", "NO"]),
+        ("correctness", None, ["Yes", "yes", "YES"], ["No", "no", "NO"]),
+    ],
+)
 def test_logprob_verdict_matches_manual_forward(
     random_model: Path, kind: str, fmt: str | None, positive: list[str], negative: list[str]
 ) -> None:
@@ -254,12 +266,15 @@ def test_reward_head_scalars_and_bradley_terry(reward_model: Path) -> None:
     assert pairwise.score == pytest.approx(1 / (1 + math.exp(-(r_plain - r_banana))), rel=1e-4)
 
     torch_judge = judge.judge
-    assert torch_judge.reward_scores(QUESTION, ["Paris", "Paris banana"]) == pytest.approx([r_plain, r_banana],
-                                                                                          abs=1e-4)
+    assert torch_judge.reward_scores(QUESTION, ["Paris", "Paris banana"]) == pytest.approx(
+        [r_plain, r_banana], abs=1e-4
+    )
     assert torch_judge.preference(QUESTION, "Paris banana", "Paris") == pytest.approx(
-        1 / (1 + math.exp(-(r_banana - r_plain))), rel=1e-4)
-    raw = torch_judge.evaluate(JudgeRequest(messages=[{"role": "user", "content": QUESTION},
-                                                      {"role": "assistant", "content": "Paris"}]))
+        1 / (1 + math.exp(-(r_banana - r_plain))), rel=1e-4
+    )
+    raw = torch_judge.evaluate(
+        JudgeRequest(messages=[{"role": "user", "content": QUESTION}, {"role": "assistant", "content": "Paris"}])
+    )
     assert raw.success and raw.score == pytest.approx(r_plain, abs=1e-4)
 
     with pytest.raises(ConfigError) as info:

@@ -28,13 +28,25 @@ def test_grpo_trainer_two_steps_with_judge_rewards(tmp_path, server: FakeLLMServ
 
     recording_fn.__name__ = "judge_sync"
     async_fn = make_grpo_reward(system, asynchronous=True, name="judge_async")
-    dataset = Dataset.from_dict({"prompt": ["what is 2+2?", "please fail", "name a color", "what is 3+3?"],
-                                 "answer": ["4", "x", "red", "6"]})
-    config = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=2,
-                        max_completion_length=8, max_steps=2, use_cpu=True, bf16=False, logging_steps=1,
-                        report_to="none", learning_rate=1e-5, save_strategy="no")
-    trainer = GRPOTrainer(model=str(build_tiny_qwen2(None)), reward_funcs=[recording_fn, async_fn], args=config,
-                          train_dataset=dataset)
+    dataset = Dataset.from_dict(
+        {"prompt": ["what is 2+2?", "please fail", "name a color", "what is 3+3?"], "answer": ["4", "x", "red", "6"]}
+    )
+    config = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=8,
+        num_generations=2,
+        max_completion_length=8,
+        max_steps=2,
+        use_cpu=True,
+        bf16=False,
+        logging_steps=1,
+        report_to="none",
+        learning_rate=1e-5,
+        save_strategy="no",
+    )
+    trainer = GRPOTrainer(
+        model=str(build_tiny_qwen2(None)), reward_funcs=[recording_fn, async_fn], args=config, train_dataset=dataset
+    )
     trainer.train()
 
     assert trainer.state.global_step == 2

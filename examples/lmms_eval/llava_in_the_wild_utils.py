@@ -38,11 +38,18 @@ def llava_process_results(doc: dict[str, Any], result: list[str]) -> dict[str, A
     )
     # The content is already filled: escape its braces so the builder leaves them alone.
     custom = content.replace("{", "{{").replace("}", "}}")
-    verdict = judge().evaluate_comparative(question=question, response1=answer1, response2=answer2,
-                                           custom_prompt=custom, score_range=(1, 10))
+    verdict = judge().evaluate_comparative(
+        question=question, response1=answer1, response2=answer2, custom_prompt=custom, score_range=(1, 10)
+    )
     scores = list(verdict["scores"]) if verdict["success"] else None
-    return {"gpt_eval_llava_all": {"question_id": doc["question_id"], "scores": scores,
-                                   "review": verdict["raw_response"], "error": verdict["error_message"]}}
+    return {
+        "gpt_eval_llava_all": {
+            "question_id": doc["question_id"],
+            "scores": scores,
+            "review": verdict["raw_response"],
+            "error": verdict["error_message"],
+        }
+    }
 
 
 def llava_aggregation(results: list[dict[str, Any]]) -> float:

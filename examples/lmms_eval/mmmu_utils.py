@@ -25,12 +25,13 @@ def judge() -> SimplifiedJudge:
 
 def mmmu_process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
     prediction = results[0].strip()
-    verdict = judge().evaluate_binary(question=doc["question"], answer=doc["answer"], prediction=prediction,
-                                      output_format="0/1")
+    verdict = judge().evaluate_binary(
+        question=doc["question"], answer=doc["answer"], prediction=prediction, output_format="0/1"
+    )
     return {
         "mmmu_judge_acc": {
             "id": doc["id"],
-            "score": verdict["result"],            # 1, 0, or None when the judge failed
+            "score": verdict["result"],  # 1, 0, or None when the judge failed
             "judge_ok": verdict["success"],
             "raw": verdict["raw_response"],
             "error": verdict["error_message"],

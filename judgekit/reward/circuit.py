@@ -65,5 +65,9 @@ class CircuitBreaker:
         with self._lock:
             state = self._current()
             retry_in = max(0.0, self.reset_timeout - (self._clock() - self._opened_at)) if state == "open" else 0.0
-            return {"state": state, "consecutive_failures": self._failures, "times_opened": self.times_opened,
-                    "retry_in_s": round(retry_in, 3)}
+            return {
+                "state": state,
+                "consecutive_failures": self._failures,
+                "times_opened": self.times_opened,
+                "retry_in_s": round(retry_in, 3),
+            }

@@ -55,24 +55,28 @@ class RubricReward:
     points) subtracts. Items are judged concurrently; a failed grading is retried ``max_retries`` times.
     """
 
-    def __init__(self, judge: SimplifiedJudge | JudgeInterface | None = None, *, max_retries: int = 2,
-                 **judge_settings: Any) -> None:
+    def __init__(
+        self, judge: SimplifiedJudge | JudgeInterface | None = None, *, max_retries: int = 2, **judge_settings: Any
+    ) -> None:
         if isinstance(judge, JudgeInterface):
             judge = SimplifiedJudge(judge=judge)
         self.judge = judge if judge is not None else SimplifiedJudge(**judge_settings)
         self.max_retries = max_retries
         self._template = load_template("rubric_item")
 
-    async def ascore(self, prompt: str, completion: str,
-                     rubric: Sequence[RubricItem | Mapping[str, Any]]) -> RubricScore:
+    async def ascore(
+        self, prompt: str, completion: str, rubric: Sequence[RubricItem | Mapping[str, Any]]
+    ) -> RubricScore:
         """The rubric reward of one completion (async twin of `score`)."""
         items = [RubricItem.of(i) for i in rubric]
         possible = sum(i.points for i in items if i.points > 0)
         if possible <= 0:
             raise ConfigError("a rubric needs at least one item with positive points", "rubric")
         verdicts = await asyncio.gather(*(self._grade(prompt, completion, item) for item in items))
-        rows = [{"criterion": i.criterion, "points": i.points, "met": met, "error": err}
-                for i, (met, err) in zip(items, verdicts, strict=True)]
+        rows = [
+            {"criterion": i.criterion, "points": i.points, "met": met, "error": err}
+            for i, (met, err) in zip(items, verdicts, strict=True)
+        ]
         failed = [r for r in rows if r["met"] is None]
         if failed:
             names = "; ".join(f"{r['criterion'][:60]!r}: {r['error']}" for r in failed)
@@ -95,14 +99,22 @@ class RubricReward:
         """The rubric reward of one completion."""
         return run_sync(self.ascore(prompt, completion, rubric))
 
-    async def ascore_batch(self, prompts: Sequence[str], completions: Sequence[str],
-                           rubrics: Sequence[Sequence[RubricItem | Mapping[str, Any]]]) -> list[RubricScore]:
+    async def ascore_batch(
+        self,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        rubrics: Sequence[Sequence[RubricItem | Mapping[str, Any]]],
+    ) -> list[RubricScore]:
         """Rubric rewards of many completions, concurrently; one per completion, in order."""
         triples = zip(prompts, completions, rubrics, strict=True)
         return list(await asyncio.gather(*(self.ascore(p, c, r) for p, c, r in triples)))
 
-    def score_batch(self, prompts: Sequence[str], completions: Sequence[str],
-                    rubrics: Sequence[Sequence[RubricItem | Mapping[str, Any]]]) -> list[RubricScore]:
+    def score_batch(
+        self,
+        prompts: Sequence[str],
+        completions: Sequence[str],
+        rubrics: Sequence[Sequence[RubricItem | Mapping[str, Any]]],
+    ) -> list[RubricScore]:
         """Synchronous twin of `ascore_batch`."""
         return run_sync(self.ascore_batch(prompts, completions, rubrics))
 
@@ -110,11 +122,13 @@ class RubricReward:
         """A TRL reward function reading each sample's rubric from the ``rubric_column`` dataset column."""
         from judgekit.reward.trl import completion_text, prompt_text
 
-        def reward_fn(prompts: list[Any], completions: list[Any], completion_ids: Any = None,
-                      **kwargs: Any) -> list[float | None]:
+        def reward_fn(
+            prompts: list[Any], completions: list[Any], completion_ids: Any = None, **kwargs: Any
+        ) -> list[float | None]:
             rubrics = kwargs[rubric_column]
-            scores = self.score_batch([prompt_text(p) for p in prompts], [completion_text(c) for c in completions],
-                                      rubrics)
+            scores = self.score_batch(
+                [prompt_text(p) for p in prompts], [completion_text(c) for c in completions], rubrics
+            )
             if callable(kwargs.get("log_extra")):
                 kwargs["log_extra"]("rubric_error", [s.error or "" for s in scores])
             return [s.reward for s in scores]

@@ -69,9 +69,12 @@ def make_grpo_reward(
         n = len(completions)
         answers = kwargs.get(answer_column)
         types = kwargs.get(answer_type_column)
-        return ([prompt_text(p) for p in prompts], [completion_text(c) for c in completions],
-                list(answers) if answers is not None else [None] * n,
-                list(types) if types is not None else [None] * n)
+        return (
+            [prompt_text(p) for p in prompts],
+            [completion_text(c) for c in completions],
+            list(answers) if answers is not None else [None] * n,
+            list(types) if types is not None else [None] * n,
+        )
 
     def report(results: list[dict[str, Any]], seconds: float, kwargs: Mapping[str, Any]) -> list[float | None]:
         log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
@@ -87,16 +90,21 @@ def make_grpo_reward(
 
     if asynchronous:
 
-        async def reward_fn(prompts: list[Any], completions: list[Any], completion_ids: Any = None,
-                            **kwargs: Any) -> list[float | None]:
+        async def reward_fn(
+            prompts: list[Any], completions: list[Any], completion_ids: Any = None, **kwargs: Any
+        ) -> list[float | None]:
             started = time.perf_counter()
             results = await system.areward_batch(*columns(prompts, completions, kwargs))
             return report(results, time.perf_counter() - started, kwargs)
 
     else:
 
-        def reward_fn(prompts: list[Any], completions: list[Any], completion_ids: Any = None,  # type: ignore[misc]
-                      **kwargs: Any) -> list[float | None]:
+        def reward_fn(
+            prompts: list[Any],
+            completions: list[Any],
+            completion_ids: Any = None,  # type: ignore[misc]
+            **kwargs: Any,
+        ) -> list[float | None]:
             started = time.perf_counter()
             results = system.reward_batch(*columns(prompts, completions, kwargs))
             return report(results, time.perf_counter() - started, kwargs)

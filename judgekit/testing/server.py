@@ -145,9 +145,7 @@ def _dumps(obj: Any) -> str:
 
 
 def _json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=_dumps(obj).encode(), status=status, headers=headers, content_type="application/json"
-    )
+    return web.Response(body=_dumps(obj).encode(), status=status, headers=headers, content_type="application/json")
 
 
 def _words(text: Any) -> int:
@@ -420,17 +418,13 @@ class FakeLLMServer:
         model = {"id": self.model_name, "object": "model", "created": 0, "owned_by": "judgekit"}
         return _json_response({"object": "list", "data": [model]})
 
-    async def _openai_chat(
-        self, request: web.Request, rec: RecordedRequest, bad_json: bool
-    ) -> web.StreamResponse:
+    async def _openai_chat(self, request: web.Request, rec: RecordedRequest, bad_json: bool) -> web.StreamResponse:
         error = None
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
             error = self._error("openai", 401, "Incorrect API key provided.")
         return await self._chat(request, rec, bad_json, "openai", None, error)
 
-    async def _azure_chat(
-        self, request: web.Request, rec: RecordedRequest, bad_json: bool
-    ) -> web.StreamResponse:
+    async def _azure_chat(self, request: web.Request, rec: RecordedRequest, bad_json: bool) -> web.StreamResponse:
         error = None
         if self.api_key is not None and rec.headers.get("api-key") != self.api_key:
             error = self._error(
@@ -547,9 +541,7 @@ class FakeLLMServer:
         completion = len(reply.content.split()) + _words(reply.reasoning_content)
         if reply.usage:
             prompt = int(reply.usage.get("prompt_tokens", reply.usage.get("input_tokens", prompt)))
-            completion = int(
-                reply.usage.get("completion_tokens", reply.usage.get("output_tokens", completion))
-            )
+            completion = int(reply.usage.get("completion_tokens", reply.usage.get("output_tokens", completion)))
         return prompt, completion
 
     # ------------------------------------------------------------------ OpenAI / Azure
@@ -595,8 +587,7 @@ class FakeLLMServer:
             message["reasoning_content"] = reply.reasoning_content
         lp = {"content": logprobs} if logprobs is not None else None
         choices = [
-            {"index": i, "message": message, "logprobs": lp, "finish_reason": reply.finish_reason}
-            for i in range(n)
+            {"index": i, "message": message, "logprobs": lp, "finish_reason": reply.finish_reason} for i in range(n)
         ]
         return _json_response(
             {
@@ -620,9 +611,7 @@ class FakeLLMServer:
         logprobs: list[dict[str, Any]] | None,
     ) -> bytes:
         include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
-        head = _dumps({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model})[
-            :-1
-        ]
+        head = _dumps({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model})[:-1]
         tail = ',"usage":null}' if include_usage else "}"
         parts: list[str] = []
 
@@ -665,9 +654,7 @@ class FakeLLMServer:
             "usage": usage,
         }
         if stream:
-            return web.Response(
-                body=f"data: {_dumps(obj)}\n\ndata: [DONE]\n\n".encode(), headers=_SSE_HEADERS
-            )
+            return web.Response(body=f"data: {_dumps(obj)}\n\ndata: [DONE]\n\n".encode(), headers=_SSE_HEADERS)
         return _json_response(obj)
 
     # ------------------------------------------------------------------ Anthropic
