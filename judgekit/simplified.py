@@ -525,7 +525,7 @@ class SimplifiedJudge:
             return _result(job, response, error=response.error_message, error_type=response.error_type)
         if response.decisions is not None and job.spec.decision is not None:  # a decision backend: nothing to parse
             judgement = job.spec.decision.judge(job.request.task, response.decisions, self.config.decision_threshold)
-            return _result(job, response, value=judgement.value, **judgement.extra)
+            return _result(job, response, value=judgement.value, **self._calibrated(job, dict(judgement.extra)))
         try:
             # A reward-model head scores a response with an unbounded scalar: that is the pointwise score.
             native = job.spec.native_score and response.score is not None
@@ -538,13 +538,18 @@ class SimplifiedJudge:
                 scores = _logprob_scores(job, response, value)
             except ParseError as exc:
                 return _result(job, response, error=f"no log-probability score: {exc}", error_type="ParseError")
-        if self.calibrator is not None and job.spec.verdict:
-            raw = scores.get("p_yes")
-            if raw is None and response.score is not None and self.judge.native_score_type() == "probability":
-                raw = response.score
-            if raw is not None:
-                scores.update(p_yes=self.calibrator(raw), p_yes_raw=raw)
-        return _result(job, response, value=value, **scores)
+        native = response.score is not None and self.judge.native_score_type() == "probability"
+        if self.calibrator is not None and job.spec.verdict and native and "p_yes" not in scores:
+            scores["p_yes"] = response.score  # the judge's own P(yes) (torch logprob mode, a judge server)
+        return _result(job, response, value=value, **self._calibrated(job, scores))
+
+    def _calibrated(self, job: _Job, scores: dict[str, Any]) -> dict[str, Any]:
+        """``scores`` with a verdict's ``p_yes`` through the judge's calibrator (the raw one kept as
+        ``p_yes_raw``); the verdict itself stays the judge's."""
+        raw = scores.get("p_yes")
+        if self.calibrator is not None and job.spec.verdict and raw is not None:
+            scores.update(p_yes=self.calibrator(raw), p_yes_raw=raw)
+        return scores
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -294,3 +294,15 @@ def test_every_kind_has_a_decision_mapping_with_a_fillable_input() -> None:
         assert spec.decision is not None, name
         allowed = {*spec.all_fields, "context_section", "reference_section"}
         assert template_fields(load_template(spec.decision.template)) <= allowed, name
+
+
+def test_a_calibrator_applies_to_decision_probabilities(server: FakeLLMServer, shape: str, tmp_path: Path) -> None:
+    from judgekit.validation import calibration
+
+    # raw P(yes) 0.9 is right half the time, 0.2 never: the calibrator maps 0.9 -> 0.5
+    path = calibration.fit([0.9, 0.9, 0.2, 0.2], [1, 0, 0, 0], method="isotonic").save(tmp_path / "cal.json")
+    with judge(server, shape, calibrator=str(path)) as j:
+        server.enqueue(Decision({"verdict": 0.9}))
+        r = j.evaluate_binary("q", "a", "p")
+    assert r.success and r.result == 1  # the verdict stays the judge's (threshold on the raw P(yes))
+    assert r.p_yes_raw == pytest.approx(0.9) and r.p_yes == pytest.approx(0.5)
