@@ -339,6 +339,8 @@ class SimplifiedJudge:
         max_tokens_total: int | None,
     ) -> list[JudgeResult]:
         """Every job's request(s) through the provider's batch API, then read exactly as live replies."""
+        if any(job.n_samples > 1 for job in jobs):  # a batch judges each distinct request once
+            raise ConfigError("n_samples > 1 (self-consistency) does not combine with batch_api", "n_samples")
         requests = [r for job in jobs for r in (job.request, *((job.swapped.request,) if job.swapped else ()))]
         responses = iter(
             await self.judge.aevaluate_batch(

@@ -231,6 +231,13 @@ def test_a_backend_without_batch_api_is_a_config_error(tmp_path: Path) -> None:
     assert bad.value.field == "poll_interval"
 
 
+def test_self_consistency_does_not_combine_with_a_batch(srv: FakeLLMServer, tmp_path: Path) -> None:
+    judge = _judge(srv, "openai")
+    with pytest.raises(ConfigError, match="n_samples") as info:
+        judge.evaluate_batch("binary", [{**item, "n_samples": 3} for item in _items(2)], batch_api=_options(tmp_path))
+    assert info.value.field == "n_samples" and sum(srv.batches.created.values()) == 0
+
+
 def test_the_docs_example_runs(srv: FakeLLMServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = (Path(__file__).parent.parent / "docs" / "batch-api.md").read_text()
     snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
