@@ -56,7 +56,7 @@ __all__ = [
     "BatchBackend",
     "BatchStatus",
     "batch_api_options",
-    "item_failure",
+    "failed_response",
     "run_batch_api",
 ]
 
@@ -190,7 +190,9 @@ class BatchAPIStats(BatchStats):
         return f"{line}; {self.batches} batches submitted ({self.submitted_requests} requests), {self.resumed} resumed"
 
 
-def item_failure(judge: Any, exc: ProviderError, config: JudgeConfig, error_type: str | None = None) -> JudgeResponse:
+def failed_response(
+    judge: Any, exc: ProviderError, config: JudgeConfig, error_type: str | None = None
+) -> JudgeResponse:
     """The response of an item that failed in (or with) its batch: the judge's usual failure, with
     ``error_type`` naming what happened when given (``BatchExpired``, ``BatchFailed``, ...)."""
     response: JudgeResponse = judge._failure(exc, config, time.perf_counter(), 1)
@@ -347,7 +349,7 @@ class _Run:
     def fail_items(self, items: list[_Item], message: str, error_type: str) -> None:
         exc = ProviderError(message, provider=self.backend.provider, model=self.judge.config.model_name)
         for item in items:
-            self.resolve(item, item_failure(self.judge, exc, self.judge.config, error_type))
+            self.resolve(item, failed_response(self.judge, exc, self.judge.config, error_type))
 
     # -- batches -----------------------------------------------------------------------------------
 
@@ -359,7 +361,7 @@ class _Run:
         try:
             return custom_id, self.judge._final_answer(response, config)
         except ProviderError as exc:
-            return custom_id, item_failure(self.judge, exc, config)
+            return custom_id, failed_response(self.judge, exc, config)
 
     def deliver(self, entry: dict[str, Any], items: list[_Item], lines: list[dict[str, Any]]) -> None:
         by_id: dict[str, JudgeResponse] = {}

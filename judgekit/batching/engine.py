@@ -26,6 +26,7 @@ __all__ = [
     "BUDGET_EXCEEDED",
     "BatchStats",
     "ajudge_items",
+    "config_failure",
     "gather_ordered",
     "item_failure",
     "run_batch",
@@ -290,6 +291,14 @@ def item_failure(message: str, error_type: str = "ConfigError") -> dict[str, Any
     return {"success": False, "result": None, "scores": None, "error_message": message, "error_type": error_type}
 
 
+def config_failure(exc: ConfigError) -> dict[str, Any]:
+    """The result of an item a `ConfigError` rejected: a failure with its reason. A misconfigured backend
+    (`BACKEND_FIELDS`: every item would fail) re-raises instead."""
+    if exc.field in BACKEND_FIELDS:
+        raise exc
+    return item_failure(str(exc).removeprefix("items[0]: "), type(exc).__name__)
+
+
 async def ajudge_items(judge: SimplifiedJudge, kind: str, items: Sequence[Any]) -> list[dict[str, Any]]:
     """One result dict per item, in order, through the judge's batch path; for callers that must not stop on
     one bad item (``judgekit batch``, `judgekit.ray.judge_dataset`).
@@ -300,10 +309,9 @@ async def ajudge_items(judge: SimplifiedJudge, kind: str, items: Sequence[Any]) 
     try:
         return [dict(result) for result in await judge.aevaluate_batch(kind, items)]
     except ConfigError as exc:
-        if exc.field in BACKEND_FIELDS:
-            raise
+        failure = config_failure(exc)  # raises when the backend is misconfigured
         if len(items) == 1:
-            return [item_failure(str(exc).removeprefix("items[0]: "), type(exc).__name__)]
+            return [failure]
 
     async def single(item: Any) -> dict[str, Any]:
         return (await ajudge_items(judge, kind, [item]))[0]

@@ -198,6 +198,7 @@ async def _run_batch_api(
     """Every item through the provider's batch API (resumable: `judgekit.batching.batch_api`), then all
     results written in input order; the state file goes once the output holds them all."""
     from judgekit.batching.batch_api import BATCH_PENDING, BatchAPIOptions
+    from judgekit.batching.engine import config_failure, item_failure
     from judgekit.errors import ConfigError
 
     state = Path(args.batch_state) if args.batch_state else out.with_name(out.name + ".batch-state.json")
@@ -211,8 +212,10 @@ async def _run_batch_api(
             fields = item_for(args.kind, _fields(item), strict=False)
             judge._prepare(args.kind, fields, 0)  # a malformed item fails alone, before anything is submitted
             ready.append((index, fields))
-        except (UsageError, ConfigError) as exc:
-            results[index] = _malformed(exc)
+        except UsageError as exc:
+            results[index] = item_failure(str(exc))
+        except ConfigError as exc:
+            results[index] = config_failure(exc)  # raises when the backend is misconfigured
     try:
         judged = await judge.aevaluate_batch(
             args.kind,
@@ -251,17 +254,6 @@ async def _judge_one(judge: Any, kind: str, item: dict[str, Any]) -> dict[str, A
     except UsageError as exc:
         return item_failure(str(exc))
     return (await ajudge_items(judge, kind, [fields]))[0]
-
-
-def _malformed(exc: Exception) -> dict[str, Any]:
-    """The result of an item that could not be judged as given; a backend misconfiguration raises."""
-    from judgekit.batching.engine import BACKEND_FIELDS, item_failure
-
-    if isinstance(exc, UsageError):
-        return item_failure(str(exc))
-    if getattr(exc, "field", None) in BACKEND_FIELDS:
-        raise exc
-    return item_failure(str(exc).removeprefix("items[0]: "), type(exc).__name__)
 
 
 def _line(index: int, item: dict[str, Any], result: dict[str, Any], *, include_prompt: bool) -> str:

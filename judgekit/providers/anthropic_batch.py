@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import anthropic
 
 from judgekit._transport import status_error
-from judgekit.batching.batch_api import TRANSFER_TIMEOUT, BatchStatus, item_failure
+from judgekit.batching.batch_api import TRANSFER_TIMEOUT, BatchStatus, failed_response
 from judgekit.config import JudgeConfig
 from judgekit.errors import ProviderError, ProviderResponseError
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -82,7 +82,7 @@ class AnthropicBatchBackend:
             return custom_id, self._failure(bad)
 
     def _failure(self, exc: ProviderError, error_type: str | None = None) -> JudgeResponse:
-        return item_failure(self.judge, exc, self.config, error_type)
+        return failed_response(self.judge, exc, self.config, error_type)
 
     async def submit(self, lines: Sequence[bytes]) -> str:
         requests = [json.loads(line) for line in lines]

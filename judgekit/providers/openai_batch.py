@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import aiohttp
 
 from judgekit._transport import status_error
-from judgekit.batching.batch_api import BatchStatus, item_failure
+from judgekit.batching.batch_api import BatchStatus, failed_response
 from judgekit.config import JudgeConfig
 from judgekit.errors import ProviderConnectionError, ProviderError, ProviderResponseError
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -97,7 +97,7 @@ class OpenAIBatchBackend:
         return ProviderResponseError(message, provider=self.provider, model=self.model)
 
     def _failure(self, exc: ProviderError, error_type: str | None = None) -> JudgeResponse:
-        return item_failure(self.judge, exc, self.config, error_type)
+        return failed_response(self.judge, exc, self.config, error_type)
 
     # -- the batch calls -----------------------------------------------------------------------------
 
