@@ -12,8 +12,9 @@ See docs/scale-out.md.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from judgekit._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from judgekit.ray.dataset import RESULT_FIELDS, judge_dataset
@@ -21,17 +22,13 @@ if TYPE_CHECKING:
 
 __all__ = ["RESULT_FIELDS", "JudgeDeployment", "judge_dataset", "judge_handle", "serve_judge"]
 
-_HOMES = {
-    "RESULT_FIELDS": "judgekit.ray.dataset",
-    "judge_dataset": "judgekit.ray.dataset",
-    "JudgeDeployment": "judgekit.ray.serving",
-    "judge_handle": "judgekit.ray.serving",
-    "serve_judge": "judgekit.ray.serving",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'judgekit.ray' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)  # raises MissingDependencyError without the extra
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "RESULT_FIELDS": "judgekit.ray.dataset",
+        "judge_dataset": "judgekit.ray.dataset",
+        "JudgeDeployment": "judgekit.ray.serving",
+        "judge_handle": "judgekit.ray.serving",
+        "serve_judge": "judgekit.ray.serving",
+    },
+)

@@ -12,9 +12,9 @@ The app and the runner need the ``server`` extra (fastapi, uvicorn), imported wh
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from judgekit._lazy import lazy_getattr
 from judgekit.errors import MissingDependencyError
 
 if TYPE_CHECKING:
@@ -24,21 +24,17 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchJudgeBody", "JudgeItem", "JudgeService", "ServerThread", "create_app", "serve"]
 
-_HOMES = {
-    "BatchJudgeBody": "judgekit.server.protocol",
-    "JudgeItem": "judgekit.server.protocol",
-    "JudgeService": "judgekit.server.app",
-    "create_app": "judgekit.server.app",
-    "ServerThread": "judgekit.server.runner",
-    "serve": "judgekit.server.runner",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'judgekit.server' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)  # raises MissingDependencyError without the extra
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "BatchJudgeBody": "judgekit.server.protocol",
+        "JudgeItem": "judgekit.server.protocol",
+        "JudgeService": "judgekit.server.app",
+        "create_app": "judgekit.server.app",
+        "ServerThread": "judgekit.server.runner",
+        "serve": "judgekit.server.runner",
+    },
+)
 
 
 def missing_server_extra(exc: ImportError) -> MissingDependencyError:
