@@ -10,13 +10,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from judgekit.errors import ConfigError
-from judgekit.kinds import CUSTOM, kind_names
+from judgekit.kinds import get_kind
 
 __all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "TorchOptions", "normalize_base_url"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-2024-08-06"
-
-JudgeKind = Literal[(*kind_names(), CUSTOM.name)]  # type: ignore[valid-type]  # the kinds of `judgekit.kinds`
 
 # Where each api_type finds its key, its URL and its default model in the environment (first set wins).
 _ENV: dict[str, dict[str, tuple[str, ...]]] = {
@@ -103,7 +101,8 @@ class JudgeConfig(BaseModel):
     max_concurrent: int = Field(32, ge=1)
     system_prompt: str | None = None
     response_format: dict[str, Any] | None = None
-    judge_type: JudgeKind = "binary"
+    judge_type: str = "binary"
+    """A judge kind registered in `judgekit.kinds` (checked against the registry when set), or ``custom``."""
     output_format: Literal["0/1", "yes/no"] = "0/1"
     score_range: tuple[float, float] = (1, 10)
     api_type: str | None = None
@@ -153,6 +152,14 @@ class JudgeConfig(BaseModel):
     torch: TorchOptions = Field(default_factory=TorchOptions)
     """The in-process torch judge's settings (`TorchOptions`); ``torch_mode="logprob"`` and the other ``torch_*``
     names are accepted as shorthand for ``torch={"mode": "logprob"}``."""
+
+    @field_validator("judge_type")
+    @classmethod
+    def _check_judge_type(cls, value: str) -> str:
+        try:
+            return get_kind(value, field="judge_type").name
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("cache", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from judgekit.factory import JudgeFactory, cached_judge
 from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
 from judgekit.jury import combine_results
-from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind
+from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
 from judgekit.prompts import build_prompt, template_fields
 from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 from judgekit.validation.calibration import Calibrator
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
     from judgekit.batching.batch_api import BatchAPIOptions
 
 __all__ = ["SimplifiedJudge", "get_binary_judge_response"]
-
-KIND_METHODS = {name: spec.method for name, spec in KINDS.items()}
-"""The ``evaluate_*`` method of each judge kind (from `judgekit.kinds`)."""
 
 SELF_CONSISTENCY_TEMPERATURE = 0.7
 """The temperature self-consistency samples are drawn at when the judge's is 0."""
@@ -103,6 +100,22 @@ class SimplifiedJudge:
 
     def __repr__(self) -> str:
         return f"SimplifiedJudge({self.judge!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        """The ``evaluate_<kind>`` method, and its async twin, of a kind added with `judgekit.kinds.register_kind`
+        (or an entry point): its fields positionally or by keyword, then the options of every kind."""
+        spec = kind_of_method(name)
+        if spec is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+        async def asynchronous(*args: Any, **options: Any) -> JudgeResult:
+            fields, rest = spec.bind(args, options)
+            return await self._execute(self._job(spec.name, fields, rest))
+
+        def synchronous(*args: Any, **options: Any) -> JudgeResult:
+            return run_sync(asynchronous(*args, **options))
+
+        return asynchronous if name == spec.async_method else synchronous
 
     # -- one method per kind (its spec in `judgekit.kinds` says what it takes) --------------------
 
