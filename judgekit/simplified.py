@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from judgekit import logprobs
 from judgekit._sync import run_sync
 from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, run_batch
+from judgekit.calibration import Calibrator
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
@@ -24,7 +25,6 @@ from judgekit.jury import combine_results
 from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
 from judgekit.prompts import build_prompt, template_fields
 from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
-from judgekit.validation.calibration import Calibrator
 
 if TYPE_CHECKING:
     from judgekit.batching.batch_api import BatchAPIOptions
