@@ -198,3 +198,27 @@ def test_an_installed_package_adds_a_kind_through_the_entry_point(tmp_path: Path
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out == {"loaded_at_import": False, "scores": 6.0, "kinds": [*kind_names(), "likert"]}
+
+
+def _recipe(section: str) -> str:
+    """The first Python block of a section of docs/contributing.md."""
+    text = (Path(__file__).parents[1] / "docs" / "contributing.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return body.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_contributing_recipe_runs_verbatim(server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # the recipe's judge reads these, as a user's would
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    server.enqueue("Fully answered. <likert>7</likert>")
+    namespace: dict[str, object] = {}
+    try:
+        exec(compile(_recipe("Add a judge kind"), "contributing.md", "exec"), namespace)
+        judge = namespace["judge"]
+        assert isinstance(judge, SimplifiedJudge) and server.count() == 1
+        server.enqueue("<likert>7</likert>")
+        result = judge.evaluate_likert("What is 2+2?", "4")
+        assert result.scores == 7.0 and scoring.score_result("likert", result, (1, 10)).score == 1.0
+        judge.close()
+    finally:
+        unregister_kind("likert")

@@ -166,3 +166,20 @@ def test_an_installed_package_adds_a_provider_through_the_entry_point(tmp_path: 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [True, False, True]
+
+
+def test_the_contributing_recipe_runs_verbatim(server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).parents[1] / "docs" / "contributing.md").read_text()
+    body = text.split("## Add a provider\n", 1)[1]
+    recipe = body.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("ACME_API_KEY", "acme-recipe-key")
+    monkeypatch.setenv("ACME_URL", server.base_url)
+    monkeypatch.setenv("ACME_MODEL", "acme-recipe-model")
+    server.api_key = "acme-recipe-key"
+    namespace: dict[str, object] = {}
+    exec(compile(recipe, "contributing.md", "exec"), namespace)
+    judge = namespace["judge"]
+    response = judge.evaluate(ASK)  # type: ignore[attr-defined]
+    assert response.success and response.model_used == "acme-recipe-model"
+    assert server.requests[-1].headers["Authorization"] == "Bearer acme-recipe-key"
+    judge.close()  # type: ignore[attr-defined]
