@@ -30,7 +30,7 @@ from typing import Any, Literal
 from judgekit._sync import run_sync
 from judgekit.errors import ConfigError, JudgeError
 from judgekit.kinds import BUILTIN_KINDS, KindSpec, get_kind, kind_of_method
-from judgekit.types import JudgeResult
+from judgekit.types import FailureKind, JudgeResult
 
 __all__ = ["Jury", "Tally", "Vote", "combine_results", "tally"]
 
@@ -162,7 +162,7 @@ def combine_results(
             {
                 **base,
                 "success": False,
-                "error_type": "QuorumNotMet",
+                "error_type": FailureKind.QUORUM_NOT_MET,
                 "error_message": f"only {len(ok)} of {len(results)} jurors succeeded, quorum is "
                 f"{needed}" + (f" ({why})" if why else ""),
             }
@@ -318,7 +318,7 @@ class Jury:
                     result=None,
                     scores=None,
                     error_message=str(outcome),
-                    error_type=type(outcome).__name__,
+                    error_type=FailureKind.of(outcome),
                 )
             elif isinstance(outcome, BaseException):
                 raise outcome

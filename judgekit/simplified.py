@@ -24,7 +24,7 @@ from judgekit.interface import JudgeInterface
 from judgekit.jury import combine_results
 from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
 from judgekit.prompts import build_prompt, template_fields
-from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
+from judgekit.types import FailureKind, ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 
 if TYPE_CHECKING:
     from judgekit.batching.batch_api import BatchAPIOptions
@@ -552,7 +552,9 @@ class SimplifiedJudge:
             try:
                 scores = _logprob_scores(job, response, value)
             except ParseError as exc:
-                return _result(job, response, error=f"no log-probability score: {exc}", error_type="ParseError")
+                return _result(
+                    job, response, error=f"no log-probability score: {exc}", error_type=FailureKind.PARSE_ERROR
+                )
         native = response.score is not None and self.judge.native_score_type() == "probability"
         if self.calibrator is not None and job.spec.verdict and native and "p_yes" not in scores:
             scores["p_yes"] = response.score  # the judge's own P(yes) (torch logprob mode, a judge server)
@@ -620,7 +622,7 @@ def _result(
     *,
     value: Any = None,
     error: str | None = None,
-    error_type: str | None = None,
+    error_type: FailureKind | str | None = None,
     p_yes: float | None = None,
     expected_score: float | None = None,
     **extra: Any,
@@ -635,7 +637,7 @@ def _result(
         prompt=job.prompt,
         model=response.model_used,
         error_message=error,
-        error_type=error_type,
+        error_type=None if error_type is None else FailureKind.of(error_type),
         reasoning=response.reasoning,
         usage=dict(response.usage.__dict__),  # = model_dump() of the flat Usage model, without its overhead
         latency_s=response.latency_s,

@@ -254,7 +254,6 @@ class JudgeResult(dict):  # type: ignore[type-arg]
     prompt = _Key[str | None](None)
     model = _Key[str | None](None)
     error_message = _Key[str | None](None)
-    error_type = _Key["FailureKind | None"](None)
     usage = _Key[dict[str, int] | None](None)
     """Token counts: ``prompt_tokens``, ``completion_tokens``, ``total_tokens``."""
     latency_s = _Key[float](0.0)
@@ -271,11 +270,15 @@ class JudgeResult(dict):  # type: ignore[type-arg]
     expected_score = _Key[float | None](None)
     swap_agreed = _Key[bool | None](None)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        failure = self.get("error_type")
-        if failure is not None and not isinstance(failure, FailureKind):
-            self["error_type"] = FailureKind.of(failure)
+    @property
+    def error_type(self) -> FailureKind | None:
+        """Why it failed, a `FailureKind` (``r["error_type"]`` holds the same value, equal to its string)."""
+        value = self.get("error_type")
+        return None if value is None else FailureKind.of(value)
+
+    @error_type.setter
+    def error_type(self, value: FailureKind | str | None) -> None:
+        self["error_type"] = None if value is None else FailureKind.of(value)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -286,7 +289,8 @@ class JudgeResult(dict):  # type: ignore[type-arg]
     @classmethod
     def failure(cls, message: str, error_type: FailureKind | str, **keys: Any) -> JudgeResult:
         """A failed result: ``success`` False, ``result`` and ``scores`` None, the reason and its kind."""
-        return cls(success=False, result=None, scores=None, error_message=message, error_type=error_type, **keys)
+        kind = FailureKind.of(error_type)
+        return cls(success=False, result=None, scores=None, error_message=message, error_type=kind, **keys)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain ``dict`` copy (``error_type`` as its string), for JSON and for code that wants no subclass."""
