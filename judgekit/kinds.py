@@ -551,8 +551,8 @@ def register_kind(spec: KindSpec, *, replace: bool = False) -> KindSpec:
         for other in current.values():
             if other is not old and spec.method == other.method:
                 raise ConfigError(f"{where}: the method {spec.method!r} belongs to the kind {other.name!r}", "method")
-        for alias in spec.aliases:
-            owner = current.get(alias) or _aliases.get(alias)
+        for alias in (spec.name, *spec.aliases):
+            owner = _aliases.get(alias) if alias == spec.name else current.get(alias) or _aliases.get(alias)
             if owner is not None and owner is not old:
                 raise ConfigError(f"{where}: the alias {alias!r} belongs to the kind {owner.name!r}", "aliases")
         template = spec.prompt if spec.prompt is not None else load_template(spec.template)
@@ -610,11 +610,9 @@ def get_kind(name: str, *, field: str = "kind") -> KindSpec:
     """The spec of kind ``name`` (or an alias such as ``with_rubric``); `ConfigError` naming ``field``
     with a "did you mean" otherwise."""
     known = _kinds()
-    spec = (
-        (known.get(name) or _aliases.get(name) or (CUSTOM if name == CUSTOM.name else None))
-        if isinstance(name, str)
-        else None
-    )
+    spec = None
+    if isinstance(name, str):
+        spec = known.get(name) or _aliases.get(name) or (CUSTOM if name == CUSTOM.name else None)
     if spec is None:
         names = [*known, *_aliases, CUSTOM.name]
         hint = suggest(str(name), names)

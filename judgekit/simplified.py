@@ -552,9 +552,7 @@ class SimplifiedJudge:
             try:
                 scores = _logprob_scores(job, response, value)
             except ParseError as exc:
-                return _result(
-                    job, response, error=f"no log-probability score: {exc}", error_type=FailureKind.PARSE_ERROR
-                )
+                return _result(job, response, error=f"no log-probability score: {exc}", error_type="ParseError")
         native = response.score is not None and self.judge.native_score_type() == "probability"
         if self.calibrator is not None and job.spec.verdict and native and "p_yes" not in scores:
             scores["p_yes"] = response.score  # the judge's own P(yes) (torch logprob mode, a judge server)

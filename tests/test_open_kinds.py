@@ -152,6 +152,7 @@ def test_a_bad_spec_is_refused_at_registration(likert: KindSpec) -> None:
         (KindSpec("other", "evaluate_other", ("question",), parser=ok), "no built-in prompt 'other'"),
         (KindSpec("other", "evaluate_other", ("q",), parser=ok, prompt="{q}", scale=(7, 1)), "low < high"),
         (KindSpec("custom", "evaluate_mine", ("q",), parser=ok, prompt="{q}"), "other than 'custom'"),
+        (KindSpec("with_rubric", "evaluate_mine", ("q",), parser=ok, prompt="{q}"), "belongs to the kind 'rubric'"),
     ]
     for spec, message in cases:
         with pytest.raises(Exception, match=message):
