@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from judgekit._ratelimit import AdaptiveLimit
@@ -81,9 +81,9 @@ class JudgeInterface:
             raise NotImplementedError(f"{type(self).__name__} must implement _send() or evaluate()")
         return await asyncio.to_thread(self._evaluate_attempt, request)  # type: ignore[no-any-return]
 
-    async def send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
+    def send(self, request: JudgeRequest, config: JudgeConfig) -> Awaitable[JudgeResponse]:
         """One attempt on the wire (`_send`), no retry, cache or limit: what the pipeline calls."""
-        return await self._send(request, config)
+        return self._send(request, config)
 
     def should_retry(self, exc: ProviderError) -> bool:
         """Whether a failed attempt is worth retrying. Default: the exception's ``retryable`` flag."""
