@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from judgekit._ratelimit import AdaptiveLimit
 from judgekit._sync import run_sync
-from judgekit.batching.engine import BatchStats, evaluate_requests, gather_ordered
+from judgekit.batching.engine import BatchStats, gather_ordered
+from judgekit.batching.requests import evaluate_requests
 from judgekit.cache import JudgeCache, request_key_data
 from judgekit.config import JudgeConfig
 from judgekit.errors import ProviderError
@@ -227,7 +228,7 @@ class JudgeInterface:
         ``batch_api`` (True, a dict or `~judgekit.BatchAPIOptions`) sends them through the provider's batch API
         instead: half the price, answers within 24 hours, resumable with a state file; the budget is then checked
         from an estimate before submitting (`judgekit.batching.batch_api`, docs/batch-api.md).
-        (`judgekit.batching.engine.evaluate_requests` over the judge's pipeline.)
+        (`judgekit.batching.requests.evaluate_requests` over the judge's pipeline.)
         """
         results, stats = await evaluate_requests(
             self.pipeline,

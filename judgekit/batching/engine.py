@@ -12,23 +12,18 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from loguru import logger
 
 from judgekit.errors import ConfigError
-from judgekit.pipeline import BUDGET_EXCEEDED, Pipeline
-from judgekit.types import JudgeRequest, JudgeResponse
-
-if TYPE_CHECKING:
-    from judgekit.batching.batch_api import BatchAPIOptions
+from judgekit.pipeline import BUDGET_EXCEEDED
 
 __all__ = [
     "BACKEND_FIELDS",
     "BUDGET_EXCEEDED",
     "BatchStats",
     "config_failure",
-    "evaluate_requests",
     "gather_ordered",
     "item_failure",
     "run_batch",
@@ -243,8 +238,9 @@ async def run_batch(
     """`gather_ordered` over judging results with a `BatchStats` tally, a budget and a bar showing cost.
 
     ``concurrency`` bounds the items in flight; to bound the batch's requests too, ``fn`` passes the batch's
-    `judgekit.pipeline.BatchScope` to ``Pipeline.aevaluate(request, scope=...)`` (`evaluate_requests` does),
-    so ``max_concurrency=128`` means 128 even on a judge made with 32.
+    `judgekit.pipeline.BatchScope` to ``Pipeline.aevaluate(request, scope=...)`` (as
+    `judgekit.batching.requests.evaluate_requests` does), so ``max_concurrency=128`` means 128 even on a judge
+    made with 32.
 
     Once the spent cost or tokens reach a budget, no further item is sent: each is filled in with
     ``skipped(item, reason)`` (a failure of type ``BudgetExceeded``). Items already in flight finish and are
@@ -276,48 +272,6 @@ async def run_batch(
             BUDGET_EXCEEDED,
         )
     return results, stats
-
-
-async def evaluate_requests(
-    pipeline: Pipeline,
-    requests: Sequence[JudgeRequest],
-    *,
-    max_concurrency: int | None = None,
-    progress: bool | dict[str, Any] = False,
-    max_cost: float | None = None,
-    max_tokens_total: int | None = None,
-    batch_api: bool | BatchAPIOptions | dict[str, Any] | None = False,
-) -> tuple[list[JudgeResponse], BatchStats]:
-    """Judge many requests through ``pipeline``; one response per request, in input order, whatever fails.
-
-    ``max_concurrency`` is the number of this batch's requests in flight: when it differs from the judge's
-    ``max_concurrent`` the batch gets its own limit of that size (`Pipeline.scope`); when not given the batch
-    shares ``max_concurrent`` with every other call on the judge. Budgets as in `run_batch`. ``batch_api``
-    sends them through the provider's batch API instead (`judgekit.batching.batch_api`).
-    """
-    pipeline.check_budget(max_cost, max_tokens_total)
-    if batch_api:
-        from judgekit.batching.batch_api import batch_api_options, run_batch_api
-
-        options = batch_api_options(batch_api)
-        api_results, api_stats = await run_batch_api(
-            pipeline, requests, options, progress=progress, max_cost=max_cost, max_tokens_total=max_tokens_total
-        )
-        return api_results, api_stats
-    scope = pipeline.scope(max_concurrency)
-
-    async def one(request: JudgeRequest) -> JudgeResponse:
-        return await pipeline.aevaluate(request, scope=scope)
-
-    return await run_batch(
-        requests,
-        one,
-        concurrency=max_concurrency or pipeline.config.max_concurrent,
-        progress=progress,
-        skipped=lambda request, reason: pipeline.budget_failure(reason, pipeline.config_for(request)),
-        max_cost=max_cost,
-        max_tokens_total=max_tokens_total,
-    )
 
 
 # ------------------------------------------------------------------------------------------ files, datasets
