@@ -22,6 +22,7 @@ behaviours wrap a pipeline (`judgekit.wrappers`); assign the result to ``judge.p
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import sys
 import time
@@ -265,12 +266,9 @@ class Pipeline:
         native batch call); ``estimate_tokens`` is the prompt's size for the tokens-per-minute limit."""
         tries = tries or Tries()
         backoff: _Backoff | None = None
-
-        async def attempt() -> T:
-            return await self._attempt(send, config, estimate_tokens, scope)
-
+        attempt = functools.partial(self._attempt, send, config, estimate_tokens, scope)
         for policy in reversed(self.policies):
-            attempt = _around(policy, attempt, config)
+            attempt = functools.partial(policy.attempt, attempt, config)
         while True:
             tries.count += 1
             try:
@@ -428,15 +426,6 @@ class Pipeline:
     async def aclose(self) -> None:
         """Release the provider's connections on the running loop."""
         await self.provider.aclose()
-
-
-def _around(
-    policy: AttemptPolicy, inner: Callable[[], Awaitable[T]], config: JudgeConfig
-) -> Callable[[], Awaitable[T]]:
-    async def attempt() -> T:
-        return await policy.attempt(inner, config)
-
-    return attempt
 
 
 def _guarded(cache: Any, method: str, *args: Any) -> Any:

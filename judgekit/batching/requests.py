@@ -3,6 +3,7 @@ concurrency as a `BatchScope`) or through the provider's batch API (`judgekit.ba
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,14 +39,9 @@ async def evaluate_requests(
             pipeline, requests, options, progress=progress, max_cost=max_cost, max_tokens_total=max_tokens_total
         )
         return api_results, api_stats
-    scope = pipeline.scope(max_concurrency)
-
-    async def one(request: JudgeRequest) -> JudgeResponse:
-        return await pipeline.aevaluate(request, scope=scope)
-
     return await run_batch(
         requests,
-        one,
+        functools.partial(pipeline.aevaluate, scope=pipeline.scope(max_concurrency)),
         concurrency=max_concurrency or pipeline.config.max_concurrent,
         progress=progress,
         skipped=lambda request, reason: pipeline.budget_failure(reason, pipeline.config_for(request)),
