@@ -119,7 +119,7 @@ def test_fallback_answers_when_the_primary_fails(server: FakeLLMServer) -> None:
 
 
 def test_shared_concurrency_bounds_several_judges_together(server: FakeLLMServer) -> None:
-    server.latency = 0.05
+    server.latency = 0.1
     shared = SharedLimit(3)
     judges = [JudgeFactory.create_judge(config=config_for(server, max_concurrent=8)) for _ in range(2)]
     for judge in judges:
@@ -172,7 +172,7 @@ def test_an_attempt_policy_sees_every_attempt_and_may_fail_fast(server: FakeLLMS
 
 
 def test_a_batch_concurrency_travels_as_its_scope(server: FakeLLMServer) -> None:
-    server.latency = 0.05
+    server.latency = 0.1
     judge = JudgeFactory.create_judge(config=config_for(server, max_concurrent=2))
     assert all(r.success for r in judge.evaluate_batch([ask(str(i)) for i in range(12)], max_concurrency=6))
     assert server.max_in_flight == 6  # the batch's own bound, above the judge's 2
