@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from judgekit import instructions as instructions  # judgekit.verifiers.instructions: ready instruction checks
 from judgekit.errors import ConfigError, MissingDependencyError
 from judgekit.parsing import split_reasoning
 
