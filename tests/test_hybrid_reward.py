@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from judgekit import SimplifiedJudge
-from judgekit.reward import RubricReward
+from judgekit.reward import RubricReward, compute_score
 from judgekit.reward.sandbox import CheckerPool
 from judgekit.testing import FakeLLMServer, RecordedRequest
 
@@ -170,3 +171,38 @@ def test_trl_reward_reads_the_checkers_column(reward: RubricReward) -> None:
     assert rewards == [0.5, 1.0, None]
     assert logged["judgekit/code_items"] == 4 and logged["judgekit/judge_items"] == 3
     assert logged["judgekit/failures/non_bool"] == 1 and logged["judgekit/failed_samples"] == 1
+
+
+def test_verl_compute_score_reads_rubric_and_checkers_from_extra_info(server: FakeLLMServer) -> None:
+    def judge(rec: RecordedRequest) -> str:
+        prompt = rec.json["messages"][-1]["content"]
+        return rubric_judge(rec) if "[Rubric Item]" in prompt else "Yes"
+
+    server.default_reply = judge
+    kwargs = {"api_type": "openai", "base_url": server.base_url, "model_name": "judge", "batch_timeout": 0.01}
+    rubric = np_like([{"criterion": "mentions fever", "points": 1}])
+    infos = [
+        {"question": "flu?", "rubric": rubric, "checkers": np_like([NO_COMMAS])},
+        {"question": "flu?", "checkers": [NO_COMMAS, "def check(r):\n    return 'x'\n"]},
+        {"question": "6*7?"},  # a plain sample, judged against its ground truth
+    ]
+    batch = compute_score(
+        data_sources=["if"] * 3,
+        solution_strs=["fever, rest", "fever", "42"],
+        ground_truths=[None, None, "42"],
+        extra_infos=infos,
+        **kwargs,
+    )
+    assert [b["score"] for b in batch[:1]] == [0.5] and batch[0]["source"] == "rubric"
+    assert batch[0]["code_items"] == 1 and batch[0]["judge_items"] == 1 and batch[0]["checker_failures"] == 0
+    assert math.isnan(batch[1]["score"]) and not batch[1]["judge_ok"] and batch[1]["checker_failures"] == 1
+    assert "(non_bool)" in batch[1]["error"]
+    assert batch[2]["score"] == 1.0 and batch[2]["source"] == "judge" and batch[2]["code_items"] == 0
+    assert {frozenset(b) for b in batch} == {frozenset(batch[0])}  # the same keys for every sample
+    judge_only = compute_score("if", "fever, rest", None, infos[0], run_checkers=False, **kwargs)
+    assert judge_only["score"] == 1.0 and judge_only["skipped_items"] == 1
+
+
+class np_like(list):
+    def tolist(self) -> list:
+        return list(self)

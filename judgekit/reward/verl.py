@@ -6,6 +6,9 @@ come from ``reward.custom_reward_function.reward_kwargs`` (the `RewardConfig` ke
 ``api_type``, ``base_url``, ``model_name``, ``fallback_to_rule``, ``failure_reward``, ...). When verl serves
 a judge model itself it passes ``reward_router_address``; without a backend of your own, that is the judge.
 
+A sample whose ``extra_info`` has a ``rubric`` (judge items) and/or ``checkers`` (VerIF checker sources) is
+scored by `RubricReward` with the same judge, its checkers in the sandboxed pool (`judgekit.reward.sandbox`).
+
 A sample that could not be rewarded scores ``failure_reward`` when you set one, else NaN (loud, never a
 silent 0), with ``judge_ok: False``; ``algorithm.adv_estimator=judgekit_grpo``
 (`judgekit.reward.verl_advantage`) keeps such samples out of their GRPO group. See docs/reward.md.
@@ -21,18 +24,22 @@ from typing import Any
 
 from loguru import logger
 
+from judgekit._sync import run_sync
 from judgekit.errors import ConfigError
 from judgekit.reward.config import RewardConfig
+from judgekit.reward.rubric import RubricReward, RubricScore, hybrid_rubric
+from judgekit.reward.sandbox import DEFAULT_TIMEOUT_S
 from judgekit.reward.system import JudgeRewardSystem
 
 __all__ = ["acompute_score", "compute_score"]
 
 QUESTION_KEYS = ("question", "prompt", "problem")
 # keywords verl passes that need no judge setting: used, or knowingly ignored
-_VERL_KEYWORDS = frozenset({"reward_router_address", "reward_model_tokenizer"})
+_VERL_KEYWORDS = frozenset({"reward_router_address", "reward_model_tokenizer", "run_checkers", "checker_timeout_s"})
 _CONFIG_KEYS = frozenset(RewardConfig.model_fields)
 
 _systems: dict[str, JudgeRewardSystem] = {}
+_rubrics: dict[tuple[int, bool, float], RubricReward] = {}
 _lock = threading.Lock()
 _warned: set[str] = set()
 
@@ -67,6 +74,31 @@ def _system(kwargs: dict[str, Any]) -> JudgeRewardSystem:
         if system is None:
             system = _systems[key] = JudgeRewardSystem(settings)
         return system
+
+
+def _rubric_reward(system: JudgeRewardSystem, kwargs: dict[str, Any]) -> RubricReward:
+    """The process's rubric reward for this system's judge (one checker pool shared by all calls)."""
+    run_checkers = bool(kwargs.get("run_checkers", True))
+    timeout = float(kwargs.get("checker_timeout_s", DEFAULT_TIMEOUT_S))
+    key = (id(system), run_checkers, timeout)
+    with _lock:
+        rubric = _rubrics.get(key)
+        if rubric is None:
+            rubric = _rubrics[key] = RubricReward(system.judge, run_checkers=run_checkers, checker_timeout_s=timeout)
+        return rubric
+
+
+def _listed(value: Any) -> list[Any] | None:
+    if value is None:
+        return None
+    return list(value.tolist() if hasattr(value, "tolist") else value)  # numpy arrays from parquet datasets
+
+
+def _rubric_of(extra_info: Any) -> list[Any] | None:
+    """A sample's hybrid rubric from ``extra_info["rubric"]`` and ``extra_info["checkers"]``, if it has one."""
+    if not isinstance(extra_info, Mapping) or (extra_info.get("rubric") is None and extra_info.get("checkers") is None):
+        return None
+    return hybrid_rubric(_listed(extra_info.get("rubric")), _listed(extra_info.get("checkers")))
 
 
 def _question(extra_info: Any) -> str:
@@ -119,6 +151,9 @@ def _any_of(results: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
+_NO_RUBRIC = {"code_items": 0.0, "judge_items": 0.0, "skipped_items": 0.0, "checker_failures": 0.0}
+
+
 def _as_verl(result: dict[str, Any], failure_reward: float | None) -> dict[str, Any]:
     ok = result["reward"] is not None
     score = result["reward"] if ok else (failure_reward if failure_reward is not None else math.nan)
@@ -130,6 +165,27 @@ def _as_verl(result: dict[str, Any], failure_reward: float | None) -> dict[str, 
         "source": result["source"],
         "latency_s": float(result["latency_s"]),
         "error": result["error"] or "",
+        **_NO_RUBRIC,
+    }
+
+
+def _rubric_as_verl(score: RubricScore, failure_reward: float | None) -> dict[str, Any]:
+    """A rubric sample's verl result: the same keys as a judged sample's, with its item counts."""
+    ok = score.reward is not None
+    info = score.info()
+    failures = info["failures"]
+    return {
+        "score": float(score.reward if ok else (failure_reward if failure_reward is not None else math.nan)),
+        "judge_ok": ok,
+        "judge_failed": float(failures.get("judge", 0) > 0),
+        "rule_fallback": 0.0,
+        "source": "rubric" if ok else "failed",
+        "latency_s": 0.0,
+        "error": score.error or "",
+        "code_items": float(info["code_items"]),
+        "judge_items": float(info["judge_items"]),
+        "skipped_items": float(info["skipped_items"]),
+        "checker_failures": float(sum(n for kind, n in failures.items() if kind != "judge")),
     }
 
 
@@ -140,18 +196,40 @@ class _Plan:
     def __init__(self, solutions: Sequence[str], truths: Sequence[Any], infos: Sequence[Any]) -> None:
         self.rows: list[tuple[str, str, str | None, str | None]] = []
         self.spans: list[tuple[int, int]] = []
-        for solution, truth, info in zip(solutions, truths, infos, strict=True):
+        self.rubrics: dict[int, tuple[str, str, list[Any]]] = {}  # sample -> (question, solution, rubric)
+        for n, (solution, truth, info) in enumerate(zip(solutions, truths, infos, strict=True)):
+            rubric = _rubric_of(info)
+            if rubric is not None:
+                self.rubrics[n] = (_question(info), str(solution), rubric)
+                self.spans.append((0, 0))
+                continue
             question, answer_type, start = _question(info), _answer_type(info), len(self.rows)
             self.rows += [(question, str(solution), answer, answer_type) for answer in _truths(truth)]
             self.spans.append((start, len(self.rows)))
 
     def requests(self) -> tuple[list[str], list[str], list[str | None], list[str | None]]:
         """``(prompts, completions, answers, answer_types)`` for `JudgeRewardSystem.reward_batch`."""
+        if not self.rows:
+            return [], [], [], []
         prompts, completions, answers, types = (list(column) for column in zip(*self.rows, strict=True))
         return prompts, completions, answers, types
 
-    def fold(self, results: list[dict[str, Any]], failure_reward: float | None) -> list[dict[str, Any]]:
-        return [_as_verl(_any_of(results[a:b]), failure_reward) for a, b in self.spans]
+    async def ascore_rubrics(self, rubric: RubricReward | None) -> dict[int, RubricScore]:
+        if not self.rubrics or rubric is None:
+            return {}
+        samples = list(self.rubrics.items())
+        scores = await rubric.ascore_batch(*(list(column) for column in zip(*(v for _, v in samples), strict=True)))
+        return {n: score for (n, _), score in zip(samples, scores, strict=True)}
+
+    def fold(
+        self, results: list[dict[str, Any]], rubric_scores: dict[int, RubricScore], failure_reward: float | None
+    ) -> list[dict[str, Any]]:
+        return [
+            _rubric_as_verl(rubric_scores[n], failure_reward)
+            if n in rubric_scores
+            else _as_verl(_any_of(results[a:b]), failure_reward)
+            for n, (a, b) in enumerate(self.spans)
+        ]
 
 
 def _prepare(
@@ -162,8 +240,9 @@ def _prepare(
     ground_truths: Sequence[Any] | None,
     extra_infos: Sequence[Any] | None,
     kwargs: dict[str, Any],
-) -> tuple[JudgeRewardSystem, _Plan, bool]:
-    """The process's reward system for ``kwargs``, the plan of judge requests, and whether it is a batch."""
+) -> tuple[JudgeRewardSystem, _Plan, RubricReward | None, bool]:
+    """The process's reward system for ``kwargs``, the plan of judge requests, the rubric reward (for samples
+    whose ``extra_info`` carries a ``rubric`` or ``checkers``), and whether it is a batch."""
     if solution_strs is not None:
         n = len(solution_strs)
         solutions = list(solution_strs)
@@ -173,8 +252,9 @@ def _prepare(
         solutions, truths, infos = [solution_str], [ground_truth], [extra_info]
     else:
         raise ConfigError("compute_score needs solution_str (one sample) or solution_strs (a batch)", "solution_str")
-    system = _system(kwargs)
-    return system, _Plan(solutions, truths, infos), solution_strs is not None
+    system, plan = _system(kwargs), _Plan(solutions, truths, infos)
+    rubric = _rubric_reward(system, kwargs) if plan.rubrics else None
+    return system, plan, rubric, solution_strs is not None
 
 
 def compute_score(
@@ -193,13 +273,18 @@ def compute_score(
 
     One sample (the reward loop's managers): ``compute_score(data_source, solution_str, ground_truth,
     extra_info, **verl_keywords)`` -> ``{"score", "judge_ok", "judge_failed", "rule_fallback", "source",
-    "latency_s", "error"}``. A batch (legacy ``BatchRewardManager``): ``compute_score(data_sources=...,
-    solution_strs=..., ground_truths=..., extra_infos=...)`` -> a list of those dicts, judged concurrently.
+    "latency_s", "error", "code_items", "judge_items", "skipped_items", "checker_failures"}``. A batch (legacy
+    ``BatchRewardManager``): ``compute_score(data_sources=..., solution_strs=..., ground_truths=...,
+    extra_infos=...)`` -> a list of those dicts, judged concurrently. A sample whose ``extra_info`` carries a
+    ``rubric`` and/or VerIF ``checkers`` is scored as a hybrid rubric (`RubricReward`; ``run_checkers`` and
+    ``checker_timeout_s`` come from ``reward_kwargs``) instead of against ``ground_truth``.
     """
-    system, plan, batched = _prepare(
+    system, plan, rubric, batched = _prepare(
         solution_str, ground_truth, extra_info, solution_strs, ground_truths, extra_infos, kwargs
     )
-    scores = plan.fold(system.reward_batch(*plan.requests()), system.config.failure_reward)
+    results = system.reward_batch(*plan.requests()) if plan.rows else []
+    rubric_scores = run_sync(plan.ascore_rubrics(rubric)) if plan.rubrics else {}
+    scores = plan.fold(results, rubric_scores, system.config.failure_reward)
     return scores if batched else scores[0]
 
 
@@ -218,8 +303,9 @@ async def acompute_score(
     """Async twin of `compute_score`, for verl's reward loop (``reward.custom_reward_function.name=
     acompute_score``): awaited on the worker's event loop, concurrent calls share the process's judge
     (connection pool, micro-batcher, cache)."""
-    system, plan, batched = _prepare(
+    system, plan, rubric, batched = _prepare(
         solution_str, ground_truth, extra_info, solution_strs, ground_truths, extra_infos, kwargs
     )
-    scores = plan.fold(await system.areward_batch(*plan.requests()), system.config.failure_reward)
+    results = await system.areward_batch(*plan.requests()) if plan.rows else []
+    scores = plan.fold(results, await plan.ascore_rubrics(rubric), system.config.failure_reward)
     return scores if batched else scores[0]
