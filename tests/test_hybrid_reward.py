@@ -206,3 +206,19 @@ def test_verl_compute_score_reads_rubric_and_checkers_from_extra_info(server: Fa
 class np_like(list):
     def tolist(self) -> list:
         return list(self)
+
+
+def test_the_documented_hybrid_example_runs(server: FakeLLMServer) -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "reward.md").read_text()
+    block = re.search(r"<!-- hybrid-example -->\n```python\n(.*?)```", doc, re.S).group(1)
+    server.default_reply = "Yes"
+    namespace: dict = {}
+    exec(compile(block.replace("http://judge:8000/v1", server.base_url), "docs/reward.md", "exec"), namespace)
+    score = namespace["score"]
+    assert score.reward == 1.0 and score.info() == {
+        "code_items": 4,
+        "judge_items": 1,
+        "skipped_items": 0,
+        "failures": {},
+    }
+    assert server.count("/v1/chat/completions") == 1
