@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from judgekit import SimplifiedJudge
+from judgekit import ConfigError, SimplifiedJudge
 from judgekit.reward import RubricReward, compute_score
 from judgekit.reward.sandbox import CheckerPool
 from judgekit.testing import FakeLLMServer, RecordedRequest
@@ -222,3 +222,27 @@ def test_the_documented_hybrid_example_runs(server: FakeLLMServer) -> None:
         "failures": {},
     }
     assert server.count("/v1/chat/completions") == 1
+
+
+def test_checkers_see_no_secrets_and_temp_files_land_in_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-for-the-test")
+    fresh = CheckerPool(1)  # started after the key is in this process's environment
+    try:
+        leak = "import os\ndef check(r):\n    raise ValueError(repr(sorted(os.environ.items())))\n"
+        failure = fresh.check(leak, "x")
+        assert failure.kind == "raised" and "sk-secret" not in failure.error and "OPENAI" not in failure.error
+        temp = (
+            "import tempfile\n"
+            "def check(r):\n"
+            "    with tempfile.NamedTemporaryFile('w') as f:\n"
+            "        f.write(r)\n"
+            "    return True\n"
+        )
+        assert fresh.check(temp, "x") is True
+    finally:
+        fresh.close()
+
+
+def test_a_bad_checker_timeout_is_a_config_error(server: FakeLLMServer) -> None:
+    with pytest.raises(ConfigError, match="checker_timeout_s"):
+        RubricReward(SimplifiedJudge(base_url=server.base_url, model_name="g"), checker_timeout_s=0)

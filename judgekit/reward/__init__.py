@@ -1,5 +1,6 @@
 """RL rewards from judges: a failure-aware reward system, GRPO functions for TRL, verl's compute_score and
-its async twin, rubric rewards and multi-judge rewards.
+its async twin, rubric rewards (judge items and checker code, checker sources in a sandboxed pool) and
+multi-judge rewards.
 
 A failed judgement is never a silent 0: it falls back to the rules verifier (tagged ``rule_fallback``)
 or gives ``None`` (tagged ``failed``; TRL leaves such samples out of the group baseline).
@@ -10,6 +11,7 @@ from judgekit.reward.circuit import CircuitBreaker
 from judgekit.reward.config import RewardConfig
 from judgekit.reward.multi import MultiJudgeReward
 from judgekit.reward.rubric import RubricItem, RubricReward, RubricScore
+from judgekit.reward.sandbox import CheckerPool, CheckFailure
 from judgekit.reward.system import (
     BaseJudgeReward,
     JudgeOutcome,
@@ -24,6 +26,8 @@ from judgekit.reward.verl import acompute_score, compute_score
 
 __all__ = [
     "BaseJudgeReward",
+    "CheckFailure",
+    "CheckerPool",
     "CircuitBreaker",
     "JudgeOutcome",
     "JudgeRewardSystem",

@@ -23,7 +23,7 @@ from judgekit._sync import run_sync
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
 from judgekit.prompts import load_template
-from judgekit.reward.sandbox import DEFAULT_TIMEOUT_S, CheckerPool, CheckFailure, CheckOutcome
+from judgekit.reward.sandbox import DEFAULT_TIMEOUT_S, CheckerPool, CheckFailure, CheckOutcome, check_timeout
 from judgekit.simplified import SimplifiedJudge
 
 __all__ = ["Check", "RubricItem", "RubricReward", "RubricScore", "hybrid_rubric", "summarize"]
@@ -123,7 +123,7 @@ class RubricReward:
         self.judge = judge if judge is not None else SimplifiedJudge(**judge_settings)
         self.max_retries = max_retries
         self.run_checkers = run_checkers
-        self.checker_timeout_s = checker_timeout_s
+        self.checker_timeout_s = check_timeout(checker_timeout_s)
         self._pool = checker_pool
         self._owns_pool = checker_pool is None
         self._template = load_template("rubric_item")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import json
 import os
 import queue
@@ -36,7 +37,7 @@ from loguru import logger
 
 from judgekit.errors import ConfigError
 
-__all__ = ["CheckFailure", "CheckOutcome", "CheckerPool", "FailureKind"]
+__all__ = ["DEFAULT_TIMEOUT_S", "CheckFailure", "CheckOutcome", "CheckerPool", "FailureKind", "check_timeout"]
 
 FailureKind = Literal["judge", "raised", "timeout", "non_bool", "blocked", "memory", "crashed"]
 """Why an item could not be graded: the judge failed, or its checker raised, ran out of time, returned a
@@ -58,6 +59,15 @@ class CheckFailure:
 CheckOutcome = bool | CheckFailure
 
 
+def check_timeout(timeout_s: float) -> float:
+    """``timeout_s`` if it is a usable per-check time limit, else a `ConfigError` naming ``checker_timeout_s``."""
+    if not timeout_s > 0:
+        raise ConfigError(
+            f"checker_timeout_s must be a positive number of seconds, got {timeout_s!r}", "checker_timeout_s"
+        )
+    return timeout_s
+
+
 def _network_isolation() -> list[str]:
     """The command prefix that starts a process without network, or [] where the machine does not allow it."""
     unshare = shutil.which("unshare")
@@ -74,12 +84,15 @@ def _network_isolation() -> list[str]:
 class _Worker:
     def __init__(self, prefix: list[str], memory_bytes: int) -> None:
         self.scratch = tempfile.mkdtemp(prefix="judgekit-checker-")
+        # a clean environment: no API keys for a checker to put in an error message
+        env = {"PATH": os.defpath, "HOME": self.scratch, "TMPDIR": self.scratch, "LANG": "C.UTF-8"}
         self.process = subprocess.Popen(
             [*prefix, sys.executable, "-I", _WORKER, self.scratch, str(memory_bytes)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             cwd=self.scratch,
+            env=env,
             start_new_session=True,
         )
         self.buffer = b""
@@ -147,8 +160,7 @@ class CheckerPool:
         memory_mb: int = DEFAULT_MEMORY_MB,
         network_isolation: Literal["auto", "required", "off"] = "auto",
     ) -> None:
-        if timeout_s <= 0:
-            raise ConfigError(f"checker_timeout_s must be positive, got {timeout_s}", "checker_timeout_s")
+        check_timeout(timeout_s)
         self.size = size or max(1, min(4, os.cpu_count() or 1))
         self.timeout_s = timeout_s
         self.memory_bytes = memory_mb << 20
@@ -161,6 +173,7 @@ class CheckerPool:
         for _ in range(self.size):
             self._idle.put(None)  # a slot; its worker starts on first use
         self._workers: set[_Worker] = set()
+        self._threads = concurrent.futures.ThreadPoolExecutor(self.size, thread_name_prefix="judgekit-checker")
         self._lock = threading.Lock()
         self._closed = False
         atexit.register(self.close)
@@ -190,8 +203,9 @@ class CheckerPool:
         return outcome
 
     async def acheck(self, source: str, response: str, prompt: str = "") -> CheckOutcome:
-        """Async twin of `check` (the check waits in a thread, so many run at once up to ``size``)."""
-        return await asyncio.to_thread(self.check, source, response, prompt)
+        """Async twin of `check`: waits in one of the pool's own ``size`` threads, so ``size`` checks run at once
+        and the event loop's default executor is left alone."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self.check, source, response, prompt)
 
     def _discard(self, worker: _Worker | None) -> None:
         if worker is not None:
@@ -202,6 +216,7 @@ class CheckerPool:
     def close(self) -> None:
         """Stops every worker and removes their scratch directories."""
         self._closed = True
+        self._threads.shutdown(wait=False)
         with self._lock:
             workers, self._workers = list(self._workers), set()
         for worker in workers:
