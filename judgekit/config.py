@@ -316,3 +316,9 @@ def default_api_type(environ: Mapping[str, str] | None = None) -> str:
 def env_variables(api_type: str) -> list[str]:
     """The environment variables a backend reads for its key, URL and API version."""
     return sorted({var for names in _ENV.get(api_type.strip().lower(), {}).values() for var in names})
+
+
+def otel_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The OpenTelemetry variables that are set (``OTEL_SDK_DISABLED``, ``OTEL_TRACES_EXPORTER``, ...)."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in environ.items() if name.startswith("OTEL_") and value}

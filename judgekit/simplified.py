@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from judgekit import logprobs
+from judgekit import _tracing, logprobs
 from judgekit._sync import run_sync
 from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, run_batch
 from judgekit.config import JudgeConfig
@@ -22,7 +22,7 @@ from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
 from judgekit.jury import combine_results
 from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind
-from judgekit.prompts import build_prompt, template_fields
+from judgekit.prompts import build_prompt, load_template, template_fields
 from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 from judgekit.validation.calibration import Calibrator
 
@@ -49,6 +49,8 @@ class _Job:
     logprob_score: bool = False
     swapped: _Job | None = None
     n_samples: int = 1
+    template: str | None = None
+    """The template ``prompt`` was filled from (a built-in or ``custom_prompt``); None: the caller's own prompt."""
 
 
 class SimplifiedJudge:
@@ -316,19 +318,27 @@ class SimplifiedJudge:
         jobs = [self._prepare(kind, item, i) for i, item in enumerate(items)]
         if batch_api:
             return await self._through_batch_api(jobs, batch_api, progress, max_cost, max_tokens_total)
-        results, stats = await run_batch(
-            jobs,
-            self._execute,
-            concurrency=max_concurrency or self.config.max_concurrent,
-            progress=progress,
-            skipped=lambda job, reason: _result(
-                job, self.judge.budget_failure(reason), error=f"{reason}; not sent", error_type=BUDGET_EXCEEDED
-            ),
-            max_cost=max_cost,
-            max_tokens_total=max_tokens_total,
-        )
-        self.last_batch_stats = stats
-        return results
+
+        async def run() -> list[JudgeResult]:
+            results, stats = await run_batch(
+                jobs,
+                self._execute,
+                concurrency=max_concurrency or self.config.max_concurrent,
+                progress=progress,
+                skipped=lambda job, reason: _result(
+                    job, self.judge.budget_failure(reason), error=f"{reason}; not sent", error_type=BUDGET_EXCEEDED
+                ),
+                max_cost=max_cost,
+                max_tokens_total=max_tokens_total,
+            )
+            self.last_batch_stats = stats
+            return results
+
+        tracer = _tracing.active()
+        if tracer is None:
+            return await run()
+        info = _tracing.BatchInfo(get_kind(kind).name, self.judge.provider_name, self._model(), len(jobs))
+        return list(await tracer.batch(info, run))
 
     async def _through_batch_api(
         self,
@@ -408,7 +418,8 @@ class SimplifiedJudge:
             request = JudgeRequest(
                 messages=[{"role": "user", "content": prompt}], images=images, task=task, config=config
             )
-            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score)
+            template = custom_prompt if isinstance(custom_prompt, str) else load_template(spec.template)
+            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score, template=template)
 
         job = make(inputs)
         job.n_samples = n_samples
@@ -473,6 +484,28 @@ class SimplifiedJudge:
         return spec.logprob is not None and (self.logprob_score if asked is None else bool(asked))
 
     async def _execute(self, job: _Job) -> JudgeResult:
+        tracer = _tracing.active()
+        if tracer is None:
+            return await self._execute_samples(job)
+        info = _tracing.JudgementInfo(
+            kind=job.spec.name,
+            provider=self.judge.provider_name,
+            model=self._model(job.request),
+            prompt=job.prompt,
+            template=job.template,
+            calibrator=str(self.config.calibrator) if self.config.calibrator else None,
+            request=job.request,
+        )
+        return await tracer.judgement(info, lambda: self._execute_samples(job))
+
+    def _model(self, request: JudgeRequest | None = None) -> str | None:
+        """The model a request (or the judge) will use, as far as it is known before sending."""
+        try:
+            return self.judge.model_for(self.judge.config_for(request) if request is not None else self.config)
+        except ConfigError:
+            return None
+
+    async def _execute_samples(self, job: _Job) -> JudgeResult:
         if job.n_samples == 1:
             return await self._execute_once(job)
         samples = await asyncio.gather(*(self._execute_once(job) for _ in range(job.n_samples)))
