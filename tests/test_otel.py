@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from judgekit import JudgeConfig, SimplifiedJudge, __version__, _tracing
 from judgekit.config import otel_env
 from judgekit.errors import ConfigError
-from judgekit.integrations import otel
+from judgekit.integrations import otel, template_hash
 from judgekit.prompts import load_template
 from judgekit.testing import FakeLLMServer, Fault, Reply
 
@@ -100,7 +100,7 @@ def test_one_span_and_one_evaluation_event_per_judgement(
     assert ev["judgekit.evaluator.backend"] == "openai"
     assert ev["judgekit.evaluator.model"] == "gpt-4o"
     assert ev["judgekit.evaluator.kind"] == "binary"
-    assert ev["judgekit.evaluator.prompt_template_hash"] == otel.template_hash(load_template("binary"))
+    assert ev["judgekit.evaluator.prompt_template_hash"] == template_hash(load_template("binary"))
     assert "judgekit.evaluator.calibrator" not in ev
 
     # no key, no prompt text, no question anywhere
@@ -112,8 +112,8 @@ def test_a_custom_prompt_gets_its_own_template_hash(telemetry: Telemetry, judge:
     custom = "Q: {question}\nRef: {answer}\nPred: {prediction}\nReply 1 or 0."
     judge.evaluate_binary("2+2?", "4", "4", custom_prompt=custom)
     (span,) = telemetry.spans()
-    assert span.events[0].attributes["judgekit.evaluator.prompt_template_hash"] == otel.template_hash(custom)
-    assert otel.template_hash(custom) != otel.template_hash(load_template("binary"))
+    assert span.events[0].attributes["judgekit.evaluator.prompt_template_hash"] == template_hash(custom)
+    assert template_hash(custom) != template_hash(load_template("binary"))
 
 
 def test_scores_choices_and_numbers(telemetry: Telemetry, judge: SimplifiedJudge, server: FakeLLMServer) -> None:

@@ -16,7 +16,6 @@ No key, URL or prompt text is recorded unless ``capture_content=True`` (or
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 from judgekit import _tracing
 from judgekit.config import otel_env
 from judgekit.errors import ConfigError, MissingDependencyError
+from judgekit.integrations import provenance
 
 try:
     from opentelemetry import metrics, trace
@@ -44,19 +44,6 @@ _PROVIDER_NAMES = {"azure": "azure.ai.openai", "openai": "openai", "anthropic": 
 _EXPORTER_GROUPS = {"traces": "opentelemetry_traces_exporter", "metrics": "opentelemetry_metrics_exporter"}
 
 
-def _version() -> str:
-    from judgekit import __version__
-
-    return __version__
-
-
-def template_hash(template: str | None) -> str | None:
-    """``sha256:<16 hex>`` of a prompt template: which prompt judged, without its text."""
-    if template is None:
-        return None
-    return "sha256:" + hashlib.sha256(template.encode("utf-8")).hexdigest()[:16]
-
-
 class JudgekitTracer:
     """The `judgekit._tracing.Tracer` that reports to OpenTelemetry (installed by `instrument`)."""
 
@@ -67,7 +54,8 @@ class JudgekitTracer:
         *,
         capture_content: bool = False,
     ) -> None:
-        version = _version()
+        from judgekit import __version__ as version
+
         self.tracer = trace.get_tracer("judgekit", version, tracer_provider=tracer_provider)
         meter = metrics.get_meter("judgekit", version, meter_provider=meter_provider)
         self.capture_content = capture_content
@@ -177,21 +165,11 @@ def _provider_attributes(provider: str, model: str | None) -> dict[str, Any]:
 
 
 def _provenance(info: _tracing.JudgementInfo) -> dict[str, Any]:
-    """Who judged: judgekit's version, the backend, the model, the prompt template (by hash), the kind, the
-    calibrator (judgekit.evaluator.*)."""
-    provenance = {
-        "judgekit.evaluator.version": _version(),
-        "judgekit.evaluator.backend": info.provider,
-        "judgekit.evaluator.kind": info.kind,
-    }
-    if info.model:
-        provenance["judgekit.evaluator.model"] = info.model
-    digest = template_hash(info.template)
-    if digest is not None:
-        provenance["judgekit.evaluator.prompt_template_hash"] = digest
-    if info.calibrator is not None:
-        provenance["judgekit.evaluator.calibrator"] = info.calibrator
-    return provenance
+    """Who judged (`judgekit.integrations.provenance`), as ``judgekit.evaluator.*`` attributes."""
+    found = provenance(
+        kind=info.kind, backend=info.provider, model=info.model, template=info.template, calibrator=info.calibrator
+    )
+    return {f"judgekit.evaluator.{key}": value for key, value in found.items()}
 
 
 def _evaluation(kind: str, result: Mapping[str, Any]) -> dict[str, Any]:
