@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from judgekit.config import JudgeConfig
     from judgekit.types import JudgeRequest, JudgeResult
 
 __all__ = ["BatchInfo", "JudgementInfo", "Tracer", "active", "install"]
@@ -31,6 +32,8 @@ class JudgementInfo:
     calibrator: str | None
     """Where the judge's calibrator came from (``JudgeConfig.calibrator``), if it has one."""
     request: JudgeRequest
+    config: JudgeConfig
+    """The config the request runs with (the judge's, with the call's settings laid over it)."""
 
 
 @dataclass(frozen=True)

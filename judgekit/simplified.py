@@ -337,7 +337,7 @@ class SimplifiedJudge:
         tracer = _tracing.active()
         if tracer is None:
             return await run()
-        info = _tracing.BatchInfo(get_kind(kind).name, self.judge.provider_name, self._model(), len(jobs))
+        info = _tracing.BatchInfo(get_kind(kind).name, self.judge.provider_name, self._model(self.config), len(jobs))
         return list(await tracer.batch(info, run))
 
     async def _through_batch_api(
@@ -487,21 +487,23 @@ class SimplifiedJudge:
         tracer = _tracing.active()
         if tracer is None:
             return await self._execute_samples(job)
+        config = self.judge.config_for(job.request)
         info = _tracing.JudgementInfo(
             kind=job.spec.name,
             provider=self.judge.provider_name,
-            model=self._model(job.request),
+            model=self._model(config),
             prompt=job.prompt,
             template=job.template,
             calibrator=str(self.config.calibrator) if self.config.calibrator else None,
             request=job.request,
+            config=config,
         )
         return await tracer.judgement(info, lambda: self._execute_samples(job))
 
-    def _model(self, request: JudgeRequest | None = None) -> str | None:
-        """The model a request (or the judge) will use, as far as it is known before sending."""
+    def _model(self, config: JudgeConfig) -> str | None:
+        """The model a call with ``config`` will use, as far as it is known before sending."""
         try:
-            return self.judge.model_for(self.judge.config_for(request) if request is not None else self.config)
+            return self.judge.model_for(config)
         except ConfigError:
             return None
 

@@ -84,6 +84,7 @@ def test_one_span_and_one_evaluation_event_per_judgement(
     assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["gen_ai.provider.name"] == attrs["gen_ai.system"] == "openai"
     assert attrs["gen_ai.request.model"] == "gpt-4o"
+    assert (attrs["gen_ai.request.temperature"], attrs["gen_ai.request.max_tokens"]) == (0.0, 1024)
     assert attrs["gen_ai.usage.input_tokens"] == 40
     assert attrs["gen_ai.usage.output_tokens"] == 7
     assert attrs["judgekit.cost_usd"] == pytest.approx((40 * 2.5 + 7 * 10.0) / 1e6)

@@ -82,10 +82,8 @@ class JudgekitTracer:
         with self.tracer.start_as_current_span(
             f"judge {info.kind}", kind=trace.SpanKind.CLIENT, attributes={**common, **provenance}
         ) as span:
-            config = info.request.config
-            if config is not None:
-                span.set_attribute("gen_ai.request.temperature", config.temperature)
-                span.set_attribute("gen_ai.request.max_tokens", config.max_tokens)
+            span.set_attribute("gen_ai.request.temperature", info.config.temperature)
+            span.set_attribute("gen_ai.request.max_tokens", info.config.max_tokens)
             if self.capture_content:
                 span.set_attribute("gen_ai.input.messages", _input_messages(info.request.messages))
             started = time.perf_counter()
