@@ -73,16 +73,22 @@ def k12_scores(module: ModuleType) -> list[int]:
 def test_k12_gives_the_same_scores_as_lmms_evals_openai_provider(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from lmms_eval.models.model_utils.usage_metrics import get_running_totals, reset_usage_metrics
+
     sent: dict[str, list[dict]] = {}
     scores: dict[str, list[int]] = {}
+    usage: dict[str, dict] = {}
     for api_type in ("openai", "judgekit"):
         server.reset()
         server.enqueue(*REPLIES)
+        reset_usage_metrics()
         module = task_module(K12, api_type, server.base_url, monkeypatch)
         assert type(module.server).__name__ == ("JudgekitProvider" if api_type == "judgekit" else "OpenAIProvider")
         scores[api_type] = k12_scores(module)
         sent[api_type] = [r.json for r in server.requests]
+        usage[api_type] = get_running_totals()
     assert scores["judgekit"] == scores["openai"] == [1, 0, 1, 0]
+    assert usage["judgekit"] == usage["openai"] and usage["judgekit"]["n_api_calls"] == 4  # lmms-eval's accounting
     # the same prompts, model and sampling reached the server
     for ours, theirs in zip(sent["judgekit"], sent["openai"], strict=True):
         assert ours["messages"] == theirs["messages"]

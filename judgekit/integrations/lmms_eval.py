@@ -15,6 +15,7 @@ Registration: importing this module registers the provider; lmms-eval's own comm
 (`judgekit.integrations.lmms_eval_entry`, run when lmms-eval builds its model registry, before any task module
 is imported). See docs/integrations.md.
 
+Token use goes into lmms-eval's usage accounting (``log_usage(source="judge")``) as with its own providers.
 Failures reach the task as lmms-eval's own providers report them: ``evaluate`` raises (a `ProviderError` naming
 the cause and the attempts, after judgekit's retries and backoff) and the task logs it. On top,
 ``evaluate_binary`` / ``evaluate_comparative`` read the reply with judgekit's parsers: a reply that is not a
@@ -27,6 +28,7 @@ from dataclasses import asdict
 from typing import Any
 
 from lmms_eval.llm_judge import JudgePromptBuilder, ProviderFactory, Request, Response, ServerConfig, ServerInterface
+from lmms_eval.models.model_utils.usage_metrics import log_usage
 
 from judgekit import errors
 from judgekit.config import JudgeConfig, env_value
@@ -90,6 +92,10 @@ class JudgekitProvider(ServerInterface):
         if not reply.success:
             raise _error(reply)
         usage = reply.usage.model_dump()
+        if not reply.cached:  # lmms-eval's token accounting, as its own providers report it
+            model = reply.model_used or self.judge.config.model_name or ""
+            log_usage(model_name=model, input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"],
+                      source="judge")  # fmt: skip
         return Response(content=reply.content.strip(), model_used=reply.model_used, usage=usage, raw_response=reply)
 
     def evaluate_binary(
