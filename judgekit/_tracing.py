@@ -2,7 +2,8 @@
 
 `judgekit.integrations.otel` installs one (OpenTelemetry spans, events and metrics). With none installed a
 judgement costs one attribute read. A tracer wraps the run of each judgement and of each batch; it must
-return what ``run()`` returns and must not change it.
+return what ``run()`` returns and must not change it. This is the judging layer's side, where the kind and the
+parsed verdict are known; each request's side is a pipeline wrapper (`judgekit.integrations.otel.TracedPipeline`).
 """
 
 from __future__ import annotations
@@ -12,28 +13,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from judgekit.config import JudgeConfig
-    from judgekit.types import JudgeRequest, JudgeResult
+    from judgekit.interface import JudgeInterface
+    from judgekit.types import JudgeResult
 
 __all__ = ["BatchInfo", "JudgementInfo", "Tracer", "active", "install"]
 
 
 @dataclass(frozen=True)
 class JudgementInfo:
-    """What a tracer may report about one judgement before it runs (no key, no URL)."""
+    """What a tracer may report about one judgement before it runs (no key, no URL, no prompt text)."""
 
     kind: str
+    judge: JudgeInterface
+    """The provider; a tracer may wrap its pipeline (``judge.pipeline``) to see each request."""
     provider: str
     model: str | None
-    prompt: str
-    """The filled prompt (a tracer reports it only when asked to capture content)."""
     template: str | None
     """The template the prompt was filled from (built-in or ``custom_prompt``); None for the caller's own prompt."""
     calibrator: str | None
     """Where the judge's calibrator came from (``JudgeConfig.calibrator``), if it has one."""
-    request: JudgeRequest
-    config: JudgeConfig
-    """The config the request runs with (the judge's, with the call's settings laid over it)."""
 
 
 @dataclass(frozen=True)

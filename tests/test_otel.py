@@ -81,10 +81,8 @@ def test_one_span_and_one_evaluation_event_per_judgement(
     (span,) = telemetry.spans()
     attrs = dict(span.attributes or {})
     assert span.name == "judge binary"
-    assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["gen_ai.provider.name"] == attrs["gen_ai.system"] == "openai"
     assert attrs["gen_ai.request.model"] == "gpt-4o"
-    assert (attrs["gen_ai.request.temperature"], attrs["gen_ai.request.max_tokens"]) == (0.0, 1024)
     assert attrs["gen_ai.usage.input_tokens"] == 40
     assert attrs["gen_ai.usage.output_tokens"] == 7
     assert attrs["judgekit.cost_usd"] == pytest.approx((40 * 2.5 + 7 * 10.0) / 1e6)
@@ -104,9 +102,20 @@ def test_one_span_and_one_evaluation_event_per_judgement(
     assert ev["judgekit.evaluator.prompt_template_hash"] == template_hash(load_template("binary"))
     assert "judgekit.evaluator.calibrator" not in ev
 
+    # its request: a GenAI client span from the pipeline wrapper, a child of the judgement's span
+    (chat,) = telemetry.spans("chat ")
+    request = dict(chat.attributes or {})
+    assert chat.name == "chat gpt-4o" and chat.parent.span_id == span.context.span_id
+    assert request["gen_ai.operation.name"] == "chat" and request["gen_ai.provider.name"] == "openai"
+    assert (request["gen_ai.request.temperature"], request["gen_ai.request.max_tokens"]) == (0.0, 1024)
+    assert (request["gen_ai.usage.input_tokens"], request["gen_ai.usage.output_tokens"]) == (40, 7)
+    assert request["gen_ai.response.finish_reasons"] == ("stop",)
+    assert not chat.events
+
     # no key, no prompt text, no question anywhere
-    text = all_text(span)
-    assert KEY not in text and QUESTION not in text and "capital of" not in text
+    for recorded in (span, chat):
+        text = all_text(recorded)
+        assert KEY not in text and QUESTION not in text and "capital of" not in text
 
 
 def test_a_custom_prompt_gets_its_own_template_hash(telemetry: Telemetry, judge: SimplifiedJudge) -> None:
@@ -185,11 +194,40 @@ def test_capture_content_records_prompt_and_reply_only_when_asked(
         judge.evaluate_binary(QUESTION, "Ouagadougou", "Ouagadougou")
     finally:
         otel.uninstrument()
-    (span,) = telemetry.spans()
+    (span,) = telemetry.spans("chat ")
     (message,) = json.loads(span.attributes["gen_ai.input.messages"])
     assert message["role"] == "user" and QUESTION in message["parts"][0]["content"]
     assert json.loads(span.attributes["gen_ai.output.messages"])[0]["parts"][0]["content"] == "1"
     assert KEY not in all_text(span)
+
+
+def test_a_swapped_judgement_is_one_span_over_two_requests(telemetry: Telemetry, judge: SimplifiedJudge) -> None:
+    judge.evaluate_pairwise("q", "a", "b", swap=True)
+    (span,) = telemetry.spans()
+    requests = telemetry.spans("chat ")
+    assert len(requests) == 2 and all(r.parent.span_id == span.context.span_id for r in requests)
+    assert len(span.events) == 1
+
+
+def test_requests_sent_without_a_simplified_judge_through_the_wrapper(
+    telemetry: Telemetry, judge: SimplifiedJudge, server: FakeLLMServer
+) -> None:
+    from judgekit import JudgeRequest
+
+    provider = judge.judge
+    provider.pipeline = otel.TracedPipeline(provider.pipeline)
+    server.enqueue(Fault.status_code(500), Fault.status_code(500))
+    response = provider.evaluate(JudgeRequest(messages=[{"role": "user", "content": QUESTION}]))
+    assert not response.success
+    (chat,) = telemetry.spans("chat ")
+    assert chat.attributes["error.type"] == "ProviderError" and not chat.status.is_ok
+    assert chat.attributes["judgekit.attempts"] == 2
+    assert not telemetry.spans("judge")  # no judgement, so no evaluation event
+    (point,) = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert point.attributes["error.type"] == "ProviderError"
+    otel.uninstrument()
+    assert provider.evaluate(JudgeRequest(messages=[{"role": "user", "content": "q"}])).success  # off: untouched
+    assert len(telemetry.spans("chat ")) == 1
 
 
 def test_off_by_default(judge: SimplifiedJudge) -> None:
@@ -238,9 +276,9 @@ def test_the_cli_reports_with_the_standard_variables(server: FakeLLMServer) -> N
     assert proc.returncode == 0, proc.stderr
     verdict, _, exported = proc.stdout.partition("\n")
     assert verdict == "1"
-    span, batch = json_objects(exported)  # the console exporter's spans, as the CLI judges a batch of one
-    assert (span["name"], batch["name"]) == ("judge binary", "judge_batch binary")
-    assert span["parent_id"] == batch["context"]["span_id"]
+    chat, span, batch = json_objects(exported)  # the console exporter's spans, as the CLI judges a batch of one
+    assert (chat["name"], span["name"], batch["name"]) == ("chat gpt-4o", "judge binary", "judge_batch binary")
+    assert chat["parent_id"] == span["context"]["span_id"] and span["parent_id"] == batch["context"]["span_id"]
     assert span["resource"]["attributes"]["service.name"] == "judge-ci"
     (event,) = span["events"]
     assert event["name"] == "gen_ai.evaluation.result"

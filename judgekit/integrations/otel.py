@@ -23,9 +23,12 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from judgekit import _tracing
-from judgekit.config import otel_env
+from judgekit.config import JudgeConfig, otel_env
 from judgekit.errors import ConfigError, MissingDependencyError
 from judgekit.integrations import provenance
+from judgekit.pipeline import BatchScope, Pipeline
+from judgekit.types import JudgeRequest, JudgeResponse
+from judgekit.wrappers import PipelineWrapper
 
 try:
     from opentelemetry import metrics, trace
@@ -33,7 +36,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependencyError('OpenTelemetry is not installed: pip install "judgekit[otel]"') from exc
 
-__all__ = ["EVALUATION_EVENT", "JudgekitTracer", "configure_from_env", "instrument", "uninstrument"]
+__all__ = ["EVALUATION_EVENT", "JudgekitTracer", "TracedPipeline", "configure_from_env", "instrument", "uninstrument"]
 
 EVALUATION_EVENT = "gen_ai.evaluation.result"
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -60,10 +63,13 @@ class JudgekitTracer:
         meter = metrics.get_meter("judgekit", version, meter_provider=meter_provider)
         self.capture_content = capture_content
         self.duration = meter.create_histogram(
-            "gen_ai.client.operation.duration", unit="s", description="Time a judgement took, retries included"
+            "gen_ai.client.operation.duration", unit="s", description="Time a request took, retries included"
         )
         self.tokens = meter.create_histogram(
-            "gen_ai.client.token.usage", unit="{token}", description="Tokens a judgement used, by gen_ai.token.type"
+            "gen_ai.client.token.usage", unit="{token}", description="Tokens a request used, by gen_ai.token.type"
+        )
+        self.judgement_duration = meter.create_histogram(
+            "judgekit.judgement.duration", unit="s", description="Time a judgement took (all its requests)"
         )
         self.failures = meter.create_counter(
             "judgekit.judgement.failures", unit="{judgement}", description="Failed judgements, by error.type"
@@ -73,24 +79,59 @@ class JudgekitTracer:
     # -- the two hooks ---------------------------------------------------------------------------
 
     async def judgement(self, info: _tracing.JudgementInfo, run: Callable[[], Awaitable[Any]]) -> Any:
+        if not isinstance(info.judge.pipeline, TracedPipeline):  # its requests get their own spans, from now on
+            info.judge.pipeline = TracedPipeline(info.judge.pipeline)
         provenance = _provenance(info)
-        common = {
-            "gen_ai.operation.name": "chat",
-            **_provider_attributes(info.provider, info.model),
-            "judgekit.kind": info.kind,
-        }
-        with self.tracer.start_as_current_span(
-            f"judge {info.kind}", kind=trace.SpanKind.CLIENT, attributes={**common, **provenance}
-        ) as span:
-            span.set_attribute("gen_ai.request.temperature", info.config.temperature)
-            span.set_attribute("gen_ai.request.max_tokens", info.config.max_tokens)
-            if self.capture_content:
-                span.set_attribute("gen_ai.input.messages", _input_messages(info.request.messages))
+        common = {**_provider_attributes(info.provider, info.model), "judgekit.kind": info.kind}
+        with self.tracer.start_as_current_span(f"judge {info.kind}", attributes={**common, **provenance}) as span:
             started = time.perf_counter()
             result = await run()
             elapsed = time.perf_counter() - started
             self._record(span, info, result, common, provenance, elapsed)
         return result
+
+    async def request(self, pipeline: Pipeline, request: JudgeRequest, scope: BatchScope | None) -> JudgeResponse:
+        """One request through ``pipeline`` as a GenAI client span ``chat <model>``, with the request metrics."""
+        config = pipeline.config_for(request)
+        model = _model_for(pipeline, config)
+        common = {"gen_ai.operation.name": "chat", **_provider_attributes(pipeline.provider_name, model)}
+        attributes = {
+            **common,
+            "gen_ai.request.temperature": config.temperature,
+            "gen_ai.request.max_tokens": config.max_tokens,
+        }
+        with self.tracer.start_as_current_span(
+            f"chat {model}" if model else "chat", kind=trace.SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            if self.capture_content:
+                span.set_attribute("gen_ai.input.messages", _input_messages(request.messages))
+            started = time.perf_counter()
+            response = await pipeline.aevaluate(request, scope=scope)
+            elapsed = time.perf_counter() - started
+            if response.model_used:
+                span.set_attribute("gen_ai.response.model", response.model_used)
+            if response.finish_reason:
+                span.set_attribute("gen_ai.response.finish_reasons", [response.finish_reason])
+            span.set_attribute("gen_ai.usage.input_tokens", response.usage.prompt_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", response.usage.completion_tokens)
+            span.set_attribute("judgekit.cached", response.cached)
+            span.set_attribute("judgekit.attempts", response.attempts)
+            if response.cost_usd is not None:
+                span.set_attribute("judgekit.cost_usd", response.cost_usd)
+            if self.capture_content and response.success:
+                span.set_attribute("gen_ai.output.messages", _output_messages(response.content))
+            if not response.success:
+                error_type = response.error_type or "ProviderError"
+                common = {**common, "error.type": error_type}
+                span.set_attribute("error.type", error_type)
+                span.set_status(Status(StatusCode.ERROR, str(response.error_message or error_type)[:500]))
+        self.duration.record(elapsed, common)
+        if not response.cached:
+            usage = response.usage
+            for token_type, count in (("input", usage.prompt_tokens), ("output", usage.completion_tokens)):
+                if count:
+                    self.tokens.record(count, {**common, "gen_ai.token.type": token_type})
+        return response
 
     async def batch(self, info: _tracing.BatchInfo, run: Callable[[], Awaitable[Sequence[Any]]]) -> Sequence[Any]:
         attributes = {
@@ -131,8 +172,6 @@ class JudgekitTracer:
         cost = result.get("cost_usd")
         if cost is not None:
             span.set_attribute("judgekit.cost_usd", float(cost))
-        if self.capture_content and result.get("raw_response") is not None:
-            span.set_attribute("gen_ai.output.messages", _output_messages(result["raw_response"]))
 
         event = {"gen_ai.evaluation.name": info.kind, **_evaluation(info.kind, result), **provenance}
         metric_attributes = dict(common)
@@ -144,14 +183,32 @@ class JudgekitTracer:
             span.set_status(Status(StatusCode.ERROR, str(result.get("error_message") or error_type)[:500]))
             self.failures.add(1, metric_attributes)
         span.add_event(EVALUATION_EVENT, event)
+        self.judgement_duration.record(elapsed, metric_attributes)
+        if cost and not result.get("cached"):
+            self.cost.add(float(cost), common)
 
-        self.duration.record(elapsed, metric_attributes)
-        if not result.get("cached"):
-            for token_type, key in (("input", "prompt_tokens"), ("output", "completion_tokens")):
-                if usage.get(key):
-                    self.tokens.record(int(usage[key]), {**common, "gen_ai.token.type": token_type})
-            if cost:
-                self.cost.add(float(cost), common)
+
+class TracedPipeline(PipelineWrapper):
+    """The request side of judgekit's OpenTelemetry as a pipeline wrapper (`judgekit.wrappers`): a GenAI client
+    span ``chat <model>`` per request, a child of its judgement's span, and the request metrics.
+
+    `instrument` wraps a judge's pipeline when the judge first judges; wrap one yourself to trace requests sent
+    without `judgekit.SimplifiedJudge` (``judge.pipeline = TracedPipeline(judge.pipeline)``). It reports to the
+    tracer `instrument` installed, and passes requests on untouched when there is none.
+    """
+
+    async def aevaluate(self, request: JudgeRequest, *, scope: BatchScope | None = None) -> JudgeResponse:
+        tracer = _tracing.active()
+        if not isinstance(tracer, JudgekitTracer):
+            return await self.inner.aevaluate(request, scope=scope)
+        return await tracer.request(self.inner, request, scope)
+
+
+def _model_for(pipeline: Pipeline, config: JudgeConfig) -> str | None:
+    try:
+        return pipeline.provider.model_for(config)
+    except ConfigError:
+        return None
 
 
 def _provider_attributes(provider: str, model: str | None) -> dict[str, Any]:
