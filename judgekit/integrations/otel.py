@@ -1,5 +1,6 @@
 """OpenTelemetry for judgekit (the ``[otel]`` extra): a span per judgement and per batch, a
-``gen_ai.evaluation.result`` event per judgement, and metrics. Off by default.
+``gen_ai.evaluation.result`` event per judgement, a GenAI client span per request (`TracedPipeline`, a pipeline
+wrapper), and metrics. Off by default.
 
 - `instrument()` turns it on in a program, with the global (or given) tracer and meter providers;
   `uninstrument()` turns it off again.
