@@ -86,7 +86,8 @@ def to_score(result: JudgeResult, answer: str, who: dict[str, str]) -> Score:
         "cached": result.get("cached"),
     }
     if not result["success"]:
-        metadata["error_type"] = result.get("error_type")
+        error_type = result.get("error_type")
+        metadata["error_type"] = None if error_type is None else str(getattr(error_type, "value", error_type))
         return Score.unscored(
             reason="grader_failed", answer=answer, explanation=result.get("error_message"), metadata=metadata
         )
