@@ -6,8 +6,14 @@ OpenTelemetry (`otel`). Each module imports its tool's package; import the one y
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
-__all__ = ["provenance", "template_hash"]
+__all__ = ["error_name", "provenance", "template_hash"]
+
+
+def error_name(error_type: Any) -> str | None:
+    """A result's ``error_type`` as a plain string (it may be an enum member whose value is the name)."""
+    return None if error_type is None else str(getattr(error_type, "value", error_type))
 
 
 def template_hash(template: str | None) -> str | None:

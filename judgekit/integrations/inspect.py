@@ -23,7 +23,7 @@ from inspect_ai.solver import TaskState
 
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError
-from judgekit.integrations import provenance
+from judgekit.integrations import error_name, provenance
 from judgekit.interface import JudgeInterface
 from judgekit.kinds import get_kind
 from judgekit.prompts import load_template
@@ -86,8 +86,7 @@ def to_score(result: JudgeResult, answer: str, who: dict[str, str]) -> Score:
         "cached": result.get("cached"),
     }
     if not result["success"]:
-        error_type = result.get("error_type")
-        metadata["error_type"] = None if error_type is None else str(getattr(error_type, "value", error_type))
+        metadata["error_type"] = error_name(result.get("error_type"))
         return Score.unscored(
             reason="grader_failed", answer=answer, explanation=result.get("error_message"), metadata=metadata
         )

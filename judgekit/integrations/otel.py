@@ -26,7 +26,7 @@ from typing import Any
 from judgekit import _tracing
 from judgekit.config import JudgeConfig, otel_env
 from judgekit.errors import ConfigError, MissingDependencyError
-from judgekit.integrations import provenance
+from judgekit.integrations import error_name, provenance
 from judgekit.pipeline import BatchScope, Pipeline
 from judgekit.types import JudgeRequest, JudgeResponse
 from judgekit.wrappers import PipelineWrapper
@@ -122,7 +122,7 @@ class JudgekitTracer:
             if self.capture_content and response.success:
                 span.set_attribute("gen_ai.output.messages", _output_messages(response.content))
             if not response.success:
-                error_type = _name(response.error_type) or "ProviderError"
+                error_type = error_name(response.error_type) or "ProviderError"
                 common = {**common, "error.type": error_type}
                 span.set_attribute("error.type", error_type)
                 span.set_status(Status(StatusCode.ERROR, str(response.error_message or error_type)[:500]))
@@ -177,7 +177,7 @@ class JudgekitTracer:
         event = {"gen_ai.evaluation.name": info.kind, **_evaluation(info.kind, result), **provenance}
         metric_attributes = dict(common)
         if not result["success"]:
-            error_type = _name(result.get("error_type")) or "JudgeError"
+            error_type = error_name(result.get("error_type")) or "JudgeError"
             event["error.type"] = error_type
             metric_attributes["error.type"] = error_type
             span.set_attribute("error.type", error_type)
@@ -203,11 +203,6 @@ class TracedPipeline(PipelineWrapper):
         if not isinstance(tracer, JudgekitTracer):
             return await self.inner.aevaluate(request, scope=scope)
         return await tracer.request(self.inner, request, scope)
-
-
-def _name(error_type: Any) -> str | None:
-    """An ``error_type`` as a plain string (it may be an enum whose value is the name)."""
-    return None if error_type is None else str(getattr(error_type, "value", error_type))
 
 
 def _model_for(pipeline: Pipeline, config: JudgeConfig) -> str | None:
