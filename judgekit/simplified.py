@@ -54,8 +54,8 @@ class _Job:
     logprob_score: bool = False
     swapped: _Job | None = None
     n_samples: int = 1
-    template: str | None = None
-    """The template ``prompt`` was filled from (a built-in or ``custom_prompt``); None: the caller's own prompt."""
+    custom_prompt: str | None = None
+    """The caller's template, when it replaced the kind's built-in one."""
 
 
 class SimplifiedJudge:
@@ -456,8 +456,8 @@ class SimplifiedJudge:
             request = JudgeRequest(
                 messages=[{"role": "user", "content": prompt}], images=images, task=task, config=config
             )
-            template = custom_prompt if isinstance(custom_prompt, str) else load_template(spec.template)
-            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score, template=template)
+            own = custom_prompt if isinstance(custom_prompt, str) else None
+            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score, custom_prompt=own)
 
         job = make(inputs)
         job.n_samples = n_samples
@@ -530,7 +530,7 @@ class SimplifiedJudge:
             judge=self.judge,
             provider=self.judge.provider_name,
             model=self._model(self.judge.config_for(job.request)),
-            template=job.template,
+            template=None if job.spec.caller_prompt else job.custom_prompt or load_template(job.spec.template),
             calibrator=str(self.config.calibrator) if self.config.calibrator else None,
         )
         return await tracer.judgement(info, lambda: self._execute_samples(job, scope))
