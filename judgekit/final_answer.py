@@ -2,9 +2,9 @@
 
 ``"It is 5, not 4."`` asserts 5 and rejects 4; ``"The answer is 5. (4 was my first guess)"`` asserts 5;
 ``"4, actually 5"`` asserts 5; ``"maybe 4, maybe 5"`` and ``"either 4 or 5"`` assert nothing for sure.
-`settle` splits a final answer into what it asserts, what it rejects and, when it hedges, why; the rules
-judge (`judgekit.verifiers.verify_answer`) reads the asserted text and refuses an answer that is hedged or
-that the reply rejects elsewhere. The reading is deliberately cautious: a reply it cannot take apart is
+`settle` splits a final answer into what it asserts and what it rejects, `doubt_in` says why a text does
+not state one answer for sure; the rules judge (`judgekit.verifiers.verify_answer`) reads the asserted text
+and refuses an answer that is hedged or that the reply rejects elsewhere. The reading is deliberately cautious: a reply it cannot take apart is
 left as written, and anything that looks like doubt counts as doubt.
 """
 
@@ -23,7 +23,9 @@ _CORRECTION_RE = re.compile(
 )
 # A clause ends at punctuation or a conjunction; what a negation covers ends with its clause.
 _CLAUSE_RE = re.compile(
-    r"[,;!?]|\.(?=\s|$)|\s[-\u2013\u2014]+\s|[\u2013\u2014]|(?<!anything\s)(?<!everything\s)(?<!all\s)\bbut\b|\b(?:however|though|although|because|since|while|whereas)\b",
+    r"[,;!?]|\.(?=\s|$)|\s[-\u2013\u2014]+\s|[\u2013\u2014]"
+    r"|(?<!anything\s)(?<!everything\s)(?<!all\s)\bbut\b"  # "anything but 4" is a negation, not two clauses
+    r"|\b(?:however|though|although|because|since|while|whereas)\b",
     re.IGNORECASE,
 )
 # Negation before the value: "not 4", "isn't 4", "never 4", "rather than 4", "instead of 4".

@@ -182,9 +182,10 @@ def extract_final_answer(text: str) -> str:
 
     ``<think>...</think>`` reasoning is dropped first. Then: the content of the last ``\\boxed{...}`` (or
     ``\\fbox{...}``, braces balanced); else what follows the last ``final answer:`` / ``answer:`` /
-    ``the answer is`` on its line (case-insensitive, markdown ``**`` and a trailing period removed; a
-    "final answer" marker wins over a plain "answer" one); else the last non-empty line. ``""`` when
-    nothing is left.
+    ``the answer is`` on its line, up to the end of its first sentence (case-insensitive, markdown ``**``
+    and a trailing period removed; a "final answer" marker wins over a plain "answer" one); else the last
+    non-empty line. ``""`` when nothing is left. `verify_answer` then reads what that answer asserts
+    (`judgekit.final_answer.settle`: negated, corrected-away and parenthetical parts left out).
     """
     answer = split_reasoning(_text(text))[0]
     return _extract(answer).text if answer else ""
@@ -857,41 +858,42 @@ def _by_rule(final: _Final, body: str, gold: str, rule: str, rel_tol: float) -> 
 
 def _settled_verdict(final: _Final, body: str, gold: str, rule: str, rel_tol: float) -> Verification:
     """The rule's verdict on what the final answer asserts (`judgekit.final_answer.settle`: negated,
-    corrected-away and parenthetical parts left out). A correct verdict stands only when the answer does not
-    hedge ("maybe", "X or Y"), the reply does not take it back after it ("actually ...") and nothing the
-    reply rejects ("not X", "X is wrong") is the reference answer."""
+    corrected-away and parenthetical parts left out). It is refused, with the reason, when the answer hedges
+    ("maybe", "X or Y") or the reply rejects the reference ("not X", "X is wrong"); a correct verdict also
+    when the reply rejects its boxed answer, takes the answer back after it ("actually ...") or states
+    several numbers."""
     if final.boxed:
         line = settle(final.around)
         asserted, stated = final, line.asserted.replace(_BOX_MARK, final.text)
         rejected = [r.replace(_BOX_MARK, final.text) for r in line.rejected]
-        veto = None if _BOX_MARK in line.asserted else "the reply rejects its boxed answer"
     else:
-        parts = settle(final.text)
-        asserted, stated, rejected, veto = (
-            _Final(_tidy(parts.asserted), False),
-            parts.asserted,
-            list(parts.rejected),
-            None,
-        )
+        line = settle(final.text)
+        asserted, stated, rejected = _Final(_tidy(line.asserted), False), line.asserted, list(line.rejected)
     verdict = _by_rule(asserted, body, gold, rule, rel_tol)
     if verdict.detail.startswith("ambiguous"):  # the rule's own reason (several option letters)
         return verdict
-    tail = settle(final.after) if final.after.strip() else None
-    if tail is not None:
-        rejected += tail.rejected
-        if tail.corrected:
-            veto = veto or "the reply takes its final answer back after it"
-    doubt = doubt_in(stated, gold) or (doubt_in(tail.asserted, gold, after=True) if tail is not None else None)
+    tail = settle(final.after)
+    rejected += tail.rejected
+    doubt = doubt_in(stated, gold) or doubt_in(tail.asserted, gold, after=True)
     if doubt:
-        veto = f"ambiguous: {doubt}, no single answer stated for sure"
-    elif verdict.correct and verdict.rule == "number" and not final.boxed:
-        numbers = _distinct_numbers(_result_part(asserted.text))
-        if len(numbers) > 1:
-            veto = f"ambiguous: the final answer states several numbers ({', '.join(numbers)})"
-    veto = veto or next((f"the reply rejects {r!r}" for r in rejected if _mentions(r, gold, rule, rel_tol)), None)
-    if veto is None or (not verdict.correct and not doubt and "rejects" not in veto):
+        return _refused(verdict, f"ambiguous: {doubt}, no single answer stated for sure")
+    named = next((r for r in rejected if _mentions(r, gold, rule, rel_tol)), None)
+    if named is not None:
+        return _refused(verdict, f"the reply rejects {named!r}")
+    if not verdict.correct:
         return verdict
-    return Verification(False, verdict.rule, f"{veto}; not accepted ({verdict.detail})", verdict.extracted)
+    if final.boxed and _BOX_MARK not in line.asserted:
+        return _refused(verdict, "the reply rejects its boxed answer")
+    if tail.corrected:
+        return _refused(verdict, "the reply takes its final answer back after it")
+    numbers = _distinct_numbers(_result_part(asserted.text)) if verdict.rule == "number" else []
+    if not final.boxed and len(numbers) > 1:
+        return _refused(verdict, f"ambiguous: the final answer states several numbers ({', '.join(numbers)})")
+    return verdict
+
+
+def _refused(verdict: Verification, why: str) -> Verification:
+    return Verification(False, verdict.rule, f"{why}; not accepted ({verdict.detail})", verdict.extracted)
 
 
 _RESULT_RE = re.compile(r"=|\b(?:is|are|was|equals|makes|gives|be)\b", re.IGNORECASE)

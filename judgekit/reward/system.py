@@ -190,7 +190,7 @@ class BaseJudgeReward:
         kind = self.config.kind
         if kind == "auto" or not get_kind(kind).verdict:
             return
-        missing = [i for i, answer in enumerate(answers) if answer is None]
+        missing = [i for i, answer in enumerate(answers) if answer is None or not str(answer).strip()]
         if missing:
             raise ConfigError(
                 f"kind {kind!r} needs a reference answer, and {len(missing)} of {len(answers)} samples have none "
