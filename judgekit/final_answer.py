@@ -4,8 +4,8 @@
 ``"4, actually 5"`` asserts 5; ``"maybe 4, maybe 5"`` and ``"either 4 or 5"`` assert nothing for sure.
 `settle` splits a final answer into what it asserts and what it rejects, `doubt_in` says why a text does
 not state one answer for sure; the rules judge (`judgekit.verifiers.verify_answer`) reads the asserted text
-and refuses an answer that is hedged or that the reply rejects elsewhere. The reading is deliberately cautious: a reply it cannot take apart is
-left as written, and anything that looks like doubt counts as doubt.
+and refuses an answer that is hedged or that the reply rejects elsewhere. The reading is deliberately
+cautious: a reply it cannot take apart is left as written, and anything that looks like doubt counts as doubt.
 """
 
 from __future__ import annotations
