@@ -32,7 +32,7 @@ _CLAUSE_RE = re.compile(
 _NEGATION_RE = re.compile(
     r"\b(?:not|cannot|never|no\s+longer|instead\s+of|rather\s+than|other\s+than|except|nor|neither|"
     r"(?:anything|everything|all)\s+but)\b"
-    r"|\b(?:is|are|was|were|does|do|did|can|could|would|should|must|has|have|had|ai|wo)n['\u2019]?t\b",
+    r"|\b(?:is|are|was|were|does|do|did|ca|can|could|would|should|must|has|have|had|ai|wo)n['\u2019]?t\b",
     re.IGNORECASE,
 )
 # A clause that rejects what it names: "4 is wrong", "(4 was my first guess)", "4 was a typo".
@@ -77,17 +77,16 @@ def settle(text: str) -> Settled:
     rejected: list[str] = []
     kept = text
     # An aside asserts nothing, and what it names is not the answer; one that hedges ("(or maybe 5)") stays.
-    asides = [m for m in _ASIDE_RE.finditer(kept) if doubt_in(m[0]) is None]
+    asides = [m for m in _ASIDE_RE.finditer(kept) if doubt_in(m[0]) is None and not _CORRECTION_RE.search(m[0])]
     for aside in reversed(asides):
         kept = kept[: aside.start()] + kept[aside.end() :]
         rejected.append(aside[0].strip()[1:-1])
     corrections = list(_CORRECTION_RE.finditer(kept))
     corrected = bool(corrections)
-    if corrections:
+    if corrections:  # "4, actually 5" -> "5"; "4, actually no." withdraws the answer
         last = corrections[-1]
-        if kept[last.end() :].strip():  # "4, actually 5" -> "5"; a trailing "actually" corrects nothing
-            rejected.append(kept[: last.start()])
-            kept = kept[last.end() :]
+        rejected.append(kept[: last.start()])
+        kept = kept[last.end() :]
     asserted: list[str] = []
     start = 0
     for match in [*_CLAUSE_RE.finditer(kept), None]:
@@ -98,7 +97,7 @@ def settle(text: str) -> Settled:
         if against.strip():
             rejected.append(against)
         if match:
-            asserted.append(match[0])
+            asserted.append(match[0] if stated.strip() else " ")  # "Not 4 but 5" -> "5", not "but 5"
             start = match.end()
     result = re.sub(r"\s+", " ", "".join(asserted)).strip(" ,;:")
     return Settled(result, tuple(r.strip() for r in rejected if r.strip()), corrected)

@@ -49,6 +49,8 @@ RIGHT = [  # {t}: the reference, {w}: the other value
     "Not {w}. The answer is {t}.",
     "The answer is {t} (not {w}).",
     "Final answer: {t}\nThe other option, {w}, does not fit.",
+    "Not {w} but {t}",
+    "It's not {w} \u2014 it's {t}!",
 ]
 
 WRONG = [
@@ -94,6 +96,18 @@ WRONG = [
     "I would not say {t}.",
     "{t} is a common mistake; the answer is {w}.",
     "The answer is {w}; {t} is a distractor that does not hold.",
+    "{t} (no wait, {w})",
+    "{t}, actually no.",
+    "{t}... or is it {w}?",
+    "Not {t} but {w}",
+    "{t} would be wrong.",
+    "The answer can't be {t}.",
+    "{t} isn't it.",
+    "{t}, {w}",
+    "\\boxed{{{t}}}, actually {w}",
+    "\\boxed{{{t}}}\nActually the answer is {w}.",
+    "{t} or more",
+    "The answer is {t}, or so I thought; it is {w}.",
 ]
 
 
