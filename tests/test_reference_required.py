@@ -54,6 +54,13 @@ def test_trl_reward_suggests_a_close_column(judge: SimplifiedJudge) -> None:
     assert err.value.field == "answer_type_column"
 
 
+def test_trl_reward_over_a_configured_system_checks_its_kind(judge: SimplifiedJudge) -> None:
+    system = JudgeRewardSystem({}, judge=judge, kind="correctness")
+    with pytest.raises(ConfigError, match="answer_column='answer'"):
+        make_grpo_reward(system)(PROMPTS, COMPLETIONS, solution=["4", "6"])
+    system.close()
+
+
 def test_trl_reward_reads_the_named_column(judge: SimplifiedJudge, server: FakeLLMServer) -> None:
     server.default_reply = "Yes"
     reward_fn = make_grpo_reward(judge, kind="correctness", answer_column="solution")

@@ -74,7 +74,7 @@ def make_grpo_reward(
     else:
         system = JudgeRewardSystem({**dict(judge_or_system), **reward_config}, kind=kind)
 
-    needs_answer = kind != "auto" and get_kind(kind).verdict
+    needs_answer = system.config.kind != "auto" and get_kind(system.config.kind).verdict
     answer_col = _Column(answer_column or "answer", "answer_column", answer_column is not None or needs_answer)
     type_col = _Column(answer_type_column or "answer_type", "answer_type_column", answer_type_column is not None)
 
