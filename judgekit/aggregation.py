@@ -84,17 +84,12 @@ def graded_mean(
     result = GradedMean(mean=total / graded if graded else math.nan, graded=graded, failed=failed)
     if failed or not graded:
         outcome = f"mean {result.mean:.4g}" if graded else "mean is NaN: nothing was graded"
-        share = result.failed_share
-        large = share > warn_above
-        note = (
-            f"; more than {warn_above:.0%} failed, so the mean may be biased: read the failures"
-            if large and graded
-            else ""
-        )
+        biased = graded and result.failed_share > warn_above
+        note = f"; more than {warn_above:.0%} failed, so the mean may be biased: read the failures" if biased else ""
         logger.log(
-            "WARNING" if large or not graded else "INFO",
+            "WARNING" if biased or not graded else "INFO",
             "{}: {} of {} items left out ({:.1%}, failed or not graded); {}{}",
-            name, failed, result.total, share, outcome, note,
+            name, failed, result.total, result.failed_share, outcome, note,
         )  # fmt: skip
     return result
 
