@@ -11,7 +11,6 @@ import asyncio
 import pytest
 
 from judgekit import ConfigError, SimplifiedJudge
-from judgekit.batching.engine import ajudge_items
 from judgekit.reward import JudgeRewardSystem, make_grpo_reward
 from judgekit.reward.verl import compute_score
 from judgekit.testing import FakeLLMServer
@@ -115,7 +114,7 @@ def test_batch_item_without_reference_fails_alone(judge: SimplifiedJudge, server
     with pytest.raises(ConfigError, match=r"items\[1\]: .*reference answer"):  # the Python batch: before sending
         judge.evaluate_batch("binary", items)
     assert not server.requests
-    results = asyncio.run(ajudge_items(judge, "binary", items))  # the CLI's / Ray's per-item policy
+    results = judge.evaluate_batch("binary", items, on_invalid="fail")  # the CLI's / Ray's per-item policy
     assert [r["success"] for r in results] == [True, False, True]
     assert results[1]["error_type"] == "ConfigError" and "reference answer" in results[1]["error_message"]
     assert [r["result"] for r in results] == [1, None, 1]
