@@ -696,10 +696,14 @@ def _verify_number(final: _Final, gold: str, rel_tol: float) -> Verification | N
 _DELIMITED_RE = re.compile(r"\$|\\\(|\\\[|\\boxed|\\fbox")
 
 
+MATH_TIMEOUT_S = 5
+"""Seconds math-verify may spend parsing or comparing one answer (a guard against pathological LaTeX)."""
+
+
 def _timeout() -> int | None:
     """math-verify's timeouts use SIGALRM, which only works in the main thread; elsewhere run without one."""
     if threading.current_thread() is threading.main_thread():
-        return 5
+        return MATH_TIMEOUT_S
     _quiet_timeout_warning()
     return None
 
