@@ -36,7 +36,7 @@ _PATH_EVENTS = {
     "shutil.copyfile": 1,
     "shutil.move": 1,
 }
-_DENIED_PREFIXES = ("socket.", "subprocess.", "os.exec", "os.spawn", "os.posix_spawn", "ctypes.", "os.fork")
+_DENIED_PREFIXES = ("socket.", "subprocess.", "os.exec", "os.spawn", "os.posix_spawn", "ctypes.")
 _DENIED = {"os.system", "os.fork", "os.forkpty", "os.kill", "os.killpg", "pty.spawn", "sys.addaudithook", "os.chdir"}
 
 
