@@ -77,6 +77,9 @@ class TorchOptions(BaseModel):
     """Most requests run through the model in one batch."""
     batch_wait_s: float = Field(0.01, ge=0.0)
     """How long a batch waits to fill up before it runs."""
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    """``logprob`` mode: a binary / correctness verdict is positive when P(positive) >= this; None: the named
+    embedded model's own threshold (chosen on the shipped sample; docs/validation.md), else 0.5."""
 
 
 _TORCH_SHORTHANDS = {f"torch_{name}": name for name in TorchOptions.model_fields}

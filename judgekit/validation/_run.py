@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 Group = Literal["verdict", "preference", "score"]
-META_KEYS = ("id", "pair_id", "kind", "label")
+META_KEYS = ("id", "pair_id", "kind", "label", "part")
 """Keys of a labelled item that are not judge inputs."""
 
 
