@@ -49,7 +49,10 @@ def test_help_has_examples():
 
 def test_rules_judge_on_the_shipped_sample(tmp_path):
     report = tmp_path / "report.html"
-    out = run_cli("validate", "--kind", "binary", "--api-type", "rules", "--report", str(report), "--resamples", "200")
+    out = run_cli(
+        "validate", "--kind", "binary", "--api-type", "rules", "--part", "closed", "--report", str(report),
+        "--resamples", "200",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "judge validation: binary (rules)" in out.stdout
     assert re.search(r"accuracy\s+0\.9\d\d\s+\[0\.\d+, 0\.\d+\]", out.stdout), out.stdout
@@ -83,7 +86,7 @@ def test_json_and_reusing_a_batch_output(tmp_path):
 
 
 def test_ppi_from_the_command_line(tmp_path):
-    rows = load_sample("binary")
+    rows = load_sample("binary", part="closed")
     labelled, unlabelled = rows[:60], rows[60:]
     (tmp_path / "labelled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labelled))
     (tmp_path / "unlabelled.jsonl").write_text(
@@ -185,6 +188,8 @@ def test_smollm2_calibrator_lowers_held_out_ece(tmp_path):
         "validate",
         "--judged",
         str(SMOLLM2_JUDGED),
+        "--part",
+        "closed",
         "--fit-calibrator",
         str(calibrator),
         "--report",

@@ -28,6 +28,7 @@ from judgekit.embedded_models import MODELS, SMOLLM2, did_you_mean, get_model, m
 __all__ = [
     "SMOLLM2",
     "compute_in_float32",
+    "has_native_half",
     "load_model",
     "load_tokenizer",
     "resolve_device",
@@ -148,7 +149,7 @@ def _from_pretrained(config: JudgeConfig, directory: Path, gguf_file: str | None
             model.generation_config.pad_token_id = pad_token_id
     if not config.torch.device_map:
         model.to(device)
-    if device == "cpu" and dtype in (torch.bfloat16, torch.float16) and not _native_half(dtype):
+    if device == "cpu" and dtype in (torch.bfloat16, torch.float16) and not has_native_half(dtype):
         compute_in_float32(model)
     model.eval()
     return model
@@ -175,7 +176,7 @@ def compute_in_float32(model: Any) -> int:
     return changed
 
 
-def _native_half(dtype: Any) -> bool:
+def has_native_half(dtype: Any) -> bool:
     """Whether this CPU has native kernels for ``dtype`` matrix products (oneDNN's check)."""
     check = "_is_mkldnn_bf16_supported" if dtype == torch.bfloat16 else "_is_mkldnn_fp16_supported"
     try:
