@@ -205,3 +205,19 @@ def test_smollm2_calibrator_lowers_held_out_ece(tmp_path):
     assert data["ece"]["value"] == pytest.approx(cal["ece_before"], abs=0.08)  # same judge, whole sample
     assert json.loads(calibrator.read_text())["method"] == "isotonic"
     assert figures(report.read_text()) == ["confusion_matrix", "reliability_diagram"]
+
+
+def test_part_and_threshold(tmp_path):
+    """--part picks a part of the shipped sample; --threshold re-reads each verdict as P(yes) >= it."""
+    common = ("validate", "--judged", str(SMOLLM2_JUDGED), "--part", "closed", "--json", "--resamples", "50")
+    as_judged = json.loads(run_cli(*common).stdout)
+    assert as_judged["n"]["value"] == 240
+    every_yes = json.loads(run_cli(*common, "--threshold", "0.01").stdout)
+    assert [row[1] for row in every_yes["confusion_matrix"]] == [0, 0]  # nothing judged 0
+    assert every_yes["auc"] == as_judged["auc"]  # the ranking is the judge's P(yes), whatever the threshold
+    out = run_cli("validate", "--judged", str(SMOLLM2_JUDGED), "--part", "open")
+    assert out.returncode == 2 and "no judged record for item 'oe-000'" in out.stderr
+    out = run_cli("validate", "--api-type", "rules", "--part", "opne")
+    assert out.returncode == 2 and "no binary items with \"part\": 'opne'" in out.stderr
+    out = run_cli(*common, "--threshold", "1.5")
+    assert out.returncode == 2 and "--threshold must be between 0 and 1" in out.stderr

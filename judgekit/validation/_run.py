@@ -112,9 +112,16 @@ class Judged:
 
 
 def judged(
-    kind: str, items: Sequence[Mapping[str, Any]], labels: Sequence[Any], results: Sequence[Mapping[str, Any]]
+    kind: str,
+    items: Sequence[Mapping[str, Any]],
+    labels: Sequence[Any],
+    results: Sequence[Mapping[str, Any]],
+    *,
+    threshold: float | None = None,
 ) -> Judged:
-    """Pair each succeeded result with its label; count the failed ones by reason."""
+    """Pair each succeeded result with its label; count the failed ones by reason. With ``threshold``, a
+    verdict is read as P(yes) >= threshold (what a logprob judge with that threshold decides) where the result
+    has a P(yes)."""
     spec = get_kind(kind)
     group = group_of(spec)
     if not len(results) == len(items) == len(labels):
@@ -130,8 +137,10 @@ def judged(
             continue
         ok_index[i] = len(out.verdicts)
         out.labels.append(label)
-        out.verdicts.append(_verdict_value(group, result))
-        p_all.append(_p_yes(result) if group == "verdict" else None)
+        p_yes = _p_yes(result) if group == "verdict" else None
+        decided = threshold is not None and p_yes is not None
+        out.verdicts.append(int(p_yes >= threshold) if decided else _verdict_value(group, result))  # type: ignore[operator]
+        p_all.append(p_yes)
         lengths.append(_length(group, item))
     if group == "verdict" and out.verdicts and all(p is not None for p in p_all):
         out.p_yes = [float(p) for p in p_all if p is not None]

@@ -61,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.05, help="PPI interval level 1 - alpha (default 0.05)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the calibration split")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="binary/correctness: read each verdict as P(yes) >= this (e.g. a --judged file made at another one)",
+    )
     parser.add_argument("--part", help='only the items whose "part" is this (the shipped sample: closed, open)')
     parser.add_argument("-n", "--limit", type=int, help="only the first N labelled items")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -123,7 +128,9 @@ def run(
         finally:
             judge.close()
         judge_name = " ".join(x for x in (judge.judge.provider_name, judge.config.model_name or "") if x)
-    data = judged(spec.name, items, labels, results)
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise usage_error(f"--threshold must be between 0 and 1, got {args.threshold}")
+    data = judged(spec.name, items, labels, results, threshold=args.threshold)
     report = build_report(data, n_resamples=args.resamples, seed=args.seed, judge=judge_name)
     if args.fit_calibrator:
         fit_calibrator(
