@@ -55,11 +55,13 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def rate(fn: Any, count: int) -> tuple[float, float]:
-    started = time.perf_counter()
+def rate(fn: Any, count: int) -> tuple[float, float, float]:
+    """items/s, wall seconds, and CPU seconds per item (all threads of this process: on a shared machine the
+    wall time depends on the other load, the CPU time much less)."""
+    started, cpu = time.perf_counter(), time.process_time()
     fn()
     seconds = time.perf_counter() - started
-    return count / seconds, seconds
+    return count / seconds, seconds, (time.process_time() - cpu) / count
 
 
 def run(
@@ -102,20 +104,19 @@ def run(
         batch.extend(batched.evaluate_batch(kind, work, max_concurrency=n))
         assert len(batch) == n
 
-    before = batched.judge.batcher.stats.as_dict()["items"]  # type: ignore[attr-defined]
-    single_rate, single_s = rate(one_at_a_time, n_single)
-    batched_rate, batched_s = rate(all_at_once, n)
+    single_rate, single_s, single_cpu = rate(one_at_a_time, n_single)
+    batched_rate, batched_s, batched_cpu = rate(all_at_once, n)
     stats = batched.judge.batcher.stats.as_dict()  # type: ignore[attr-defined]
     ratio = batched_rate / single_rate
     same = sum(a.get("result") == b.get("result") for a, b in zip(singles, batch, strict=False))
     print(f"[{device}] {kind}, mode {mode}, max_tokens={max_tokens}, batch size {batch_size}")
     print(
         f"[{device}] one at a time: {single_rate:8.2f} items/s = {1 / single_rate:.2f} s/item "
-        f"({n_single} items in {single_s:.1f}s)"
+        f"({n_single} items in {single_s:.1f}s; {single_cpu:.2f} CPU s/item)"
     )
     print(
         f"[{device}] batched (<= {batch_size}): {batched_rate:6.2f} items/s = {1 / batched_rate:.2f} s/item "
-        f"({n} items in {batched_s:.1f}s; {stats['items'] - before} items, batch sizes {stats['batch_sizes']})"
+        f"({n} items in {batched_s:.1f}s; {batched_cpu:.2f} CPU s/item; batch sizes {stats['batch_sizes']})"
     )
     print(f"[{device}] speed-up: {ratio:.1f}x; same verdicts on {same}/{len(singles)} items judged both ways")
     print(f"[{device}] peak RSS of this process: {peak_rss_gb():.2f} GB")
