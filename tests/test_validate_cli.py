@@ -221,3 +221,34 @@ def test_part_and_threshold(tmp_path):
     assert out.returncode == 2 and "no binary items with \"part\": 'opne'" in out.stderr
     out = run_cli(*common, "--threshold", "1.5")
     assert out.returncode == 2 and "--threshold must be between 0 and 1" in out.stderr
+
+
+QWEN_JUDGED = DATA / "qwen2.5-coder-1.5b_validation_judged.jsonl"
+"""`judgekit batch` of the shipped sample's open part and the first judged closed rows with the default embedded
+judge (``--model qwen2.5-coder-1.5b --output-format yes/no --set torch_mode=logprob``): the numbers in the README
+and docs/validation.md come from it (the 1.1 GB model is not needed to check them)."""
+
+
+def test_documented_default_judge_numbers():
+    out = run_cli("validate", "--judged", str(QWEN_JUDGED), "--part", "open", "--json", "--resamples", "1000")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    docs = (DATA.parent.parent / "docs" / "validation.md").read_text()
+    readme = (DATA.parent.parent / "README.md").read_text()
+    acc, auc = data["accuracy"], data["auc"]
+    stated = f"{acc['value']:.3f} [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}]"
+    assert stated in docs and stated in readme and f"AUC {auc['value']:.3f}" in readme
+    assert acc["value"] >= 0.8 and data["n"]["value"] == 80  # the bar: open part, threshold not fitted on it
+    rows = {r["id"]: r for r in load_sample("binary", part="closed")}
+    judged_closed = [json.loads(line) for line in QWEN_JUDGED.read_text().splitlines()]
+    judged_closed = [r for r in judged_closed if r["id"] in rows]
+    report = build_report(
+        judged(
+            "binary",
+            [rows[r["id"]] for r in judged_closed],
+            [rows[r["id"]]["label"] for r in judged_closed],
+            judged_closed,
+        )
+    )
+    closed = f"{report.metrics['accuracy'].value:.3f} [{report.metrics['accuracy'].ci_low:.3f}, "
+    assert closed in docs and f"first {len(judged_closed)} judged" in docs
