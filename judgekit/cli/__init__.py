@@ -293,8 +293,8 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     demo = commands.add_parser(
         "demo",
         help="judge a small labelled sample with no API key",
-        description="judgekit's main job with no API key: the rules judge and a small "
-        "in-process model on a labelled sample.",
+        description="judgekit's main job with no API key: the rules judge, then an in-process model judge "
+        "(default qwen2.5-coder-1.5b), on a labelled sample.",
         formatter_class=fmt,
     )
     if with_demo:
