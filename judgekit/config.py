@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from judgekit.errors import ConfigError
 from judgekit.kinds import CUSTOM, kind_names
 
-__all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "TorchOptions", "normalize_base_url"]
+__all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "RewardModelOptions", "TorchOptions", "normalize_base_url"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-2024-08-06"
 
@@ -31,6 +31,7 @@ _ENV: dict[str, dict[str, tuple[str, ...]]] = {
     "judge_server": {"api_key": ("JUDGE_MODEL_API_KEY",), "base_url": ("JUDGE_MODEL_URL",)},
     "decisions": {"api_key": ("OPENAI_API_KEY",), "base_url": ("OPENAI_API_URL", "OPENAI_BASE_URL")},
     "systemone": {"api_key": ("VLLM_API_KEY",), "base_url": ("LLM_JUDGE_URL", "VLLM_BASE_URL")},
+    "reward_model": {"api_key": ("REWARD_MODEL_API_KEY",), "base_url": ("REWARD_MODEL_URL",)},
 }
 _MODEL_ENV = ("MODEL_VERSION",)
 
@@ -79,7 +80,44 @@ class TorchOptions(BaseModel):
     """How long a batch waits to fill up before it runs."""
 
 
-_TORCH_SHORTHANDS = {f"torch_{name}": name for name in TorchOptions.model_fields}
+class RewardModelOptions(BaseModel):
+    """Settings of a scalar judge: the reward-model provider (``api_type="reward_model"``) and, for the mapping
+    of its scalar onto each kind (``label``, ``activation``, ``scale``, ``calibrator``), the torch reward head
+    (``torch.mode="reward"``). See docs/trained-judges.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint: Literal["classify", "pooling", "openrlhf"] = "classify"
+    """vLLM's (or SGLang's) ``/classify``, vLLM's ``/pooling``, or an OpenRLHF reward server (``/get_reward``)."""
+    input: Literal["messages", "tokens", "text"] = "messages"
+    """How a conversation is sent: ``messages`` (the server applies its chat template; one conversation per
+    request), ``tokens`` (rendered by the server's ``/tokenize``, then many token lists per request) or ``text``
+    (rendered here with ``tokenizer``'s chat template, many texts per request; the only form OpenRLHF takes)."""
+    path: str | None = None
+    """The endpoint's path on ``base_url`` (default ``/classify``, ``/pooling``, ``/get_reward``; SGLang:
+    ``/v1/classify``)."""
+    tokenizer: str | None = None
+    """A local tokenizer directory whose chat template renders conversations for ``input="text"`` (default:
+    ``model_name`` when it is a local directory)."""
+    label: int = Field(0, ge=0)
+    """Which output of the head is the reward (a one-label head has only 0)."""
+    activation: bool = False
+    """False: the head's raw logit is the reward (``use_activation: false``); True: the server's probability."""
+    scale: Literal["raw", "score_range"] = "raw"
+    """Pointwise: the raw reward as the score, or the calibrated probability mapped onto ``score_range``."""
+    calibrator: str | None = None
+    """A calibrator (``judgekit validate --fit-calibrator`` on this judge's binary P(yes)) that maps
+    sigmoid(reward) to a probability: binary and correctness threshold it, ``scale="score_range"`` maps it."""
+    batch_size: int = Field(64, ge=1)
+    """Most conversations in one request (``tokens`` and ``text`` input)."""
+    batch_wait_s: float = Field(0.002, ge=0.0)
+    """How long concurrent requests wait to share one request."""
+
+
+_TORCH_SHORTHANDS = {f"torch_{name}": ("torch", name) for name in TorchOptions.model_fields}
+_REWARD_MODEL_SHORTHANDS = {f"reward_model_{name}": ("reward_model", name) for name in RewardModelOptions.model_fields}
+_SHORTHANDS = {**_TORCH_SHORTHANDS, **_REWARD_MODEL_SHORTHANDS}
+_NESTED: dict[str, type[BaseModel]] = {"torch": TorchOptions, "reward_model": RewardModelOptions}
 
 
 class JudgeConfig(BaseModel):
@@ -153,6 +191,10 @@ class JudgeConfig(BaseModel):
     torch: TorchOptions = Field(default_factory=TorchOptions)
     """The in-process torch judge's settings (`TorchOptions`); ``torch_mode="logprob"`` and the other ``torch_*``
     names are accepted as shorthand for ``torch={"mode": "logprob"}``."""
+    # -- scalar judges --
+    reward_model: RewardModelOptions = Field(default_factory=RewardModelOptions)
+    """A scalar judge's settings (`RewardModelOptions`); ``reward_model_endpoint="pooling"`` and the other
+    ``reward_model_*`` names are shorthand for ``reward_model={"endpoint": "pooling"}``."""
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -166,17 +208,18 @@ class JudgeConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _nest_torch_options(cls, data: Any) -> Any:
-        """``torch_mode=...`` (and the other ``torch_*`` shorthands) go into ``torch``; a shorthand wins over
-        the same setting inside ``torch``."""
-        if not isinstance(data, dict) or not any(key in _TORCH_SHORTHANDS for key in data):
+    def _nest_options(cls, data: Any) -> Any:
+        """``torch_mode=...``, ``reward_model_endpoint=...`` (the ``torch_*`` and ``reward_model_*`` shorthands)
+        go into ``torch`` / ``reward_model``; a shorthand wins over the same setting inside the nested one."""
+        if not isinstance(data, dict) or not any(key in _SHORTHANDS for key in data):
             return data
         data = dict(data)
-        nested = data.get("torch")
-        nested = nested.model_dump() if isinstance(nested, TorchOptions) else dict(nested or {})
-        for key in [k for k in data if k in _TORCH_SHORTHANDS]:
-            nested[_TORCH_SHORTHANDS[key]] = data.pop(key)
-        data["torch"] = nested
+        for key in [k for k in data if k in _SHORTHANDS]:
+            group, name = _SHORTHANDS[key]
+            nested = data.get(group)
+            nested = nested.model_dump() if isinstance(nested, _NESTED[group]) else dict(nested or {})
+            nested[name] = data.pop(key)
+            data[group] = nested
         return data
 
     def __init__(self, **data: Any) -> None:

@@ -28,6 +28,7 @@ _BUILTINS: dict[str, str] = {
     "judge_server": "judgekit.providers.judge_server:JudgeServerJudge",
     "decisions": "judgekit.providers.decisions:DecisionsJudge",
     "systemone": "judgekit.providers.systemone:SystemOneJudge",
+    "reward_model": "judgekit.providers.reward_model:RewardModelJudge",
 }
 
 

@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeAlias
 
 from aiohttp import web
 
-from judgekit.testing import decisions
+from judgekit.testing import decisions, rewards
 from judgekit.testing.batches import FakeBatches
 
 __all__ = ["FakeLLMServer", "Fault", "RecordedRequest", "Reply", "ReplySource"]
@@ -308,6 +308,7 @@ class FakeLLMServer:
         app.router.add_get("/v1/models", self._wrap(self._models))
         app.router.add_get("/health", self._wrap(self._health))
         self.batches.add_routes(app.router, self._wrap)
+        rewards.add_routes(self, app.router, self._wrap)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.05, handler_cancellation=True
         )

@@ -22,13 +22,13 @@ from judgekit.providers.torch._runner import Result, _Item, _sigmoid, _text
 from judgekit.providers.torch.generate import GenerateMode
 from judgekit.providers.torch.loading import load_model, load_tokenizer, resolve_device, resolve_model_source
 from judgekit.providers.torch.logprob import LogprobMode
-from judgekit.providers.torch.reward import RewardMode, reward_chat
+from judgekit.providers.torch.reward import RewardMode
+from judgekit.scalars import ScalarMap, conversations
 from judgekit.types import JudgeRequest, JudgeResponse
 
 __all__ = ["TorchJudge"]
 
 _LOGPROB_KINDS = tuple(name for name, spec in KINDS.items() if spec.logprob)
-_REWARD_KINDS = ("pointwise", "pairwise")  # a reward head scores one response, or compares two
 
 
 class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
@@ -213,19 +213,9 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
                     field="messages",
                 )
             return _Item("reward", [messages], None, model=label)
-        if task.kind not in _REWARD_KINDS:
-            raise ConfigError(
-                f"torch.mode='reward' judges {', '.join(_REWARD_KINDS)}, not {task.kind}; use torch.mode='generate'"
-                " or 'logprob' for it",
-                field="torch.mode",
-            )
-        question = str(task.fields.get("question", ""))
-        if task.kind == "pairwise":
-            responses = [task.fields.get("response1", ""), task.fields.get("response2", "")]
-        else:
-            responses = [task.fields.get("response", task.fields.get("prediction", ""))]
-        chats = [reward_chat(question, str(r)) for r in responses]
-        return _Item("reward", chats, task.kind, model=label)
+        options = {"output_format": config.output_format, "score_range": config.score_range, **task.options}
+        options.update(map=ScalarMap.from_config(config), label=config.reward_model.label)
+        return _Item("reward", conversations(task.kind, task.fields), task.kind, options=options, model=label)
 
     # -- reward helpers ---------------------------------------------------------------------------
 
@@ -234,8 +224,10 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
         if self.config.torch.mode != "reward":
             raise ConfigError("reward_scores needs torch.mode='reward' (a reward-model head)", field="torch.mode")
         await self._aload("reward")
+        label = self.config.model_name or ""
         items = [
-            _Item("reward", [reward_chat(question, r)], None, model=self.config.model_name or "") for r in responses
+            _Item("reward", conversations("pointwise", {"question": question, "response": r}), None, model=label)
+            for r in responses
         ]
         return [float(response.score) for response in await self._submit(items)]  # type: ignore[arg-type]
 
