@@ -259,6 +259,18 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     providers.add_argument("--json", action="store_true", help="print JSON")
     providers.set_defaults(handler=cmd_providers)
 
+    from judgekit.cli import export as export_command
+
+    export = commands.add_parser(
+        "export",
+        help="judgements to judge-training data (SFT, Bradley-Terry, verl RM, GRPO)",
+        description="Turn judgements into training data for a judge model, in each trainer's format.",
+        epilog=export_command.EPILOG,
+        formatter_class=fmt,
+    )
+    export_command.add_arguments(export)
+    export.set_defaults(handler=export_command.cmd_export)
+
     validate = commands.add_parser(
         "validate",
         help="measure a judge against labels (agreement, bias, calibration)",
