@@ -31,4 +31,4 @@ if ! .venv-verl/bin/python -c "import verl, cachetools, fastapi, pytest_asyncio"
     .venv-verl/bin/python -m pip install --quiet torch==2.13.0 verl==0.9.1 cachetools
 fi
 .venv-verl/bin/python -m pip install --quiet -e ".[rules,server]" pytest pytest-asyncio
-.venv-verl/bin/python -m pytest -q -m verl tests/test_verl_tier.py
+.venv-verl/bin/python -m pytest -q -m verl tests/test_verl_tier.py tests/test_verl_export.py
