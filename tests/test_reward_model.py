@@ -12,6 +12,7 @@ import pytest
 
 from judgekit import JudgeConfig, JudgeFactory, SimplifiedJudge
 from judgekit.errors import ConfigError
+from judgekit.reward import JudgeRewardSystem
 from judgekit.testing import FakeLLMServer, Fault
 from judgekit.testing.rewards import Rewards, render, reward_of
 from judgekit.validation.calibration import Calibrator
@@ -217,3 +218,18 @@ def test_environment_and_key(server: FakeLLMServer, monkeypatch: pytest.MonkeyPa
     with judge(server, api_key="sk-wrong", num_retries=0) as j:
         result = j.evaluate_pointwise(Q, GOOD)
     assert not result.success and result.error_type == "AuthenticationError" and "sk-wrong" not in result.error_message
+
+
+def test_as_a_grpo_reward(server: FakeLLMServer) -> None:
+    """The reward adapter: a pointwise reward sigmoid(r) without a reference answer, P(yes) with one."""
+    config = {"api_type": "reward_model", "base_url": server.url, "judge": {"reward_model_input": "tokens"}}
+    system = JudgeRewardSystem(config)
+    try:
+        graded = system.reward(Q, GOOD)
+        assert graded["source"] == "judge" and graded["reward"] == pytest.approx(sigmoid(reward(Q, GOOD)))
+        checked = system.reward(Q, BAD, answer="Paris")
+        assert checked["source"] == "judge" and checked["reward"] == pytest.approx(sigmoid(reward(Q, BAD)))
+    finally:
+        system.close()
+    with judge(server, reward_model_scale="score_range", score_range=(0, 4)) as j:
+        assert j.judge.native_score_type() is None  # a mapped score is read like any judge's

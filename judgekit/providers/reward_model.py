@@ -60,8 +60,10 @@ class RewardModelJudge(JudgeInterface):
     def is_available(self) -> bool:
         return bool(self.config.base_urls)
 
-    def native_score_type(self) -> ScoreType:
-        return "unbounded"
+    def native_score_type(self) -> ScoreType | None:
+        """A raw reward is unbounded; with ``reward_model.scale="score_range"`` a pointwise score is in
+        ``score_range`` and read like any judge's score."""
+        return "unbounded" if self.config.reward_model.scale == "raw" else None
 
     def supports_kind(self, kind: str) -> bool:
         from judgekit.scalars import KINDS

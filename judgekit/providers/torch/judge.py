@@ -78,7 +78,10 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
         return True
 
     def native_score_type(self) -> Literal["probability", "unbounded"] | None:
-        """``logprob`` mode scores with P(yes); a ``reward`` head's scalar is unbounded; ``generate`` has none."""
+        """``logprob`` mode scores with P(yes); a ``reward`` head's raw scalar is unbounded (mapped onto
+        ``score_range`` by ``reward_model.scale="score_range"``, it is read like any score); ``generate`` has none."""
+        if self.config.torch.mode == "reward" and self.config.reward_model.scale != "raw":
+            return None
         return {"logprob": "probability", "reward": "unbounded"}.get(self.config.torch.mode)  # type: ignore[return-value]
 
     def serving_defaults(self, *, max_batch_size: int) -> dict[str, Any]:
