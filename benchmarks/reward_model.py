@@ -30,7 +30,6 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +114,8 @@ def report(rows: list[dict[str, Any]]) -> None:
     messages = by["reward_model /classify messages"]
     for r in rows:
         if r["path"].startswith("reward_model"):
-            line = f"ratio {r['path']:42} judgements/s x{r['judgements_per_s'] / messages['judgements_per_s']:.2f} vs messages"
+            speed = r["judgements_per_s"] / messages["judgements_per_s"]
+            line = f"ratio {r['path']:42} judgements/s x{speed:.2f} vs messages"
             if base is not None:
                 line += f", x{r['judgements_per_s'] / base['judgements_per_s']:.2f} vs the generative baseline"
             print(line)
@@ -150,8 +150,6 @@ def main() -> None:
                         args.concurrency, args.rounds)  # fmt: skip
     report(rows)
 
-
-_ = Callable  # typing only
 
 if __name__ == "__main__":
     main()
