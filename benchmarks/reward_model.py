@@ -2,6 +2,7 @@
 
     python benchmarks/reward_model.py                  # starts the servers from .venv-vllm, one after the other
     python benchmarks/reward_model.py --n 400 --concurrency 64
+    python benchmarks/reward_model.py --rm-url http://127.0.0.1:8000 --rm-model /path/to/reward-model
 
 A pooling runner cannot generate, so two vLLM servers of the same tiny size (Qwen2, hidden 64, 2 layers) serve
 the two sides, one after the other on the same machine: a ``Qwen2ForSequenceClassification`` (one label) with
@@ -127,22 +128,29 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64, help="conversations per request (tokens, text)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rm-url", help="a running pooling vLLM serving the reward model as 'rm' (root URL)")
+    parser.add_argument("--rm-model", help="the reward model's directory (its tokenizer renders input='text')")
     args = parser.parse_args()
     from judgekit.testing.tiny_models import build_tiny_qwen2, build_tiny_reward_model
     from judgekit.testing.vllm import serve_vllm
 
     todo = items(args.n)
     with tempfile.TemporaryDirectory() as work:
-        reward_model = build_tiny_reward_model(Path(work) / "rm", prefer="banana")
+        if args.rm_url:
+            rows = run(reward_paths(args.rm_url, Path(args.rm_model), args.batch_size, args.concurrency), todo,
+                       args.concurrency, args.rounds)  # fmt: skip
+        else:
+            reward_model = build_tiny_reward_model(Path(work) / "rm", prefer="banana")
+            started = time.perf_counter()
+            pooling = ["--runner", "pooling", "--convert", "classify"]
+            with serve_vllm(reward_model, python=VLLM_PYTHON, log_path=Path(work) / "rm.log", served_name="rm",
+                            args=pooling, startup_timeout=900) as url:  # fmt: skip
+                print(f"# vLLM pooling (tiny Qwen2 reward model, CPU) ready in {time.perf_counter() - started:.0f}s")
+                rows = run(reward_paths(url, reward_model, args.batch_size, args.concurrency), todo,
+                           args.concurrency, args.rounds)  # fmt: skip
         generator = build_tiny_qwen2(Path(work) / "gen", steps=0)
         started = time.perf_counter()
-        with serve_vllm(reward_model, python=VLLM_PYTHON, log_path=Path(work) / "rm.log", served_name="rm",
-                        args=["--runner", "pooling", "--convert", "classify"]) as url:  # fmt: skip
-            print(f"# vLLM pooling (tiny Qwen2 reward model, CPU) ready in {time.perf_counter() - started:.0f}s")
-            rows = run(reward_paths(url, reward_model, args.batch_size, args.concurrency), todo, args.concurrency,
-                       args.rounds)  # fmt: skip
-        started = time.perf_counter()
-        with serve_vllm(generator, python=VLLM_PYTHON, log_path=Path(work) / "gen.log") as url:
+        with serve_vllm(generator, python=VLLM_PYTHON, log_path=Path(work) / "gen.log", startup_timeout=900) as url:
             print(f"# vLLM generate (tiny Qwen2, same size, CPU) ready in {time.perf_counter() - started:.0f}s")
             chat = SimplifiedJudge(api_type="vllm", base_url=url, timeout=300, max_tokens=8, extra_body=SCORE,
                                    max_concurrent=args.concurrency)  # fmt: skip
