@@ -34,7 +34,7 @@ from judgekit._transport import HTTPTransport
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, MissingDependencyError, ProviderResponseError
 from judgekit.interface import JudgeInterface, ScoreType
-from judgekit.scalars import ScalarMap, conversations
+from judgekit.scalars import KINDS, ScalarMap, conversations
 from judgekit.types import JudgeRequest, JudgeResponse, JudgeTask, Usage
 
 __all__ = ["RewardModelJudge"]
@@ -55,7 +55,6 @@ class RewardModelJudge(JudgeInterface):
         self._transport = HTTPTransport(self.provider_name)
         self._batches: LoopLocal[dict[tuple[Any, ...], _Batch]] = LoopLocal(dict)
         self._tokenizers: dict[str, Any] = {}
-        self._maps: dict[tuple[Any, ...], ScalarMap] = {}
 
     def is_available(self) -> bool:
         return bool(self.config.base_urls)
@@ -66,8 +65,6 @@ class RewardModelJudge(JudgeInterface):
         return "unbounded" if self.config.reward_model.scale == "raw" else None
 
     def supports_kind(self, kind: str) -> bool:
-        from judgekit.scalars import KINDS
-
         return kind in KINDS
 
     def cache_key_data(self, request: JudgeRequest, config: JudgeConfig) -> dict[str, Any] | None:
@@ -102,18 +99,13 @@ class RewardModelJudge(JudgeInterface):
         key = config.secret()
         return {**({"Authorization": f"Bearer {key}"} if key else {}), **config.extra_headers}
 
-    def scalar_map(self, config: JudgeConfig) -> ScalarMap:
-        """The scalar-to-kind mapping of ``config`` (`judgekit.scalars`), built once per setting."""
-        options = config.reward_model
-        key = (options.activation, options.scale, options.calibrator, config.decision_threshold)
-        if key not in self._maps:
-            self._maps[key] = ScalarMap.from_config(config)
-        return self._maps[key]
-
     # -- one request -----------------------------------------------------------------------------------
 
     async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
         task = _task_of(request)
+        if config.reward_model.endpoint == "openrlhf" and config.reward_model.input != "text":
+            raise ConfigError("reward_model: an OpenRLHF server takes text; set reward_model.input='text'",
+                              "reward_model.input")  # fmt: skip
         options = {"output_format": config.output_format, "score_range": config.score_range, **task.options}
         chats = conversations(task.kind, task.fields)
         if config.reward_model.input == "messages":
@@ -122,7 +114,7 @@ class RewardModelJudge(JudgeInterface):
         else:
             rendered = await asyncio.gather(*(self._render(chat, config) for chat in chats))
             rewards, tokens = await self._batch_for(config).score(list(rendered))
-        answer = self.scalar_map(config).answer(task.kind, options, rewards)
+        answer = ScalarMap.from_config(config).answer(task.kind, options, rewards)
         return JudgeResponse(
             content=answer.content,
             model_used=config.model_name or "",
@@ -136,8 +128,6 @@ class RewardModelJudge(JudgeInterface):
 
     async def _score_messages(self, chat: Conversation, config: JudgeConfig) -> tuple[float, int]:
         """One conversation as ``messages`` (vLLM: one conversation per request)."""
-        if config.reward_model.endpoint == "openrlhf":
-            raise ConfigError("reward_model: an OpenRLHF server takes text; set reward_model.input='text'", "input")
         body = {**self._body_base(config), "messages": chat, **config.extra_body}
         rewards, tokens = await self._post(body, 1, config)
         return rewards[0], tokens
@@ -204,8 +194,6 @@ class RewardModelJudge(JudgeInterface):
         """Many rendered conversations in one request."""
         options = config.reward_model
         if options.endpoint == "openrlhf":
-            if not all(isinstance(text, str) for text in inputs):
-                raise ConfigError("reward_model: an OpenRLHF server takes text; set reward_model.input='text'", "input")
             body: dict[str, Any] = {"query": inputs}
         else:
             body = {**self._body_base(config), "input": inputs}
