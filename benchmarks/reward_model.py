@@ -80,6 +80,7 @@ def run(paths: dict[str, tuple[SimplifiedJudge, Counter[str]]], todo: list[dict[
             "judgements_per_request": len(todo) / scoring if scoring else float("nan"),
             "tokenize_per_judgement": calls["tokenize"] / rounds / len(todo),
             "failed": sum(not r.success for r in results), "scores": [r.scores for r in results],
+            "first_error": next((r.error_message for r in results if not r.success), None),
         })  # fmt: skip
     return rows
 
@@ -111,6 +112,8 @@ def report(rows: list[dict[str, Any]]) -> None:
             diff = f"{max(abs(a - b) for a, b in zip(r['scores'], reference, strict=True)):.1e}"
         print(f"{r['path']:42} {r['judgements_per_s']:8.1f} {r['judgements_per_request']:9.1f} "
               f"{r['tokenize_per_judgement']:10.2f} {r['failed']:6d} {diff:>10}")  # fmt: skip
+        if r["first_error"]:
+            print(f"  first failure: {r['first_error'][:300]}")
     base = by.get("generative vllm chat <score>N</score> (baseline)")
     messages = by["reward_model /classify messages"]
     for r in rows:
@@ -152,7 +155,7 @@ def main() -> None:
         started = time.perf_counter()
         with serve_vllm(generator, python=VLLM_PYTHON, log_path=Path(work) / "gen.log", startup_timeout=900) as url:
             print(f"# vLLM generate (tiny Qwen2, same size, CPU) ready in {time.perf_counter() - started:.0f}s")
-            chat = SimplifiedJudge(api_type="vllm", base_url=url, timeout=300, max_tokens=8, extra_body=SCORE,
+            chat = SimplifiedJudge(api_type="vllm", base_url=url, timeout=300, max_tokens=16, extra_body=SCORE,
                                    max_concurrent=args.concurrency)  # fmt: skip
             rows += run({"generative vllm chat <score>N</score> (baseline)": (chat, counted(chat))}, todo,
                         args.concurrency, args.rounds)  # fmt: skip

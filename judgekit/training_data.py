@@ -55,6 +55,7 @@ class Judged:
     agreement: float | None = None
     model: str | None = None
     source: str = ""
+    output_format: str = "0/1"
 
     @property
     def target(self) -> Any:
@@ -141,6 +142,8 @@ def read_judged(
         judged = Judged(spec.name, fields, label=_label(label), source=str(path))
         if "success" in row:
             judged.verdict = _label(row.get(spec.slot))
+            if spec.verdict and str(row.get(spec.slot)).lower() in ("yes", "no"):
+                judged.output_format = "yes/no"  # the judge was asked for yes/no: its prompt and reply say so
             judged.reply, judged.reasoning = row.get("raw_response"), row.get("reasoning")
             p = row.get("p_yes") if row.get("p_yes") is not None else row.get("p_a")
             judged.confidence = max(p, 1.0 - p) if isinstance(p, (int, float)) else None
@@ -188,9 +191,9 @@ def _same(a: Any, b: Any) -> bool:
 # -- rows per format ---------------------------------------------------------------------------------------
 
 
-def _prompt(kind: str, fields: Mapping[str, Any], score_range: tuple[float, float]) -> str:
+def _prompt(kind: str, fields: Mapping[str, Any], score_range: tuple[float, float], output_format: str = "0/1") -> str:
     spec = get_kind(kind)
-    options = {"score_range": score_range, "output_format": "0/1"}
+    options = {"score_range": score_range, "output_format": output_format}
     values, _ = spec.prompt_values({**{f: "" for f in spec.optional_fields}, **fields}, options)
     return build_prompt(spec.name, values)
 
@@ -201,7 +204,7 @@ def _reply(record: Judged) -> str | None:
         return f"<think>{record.reasoning}</think>\n{record.reply}" if record.reasoning else record.reply
     target = record.target
     if record.kind in ("binary", "correctness"):
-        return str(int(bool(target)))
+        return get_kind(record.kind).verdict_words(record.output_format)[0 if target else 1]
     if record.kind == "pointwise":
         return f"<score>{_number(target)}</score>"
     if record.kind == "pairwise":
@@ -244,7 +247,8 @@ def rows_for(fmt: str, records: Sequence[Judged], options: ExportOptions) -> lis
         for r in records:
             reply = _reply(r)
             if reply is not None:
-                messages = [{"role": "user", "content": _prompt(r.kind, r.fields, options.score_range)},
+                prompt = _prompt(r.kind, r.fields, options.score_range, r.output_format)
+                messages = [{"role": "user", "content": prompt},
                             {"role": "assistant", "content": reply}]  # fmt: skip
                 rows.append((r.question, {"messages": messages, "kind": r.kind, "target": str(r.target)}))
         return rows

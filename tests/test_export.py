@@ -145,6 +145,11 @@ def test_a_labelled_validation_file_and_the_split(tmp_path: Path) -> None:
     again = export([path], tmp_path / "again", kind="binary", formats=["sft"],
                    options=ExportOptions(val_fraction=0.2, seed=7))  # fmt: skip
     assert again.formats["sft"] == sft  # the split is a function of the question and the seed
+    replies = {m[1]["content"] for m in pd.read_parquet(tmp_path / "out" / "sft" / "train.parquet")["messages"]}
+    assert replies == {"1", "0"}  # the verdict words the binary prompt asks for
+    export([path], tmp_path / "correct", kind="correctness", formats=["sft"], options=ExportOptions(val_fraction=0))
+    replies = {m[1]["content"] for m in pd.read_parquet(tmp_path / "correct" / "sft" / "train.parquet")["messages"]}
+    assert replies == {"Yes", "No"}
 
 
 def test_a_jurys_verdicts_with_min_agreement(server: FakeLLMServer, tmp_path: Path) -> None:
