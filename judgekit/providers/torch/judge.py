@@ -215,7 +215,7 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
                     "torch.mode='reward' scores a conversation that ends with an assistant message",
                     field="messages",
                 )
-            return _Item("reward", [messages], None, model=label)
+            return _Item("reward", [messages], None, options={"label": config.reward_model.label}, model=label)
         options = {"output_format": config.output_format, "score_range": config.score_range, **task.options}
         options.update(map=ScalarMap.from_config(config), label=config.reward_model.label)
         return _Item("reward", conversations(task.kind, task.fields), task.kind, options=options, model=label)
@@ -227,11 +227,9 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
         if self.config.torch.mode != "reward":
             raise ConfigError("reward_scores needs torch.mode='reward' (a reward-model head)", field="torch.mode")
         await self._aload("reward")
-        label = self.config.model_name or ""
-        items = [
-            _Item("reward", conversations("pointwise", {"question": question, "response": r}), None, model=label)
-            for r in responses
-        ]
+        label, options = self.config.model_name or "", {"label": self.config.reward_model.label}
+        chats = [conversations("pointwise", {"question": question, "response": r}) for r in responses]
+        items = [_Item("reward", chat, None, options, model=label) for chat in chats]
         return [float(response.score) for response in await self._submit(items)]  # type: ignore[arg-type]
 
     def reward_scores(self, question: str, responses: Sequence[str]) -> list[float]:
