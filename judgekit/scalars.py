@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from judgekit.calibration import load
 from judgekit.config import JudgeConfig, RewardModelOptions
 from judgekit.errors import ConfigError
 
@@ -123,6 +124,4 @@ class ScalarMap:
 
 @functools.lru_cache(maxsize=8)
 def _load_calibrator(path: str) -> Any:
-    from judgekit.validation.calibration import load  # the kinds branch moves it; a light import either way
-
     return load(path)

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 import pytest
 
 from judgekit import JudgeConfig, JudgeFactory, SimplifiedJudge
+from judgekit.calibration import Calibrator
 from judgekit.errors import ConfigError
 from judgekit.reward import JudgeRewardSystem
 from judgekit.testing import FakeLLMServer, Fault
 from judgekit.testing.rewards import Rewards, render, reward_of
-from judgekit.validation.calibration import Calibrator
 
 Q = "What is the capital of France?"
 GOOD, BAD = "Paris, a good answer.", "Lyon, a bad bad answer."
