@@ -8,7 +8,9 @@ one entry to `KINDS` (plus its prompt file and parser); see docs/contributing.md
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
+import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CALL_OPTIONS",
     "CUSTOM",
+    "GROUP_KINDS",
     "KINDS",
     "REQUEST_OPTIONS",
     "SERVER_KINDS",
@@ -87,6 +90,9 @@ class KindSpec:
     - ``template``: the prompt file under ``judgekit/prompts/`` (``<name>.txt``).
     - ``caller_prompt``: the caller brings the prompt (or messages) and the parser: `CUSTOM`, which has no
       template and is not one of `KINDS`.
+    - ``group``: judges a GRPO group of responses together (`GROUP_KINDS`, `SimplifiedJudge.evaluate_group`);
+      ``unit`` names the kind each comparison of a group kind is judged as (``tournament``: ``pairwise``),
+      None when the whole group is one request (``listwise``).
     """
 
     name: str
@@ -109,6 +115,8 @@ class KindSpec:
     combine: Callable[[Any, Any], tuple[Any, Any, bool]] | None = field(default=None, compare=False, repr=False)
     decision: DecisionSpec | None = field(default=None, compare=False, repr=False)
     caller_prompt: bool = False
+    group: bool = False
+    unit: str | None = None
 
     @property
     def template(self) -> str:
@@ -282,6 +290,34 @@ def _sign(x: float) -> int:
     return (x > 0) - (x < 0)
 
 
+def _group_seed(question: Any, responses: Sequence[str]) -> int:
+    """The shuffle seed of a group when the caller gives none: from its content, so the same group is shown in
+    the same order (and a cached reply stays valid) while different groups get different orders."""
+    digest = hashlib.sha256(json.dumps([str(question), list(responses)]).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _prepare_listwise(inputs: Mapping[str, Any], options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The group's responses shuffled (by ``seed``) and numbered [1]..[G]; ``order`` (the input index shown at
+    each position) and ``seed`` go to the parser, which undoes the shuffle, and to the result."""
+    responses = inputs.get("responses")
+    if isinstance(responses, str) or not isinstance(responses, Sequence) or not responses:
+        raise ConfigError("responses must be a non-empty list of the group's responses", "responses")
+    if not all(isinstance(r, str) for r in responses):
+        raise ConfigError("responses must be strings", "responses")
+    seed = options.get("seed")
+    if seed is None:
+        seed = _group_seed(inputs.get("question"), responses)
+    elif isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be an integer, got {seed!r}", "seed")
+    order = list(range(len(responses)))
+    random.Random(seed).shuffle(order)
+    block = "\n\n".join(f"[{k + 1}]\n{responses[i]}\n[End of {k + 1}]" for k, i in enumerate(order))
+    high = float(options["score_range"][1])
+    example = json.dumps({"scores": [int(high) if high.is_integer() else high] * len(responses)})
+    return {"responses": block, "n": len(responses), "example": example}, {"order": order, "seed": seed}
+
+
 _SPECS = (
     KindSpec(
         "binary",
@@ -398,6 +434,36 @@ _SPECS = (
 KINDS: Mapping[str, KindSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
 """Every built-in judge kind (a prompt template and a parser of its own) by name, in documentation order."""
 
+_GROUP_SPECS = (
+    KindSpec(
+        "listwise",
+        "evaluate_group",
+        ("question", "responses"),
+        optional_fields=("answer", "context"),
+        options=("score_range", "seed"),
+        slot="scores",
+        parser=parsing.parse_listwise,
+        parser_options=("order", "score_range"),
+        prepare=_prepare_listwise,
+        extra_placeholders=("n", "example"),
+        group=True,
+    ),
+    KindSpec(
+        "tournament",
+        "evaluate_group",
+        ("question", "responses"),
+        optional_fields=("answer", "context"),
+        slot="scores",
+        group=True,
+        unit="pairwise",
+    ),
+)
+
+GROUP_KINDS: Mapping[str, KindSpec] = MappingProxyType({spec.name: spec for spec in _GROUP_SPECS})
+"""Kinds that judge a GRPO group of responses together (`SimplifiedJudge.evaluate_group`): ``listwise`` (one
+request shows the whole group, shuffled) and ``tournament`` (pairwise comparisons in both orders, fitted with
+Bradley-Terry). Not in `KINDS`: they take a list of responses and give one result per member."""
+
 CUSTOM = KindSpec(
     "custom",
     "evaluate_custom",
@@ -411,7 +477,12 @@ CUSTOM = KindSpec(
 """The caller's own prompt (or messages) read by the caller's own parser (`SimplifiedJudge.evaluate_custom`).
 Not in `KINDS` (no template, nothing a CLI flag or a judge server could fill); `get_kind("custom")` finds it."""
 
-_BY_NAME = {**{alias: spec for spec in _SPECS for alias in spec.aliases}, **KINDS, CUSTOM.name: CUSTOM}
+_BY_NAME = {
+    **{alias: spec for spec in _SPECS for alias in spec.aliases},
+    **KINDS,
+    **GROUP_KINDS,
+    CUSTOM.name: CUSTOM,
+}
 
 SERVER_KINDS: tuple[str, ...] = ("auto", *(spec.name for spec in _SPECS if spec.scorable))
 """Kinds a judge server (or one of its requests) may name; ``auto`` picks by whether an answer is given."""
@@ -428,5 +499,6 @@ def get_kind(name: str, *, field: str = "kind") -> KindSpec:
     spec = _BY_NAME.get(name) if isinstance(name, str) else None
     if spec is None:
         hint = suggest(str(name), _BY_NAME)
-        raise ConfigError(f"unknown judge kind {name!r}{hint} (kinds: {', '.join([*KINDS, CUSTOM.name])})", field)
+        known = ", ".join([*KINDS, *GROUP_KINDS, CUSTOM.name])
+        raise ConfigError(f"unknown judge kind {name!r}{hint} (kinds: {known})", field)
     return spec

@@ -6,11 +6,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from judgekit._sync import run_sync
 from judgekit.interface import JudgeInterface
+from judgekit.reward.group import GroupReward
 from judgekit.reward.system import BaseJudgeReward, JudgeRewardSystem
 from judgekit.simplified import SimplifiedJudge
 
-__all__ = ["completion_text", "make_grpo_reward", "prompt_text"]
+__all__ = ["completion_text", "make_group_reward", "make_grpo_reward", "prompt_text"]
 
 
 def completion_text(completion: Any) -> str:
@@ -39,6 +41,36 @@ def _content(message: Mapping[str, Any]) -> str:
     return str(content)
 
 
+def _columns(
+    prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any], answer_column: str, type_column: str
+) -> tuple[list[str], list[str], list[Any], list[Any]]:
+    """TRL's arguments as ``(prompts, completions, answers, answer_types)`` text columns."""
+    n = len(completions)
+    answers = kwargs.get(answer_column)
+    types = kwargs.get(type_column)
+    return (
+        [prompt_text(p) for p in prompts],
+        [completion_text(c) for c in completions],
+        list(answers) if answers is not None else [None] * n,
+        list(types) if types is not None else [None] * n,
+    )
+
+
+def _report(results: list[dict[str, Any]], seconds: float, kwargs: Mapping[str, Any]) -> list[float | None]:
+    """The rewards, with judge latency, failure and cache-hit rates to TRL's ``log_metric`` and each verdict's
+    source and explanation to ``log_extra``."""
+    log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
+    n = max(1, len(results))
+    if callable(log_metric):
+        log_metric("judgekit/latency_s", seconds)
+        log_metric("judgekit/failure_rate", sum(r["source"] in ("failed", "rule_fallback") for r in results) / n)
+        log_metric("judgekit/cache_hit_rate", sum(r["source"] == "cache" or r.get("cached") for r in results) / n)
+    if callable(log_extra):
+        log_extra("judge_source", [r["source"] for r in results])
+        log_extra("judge_explanation", [(r["explanation"] or r["error"] or "")[:300] for r in results])
+    return [r["reward"] for r in results]
+
+
 def make_grpo_reward(
     judge_or_system: BaseJudgeReward | SimplifiedJudge | JudgeInterface | Mapping[str, Any],
     *,
@@ -65,37 +97,15 @@ def make_grpo_reward(
     else:
         system = JudgeRewardSystem({**dict(judge_or_system), **reward_config}, kind=kind)
 
-    def columns(prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple:
-        n = len(completions)
-        answers = kwargs.get(answer_column)
-        types = kwargs.get(answer_type_column)
-        return (
-            [prompt_text(p) for p in prompts],
-            [completion_text(c) for c in completions],
-            list(answers) if answers is not None else [None] * n,
-            list(types) if types is not None else [None] * n,
-        )
-
-    def report(results: list[dict[str, Any]], seconds: float, kwargs: Mapping[str, Any]) -> list[float | None]:
-        log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
-        n = max(1, len(results))
-        if callable(log_metric):
-            log_metric("judgekit/latency_s", seconds)
-            log_metric("judgekit/failure_rate", sum(r["source"] in ("failed", "rule_fallback") for r in results) / n)
-            log_metric("judgekit/cache_hit_rate", sum(r["source"] == "cache" for r in results) / n)
-        if callable(log_extra):
-            log_extra("judge_source", [r["source"] for r in results])
-            log_extra("judge_explanation", [(r["explanation"] or r["error"] or "")[:300] for r in results])
-        return [r["reward"] for r in results]
-
     if asynchronous:
 
         async def reward_fn(
             prompts: list[Any], completions: list[Any], completion_ids: Any = None, **kwargs: Any
         ) -> list[float | None]:
             started = time.perf_counter()
-            results = await system.areward_batch(*columns(prompts, completions, kwargs))
-            return report(results, time.perf_counter() - started, kwargs)
+            text = _columns(prompts, completions, kwargs, answer_column, answer_type_column)
+            results = await system.areward_batch(*text)
+            return _report(results, time.perf_counter() - started, kwargs)
 
     else:
 
@@ -106,9 +116,65 @@ def make_grpo_reward(
             **kwargs: Any,
         ) -> list[float | None]:
             started = time.perf_counter()
-            results = system.reward_batch(*columns(prompts, completions, kwargs))
-            return report(results, time.perf_counter() - started, kwargs)
+            text = _columns(prompts, completions, kwargs, answer_column, answer_type_column)
+            results = system.reward_batch(*text)
+            return _report(results, time.perf_counter() - started, kwargs)
 
     reward_fn.__name__ = reward_fn.__qualname__ = name or f"judgekit_{kind}_reward"
     reward_fn.reward_system = system  # type: ignore[attr-defined]
+    return reward_fn
+
+
+def make_group_reward(
+    judge_or_system: GroupReward | BaseJudgeReward | SimplifiedJudge | JudgeInterface | Mapping[str, Any],
+    *,
+    num_generations: int | None = None,
+    kind: str = "listwise",
+    answer_column: str = "answer",
+    answer_type_column: str = "answer_type",
+    asynchronous: bool = False,
+    name: str | None = None,
+    **options: Any,
+) -> Callable[..., Any]:
+    """A GRPO reward function for TRL that judges each prompt's group of completions together.
+
+    TRL calls a reward function with each prompt's ``num_generations`` completions next to each other: this
+    one groups them by prompt (`judgekit.reward.group.consecutive_groups`), checks each group has
+    ``num_generations`` members (pass GRPOConfig's ``num_generations``; a `ConfigError` otherwise), and makes
+    one group judgement per prompt (``kind``: ``listwise``, one request, or ``tournament``), all prompts
+    concurrently. Rewards come back per completion, in order; a member whose group judgement failed gets the
+    rule fallback or None (never 0). ``options`` go to `SimplifiedJudge.evaluate_group`. Logging as
+    `make_grpo_reward`.
+    """
+    group = (
+        judge_or_system
+        if isinstance(judge_or_system, GroupReward)
+        else GroupReward(judge_or_system, kind=kind, **options)
+    )
+
+    async def judge(prompts: list[Any], completions: list[Any], kwargs: Mapping[str, Any]) -> list[float | None]:
+        started = time.perf_counter()
+        text = _columns(prompts, completions, kwargs, answer_column, answer_type_column)
+        results = await group.areward_batch(*text, group_size=num_generations)
+        return _report(results, time.perf_counter() - started, kwargs)
+
+    if asynchronous:
+
+        async def reward_fn(
+            prompts: list[Any], completions: list[Any], completion_ids: Any = None, **kwargs: Any
+        ) -> list[float | None]:
+            return await judge(prompts, completions, kwargs)
+
+    else:
+
+        def reward_fn(
+            prompts: list[Any],
+            completions: list[Any],
+            completion_ids: Any = None,  # type: ignore[misc]
+            **kwargs: Any,
+        ) -> list[float | None]:
+            return run_sync(judge(prompts, completions, kwargs))
+
+    reward_fn.__name__ = reward_fn.__qualname__ = name or f"judgekit_{group.kind}_reward"
+    reward_fn.group_reward = group  # type: ignore[attr-defined]
     return reward_fn
