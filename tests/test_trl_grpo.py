@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
