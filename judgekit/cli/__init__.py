@@ -221,6 +221,11 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
         help="auto: correctness when a request has an answer, else pointwise (default auto)",
     )
     serve.add_argument(
+        "--group-kind",
+        choices=tuple(kinds.GROUP_KINDS),
+        help="OpenRLHF's /get_reward judges each prompt's completions together this way (default: one by one)",
+    )
+    serve.add_argument(
         "--api-key-env",
         default="JUDGE_SERVER_API_KEY",
         metavar="ENV_VAR",
