@@ -10,6 +10,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from judgekit import SimplifiedJudge
 from judgekit.reward import JudgeRewardSystem, make_group_reward, make_grpo_reward
+from judgekit.reward.monitor import ShadowMonitor
 from judgekit.testing import FakeLLMServer, Fault
 from judgekit.testing.groups import rule_judge
 from judgekit.testing.tiny_models import build_tiny_qwen2
@@ -76,6 +77,8 @@ def test_grpo_trainer_two_steps_with_a_listwise_group_reward(tmp_path, server: F
         return rewards
 
     recording_fn.__name__ = "judge_group"
+    monitor = ShadowMonitor(SimplifiedJudge(base_url=server.base_url, model_name="shadow"), share=0.25)
+    watched_fn = monitor.wrap(recording_fn)
     dataset = Dataset.from_dict({"prompt": ["what is 2+2?", "name a color", "what is 3+3?", "say hi"]})
     config = GRPOConfig(
         output_dir=str(tmp_path),
@@ -91,12 +94,18 @@ def test_grpo_trainer_two_steps_with_a_listwise_group_reward(tmp_path, server: F
         save_strategy="no",
     )
     trainer = GRPOTrainer(
-        model=str(build_tiny_qwen2(None)), reward_funcs=[recording_fn], args=config, train_dataset=dataset
+        model=str(build_tiny_qwen2(None)), reward_funcs=[watched_fn], args=config, train_dataset=dataset
     )
     trainer.train()
 
     assert trainer.state.global_step == 2
-    assert len(calls) == 2 and server.count("/v1/chat/completions") == 4  # 2 steps x 2 groups, not 16
+    judged = [r for r in server.requests if r.json["model"] == "judge"]
+    assert len(calls) == 2 and len(judged) == 4  # 2 steps x 2 groups, not 16
     for completions, rewards in calls:
         assert rewards == [pytest.approx((min(10, 1 + len(c) % 10) - 1) / 9) for c in completions]
     assert "rewards/judge_group/mean" in trainer.state.log_history[0]
+    # the shadow monitor: 2 of each step's 8 completions re-scored, its metrics in TRL's logs
+    assert sum(r.json["model"] == "shadow" for r in server.requests) == 4 and len(monitor.history) == 2
+    assert {"monitor/agreement", "monitor/reward_length_corr", "monitor/unscorable_share"} <= set(
+        trainer.state.log_history[0]
+    )
