@@ -151,5 +151,5 @@ def test_the_custom_kind_is_in_the_spec_but_not_among_the_built_in_kinds() -> No
     assert "custom" not in KINDS and "custom" not in kind_names() and "custom" not in SERVER_KINDS
     assert "custom" not in CLI_KINDS  # a CLI flag cannot carry a Python parser
     assert JudgeConfig(judge_type="custom").judge_type == "custom"
-    with pytest.raises(ConfigError, match=r"did you mean 'custom'.*pairwise, custom"):
+    with pytest.raises(ConfigError, match=r"did you mean 'custom'.*pairwise, listwise, tournament, custom"):
         get_kind("custon")
