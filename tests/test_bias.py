@@ -134,3 +134,14 @@ def test_probe_command_writes_the_report(server: FakeLLMServer, tmp_path: Path) 
     report = json.loads(out.read_text())
     assert set(report["probes"]) == {"padding", "swap"} and report["items"] == 40
     assert "padding" in done.stdout and "flip" in done.stdout
+
+
+def test_bias_section_in_the_validation_report(server: FakeLLMServer, tmp_path: Path) -> None:
+    from judgekit.validation.report import ValidationReport
+
+    server.default_reply = biased
+    report = ValidationReport(kind="pairwise", n=0, n_failed=0, metrics={})
+    report.bias = probe(judge_for(server), "pairwise", items()[:40], probes=["padding"])
+    page = report.save_html(tmp_path / "report.html").read_text()
+    assert '<section id="bias">' in page and "<td>padding</td>" in page and "toward" in page
+    assert json.loads(report.to_json())["bias"]["probes"]["padding"]["judged"] == 40
