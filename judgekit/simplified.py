@@ -239,6 +239,7 @@ class SimplifiedJudge:
         if spec.unit is None:  # listwise: the whole group is one request
             job = self._job(spec.name, {"question": question, "responses": list(responses)},
                             {**options, "answer": reference})  # fmt: skip
+            job.n_samples = 1  # a group is judged once (self-consistency does not combine scores lists)
             result = await self._execute(job)
             result = JudgeResult(result, order=job.options["order"], seed=job.options["seed"])
             return listwise_members(result, n, job.options["score_range"])

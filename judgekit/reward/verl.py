@@ -17,6 +17,7 @@ import asyncio
 import json
 import math
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -244,7 +245,9 @@ class _Member:
     answer_type: str | None
 
 
-_barriers: dict[tuple[int, str], CohortBarrier[_Member, dict[str, Any]]] = {}
+_Barrier = CohortBarrier[_Member, dict[str, Any]]
+_barriers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Barrier]] = weakref.WeakKeyDictionary()
+"""Each event loop's barriers (a barrier's futures belong to one loop), by settings."""
 
 
 def _group_key(extra_info: Any, question: str) -> str:
@@ -254,7 +257,7 @@ def _group_key(extra_info: Any, question: str) -> str:
     return f"uid:{uid}" if uid is not None else f"question:{question}"
 
 
-def _barrier(kwargs: dict[str, Any]) -> CohortBarrier[_Member, dict[str, Any]]:
+def _barrier(kwargs: dict[str, Any]) -> _Barrier:
     """The running loop's barrier for these settings (one group judge per process and settings)."""
     group = {k: kwargs.pop(k) for k in GROUP_KEYWORDS if k in kwargs}
     if "group_size" not in group:
@@ -262,9 +265,10 @@ def _barrier(kwargs: dict[str, Any]) -> CohortBarrier[_Member, dict[str, Any]]:
             "acompute_group_score needs reward_kwargs.group_size (= actor_rollout_ref.rollout.n)", "group_size"
         )
     system = _system(kwargs)
-    key = (id(asyncio.get_running_loop()), json.dumps([group, kwargs], sort_keys=True, default=str))
+    key = json.dumps([group, kwargs], sort_keys=True, default=str)
     with _lock:
-        barrier = _barriers.get(key)
+        barriers = _barriers.setdefault(asyncio.get_running_loop(), {})
+        barrier = barriers.get(key)
         if barrier is None:
             rewards = GroupReward(system, kind=str(group.get("group_kind", "listwise")))
 
@@ -277,7 +281,7 @@ def _barrier(kwargs: dict[str, Any]) -> CohortBarrier[_Member, dict[str, Any]]:
                 return [{**_as_verl(r, system.config.failure_reward), **extra} for r in results]
 
             timeout = float(group.get("group_timeout", DEFAULT_GROUP_TIMEOUT))
-            barrier = _barriers[key] = CohortBarrier(judge, int(group["group_size"]), timeout)
+            barrier = barriers[key] = CohortBarrier(judge, int(group["group_size"]), timeout)
         return barrier
 
 
