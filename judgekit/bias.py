@@ -83,9 +83,9 @@ def _verdict(kind: str, result: JudgeResult) -> Any:
 
 
 def _compare(kind: str, name: str, original: Any, copy: Any) -> str | None:
-    """None when the verdict held; else the direction of the flip."""
+    """None when the verdict held; else ``toward`` or ``away`` (for ``swap``: the first or second position)."""
     if name == "swap":  # the copy's A is the original's B: a held verdict names the other letter
-        return None if original != copy else ("first" if copy == "A" else "second")
+        return None if original != copy else ("toward" if copy == "A" else "away")
     if original == copy:
         return None
     if kind == "pairwise":
@@ -138,9 +138,9 @@ async def aprobe(
         pairs = [(o, c) for o, c in zip(originals, copies, strict=True) if o["success"] and c["success"]]
         moved = [_compare(kind, name, _verdict(kind, o), _verdict(kind, c)) for o, c in pairs]
         flips = [m for m in moved if m is not None]
-        counts = {d: flips.count(d) for d in (("first", "second") if name == "swap" else ("toward", "away"))}
-        first, second = counts.values()
-        direction = "none" if not flips else max(counts, key=counts.__getitem__) if first != second else "mixed"
+        toward, away = flips.count("toward"), flips.count("away")
+        labels = ("first", "second") if name == "swap" else ("toward", "away")
+        direction = "none" if not flips else "mixed" if toward == away else labels[toward < away]
         shift = None
         if kind == "pointwise" and pairs:
             shift = sum(_verdict(kind, c) - _verdict(kind, o) for o, c in pairs) / len(pairs)
@@ -150,8 +150,8 @@ async def aprobe(
             "flips": len(flips),
             "flip_rate": len(flips) / len(pairs) if pairs else None,
             "ci95": _interval(len(flips), len(pairs)),
-            "toward": counts.get("toward", counts.get("first", 0)),
-            "away": counts.get("away", counts.get("second", 0)),
+            "toward": toward,
+            "away": away,
             "direction": direction,
             "mean_shift": shift,
         }

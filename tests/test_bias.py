@@ -145,3 +145,9 @@ def test_bias_section_in_the_validation_report(server: FakeLLMServer, tmp_path: 
     page = report.save_html(tmp_path / "report.html").read_text()
     assert '<section id="bias">' in page and "<td>padding</td>" in page and "toward" in page
     assert json.loads(report.to_json())["bias"]["probes"]["padding"]["judged"] == 40
+
+
+def test_swap_probe_reports_position_bias(server: FakeLLMServer) -> None:
+    server.default_reply = "<better>A</better>"  # always the first position
+    row = probe(judge_for(server), "pairwise", items()[:20], probes=["swap"])["probes"]["swap"]
+    assert (row["flips"], row["toward"], row["away"], row["direction"]) == (20, 20, 0, "first")
