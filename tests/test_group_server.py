@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 import math
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -89,3 +95,35 @@ def test_openrlhf_remote_rm_one_by_one(judged: FakeLLMServer) -> None:
         srv.stop()
     assert judged.count("/v1/chat/completions") == 2
     assert out["rewards"] == [pytest.approx(2 / 9), pytest.approx(8 / 9)]
+
+
+def test_judgekit_serve_group_kind_for_openrlhf(judged: FakeLLMServer) -> None:
+    """The documented command: ``judgekit serve ... --group-kind listwise``, then OpenRLHF's request."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-m", "judgekit.cli", "serve", "--api-type", "openai", "--base-url", judged.base_url,
+           "--model", "judge", "--port", str(port), "--group-kind", "listwise", "--log-level", "warning"]  # fmt: skip
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": "sk-test",
+        "JUDGE_SERVER_API_KEY": "",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        body = {"query": ["P x quality 2", "P y quality 8"], "prompts": ["P", "P"], "labels": ["", ""]}
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                reply = requests.post(f"http://127.0.0.1:{port}/get_reward", json=body, timeout=10)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None, "judgekit serve did not start"
+                time.sleep(0.2)
+        assert reply.json()["rewards"] == [pytest.approx(1 / 9), pytest.approx(7 / 9)]
+        assert judged.count("/v1/chat/completions") == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
