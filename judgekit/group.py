@@ -72,7 +72,7 @@ def tournament_members(
     """One result per member (input order) from the swap-judged pairwise ``results`` of ``pairs``."""
     comparisons: list[tuple[int, int]] = []  # (winner, loser), one per order judged
     seen = [0] * n
-    errors: list[str] = []
+    errors: list[tuple[str, str | None]] = []  # (message, error_type) of each failed comparison
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     for (i, j), result in zip(pairs, results, strict=True):
         orders = result.get("swap_results") or [result]
@@ -80,7 +80,7 @@ def tournament_members(
             for key in usage:
                 usage[key] += int((one.get("usage") or {}).get(key) or 0)
             if not one["success"] or one.get("result") not in ("A", "B"):
-                errors.append(str(one.get("error_message") or "no verdict"))
+                errors.append((str(one.get("error_message") or "no verdict"), one.get("error_type") or "ParseError"))
                 continue
             first, second = (i, j) if k == 0 else (j, i)  # the second order showed j as A
             comparisons.append((first, second) if one["result"] == "A" else (second, first))
@@ -97,8 +97,8 @@ def tournament_members(
     members = []
     for i in range(n):
         if not seen[i]:
-            reason = errors[0] if errors else "a group of one has nothing to compare"
-            members.append(_failed(base, i, f"no comparison of this member succeeded: {reason}", "GroupJudgeError"))
+            reason, error_type = errors[0] if errors else ("a group of one has nothing to compare", "ConfigError")
+            members.append(_failed(base, i, f"no comparison of this member succeeded: {reason}", error_type))
             continue
         others = [j for j in fitted if j != i]
         reward = sum(_sigmoid(strengths[i] - strengths[j]) for j in others) / len(others) if others else 0.5
