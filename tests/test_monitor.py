@@ -50,3 +50,19 @@ def test_monitor_reads_a_verl_rollout_dump(server: FakeLLMServer, tmp_path: Path
 def test_monitor_settings(server: FakeLLMServer) -> None:
     with pytest.raises(ConfigError, match="share"):
         ShadowMonitor(shadow_for(server), share=0)
+
+
+def test_trl_callback_puts_the_mean_since_the_last_log_into_the_logs(server: FakeLLMServer, tmp_path: Path) -> None:
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    server.default_reply = "<score>10</score>"
+    monitor = ShadowMonitor(shadow_for(server), share=1.0)
+    monitor.observe(["q"] * 4, ["a", "bb", "ccc", "dddd"], [1.0, 1.0, 0.0, None])  # agreement 2/3
+    monitor.observe(["q"] * 2, ["a", "bb"], [1.0, 1.0])  # agreement 1
+    callback = monitor.trl_callback()
+    state, logs = TrainerState(), {"loss": 0.5}
+    state.log_history.append({**logs, "step": 2})  # as Trainer.log does before on_log
+    callback.on_log(TrainingArguments(output_dir=str(tmp_path), report_to="none"), state, TrainerControl(), logs)
+    assert logs["monitor/agreement"] == pytest.approx((2 / 3 + 1) / 2)
+    assert state.log_history[-1]["monitor/unscorable_share"] == pytest.approx(0.125)
+    assert monitor.take_unlogged() == {}  # logged once

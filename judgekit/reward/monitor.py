@@ -12,7 +12,9 @@ metrics are:
 - ``monitor/unscorable_share``: share of the step's completions whose reward is None or NaN;
 - ``monitor/shadow_unscorable_share``, ``monitor/sampled``.
 
-TRL: `wrap` a reward function; the metrics go to TRL's ``log_metric`` (the trainer's logs, W&B, ...). verl:
+TRL: `wrap` a reward function; the metrics go to TRL's ``log_metric`` (the trainer's logs, W&B, ...) when TRL
+passes one to reward functions, else add `trl_callback` to the trainer's callbacks: a ``TrainerCallback`` that
+puts the steps' metrics (mean since the last log) into the trainer's logs at each logging step. verl:
 its reward function sees one sample at a time, so read the step's rollout dump instead
 (``trainer.rollout_data_dir``: ``<step>.jsonl`` with ``input``, ``output``, ``score``) with `observe_dump`.
 """
@@ -76,6 +78,7 @@ class ShadowMonitor:
         self.share, self.min_samples = share, min_samples
         self._rng = random.Random(seed)
         self.history: list[dict[str, float]] = []
+        self._unlogged: list[dict[str, float]] = []
 
     async def aobserve(
         self,
@@ -106,7 +109,34 @@ class ShadowMonitor:
             "monitor/shadow_unscorable_share": sum(not _scored(s["reward"]) for s in shadow) / k if k else math.nan,
         }
         self.history.append(metrics)
+        self._unlogged.append(metrics)
         return metrics
+
+    def take_unlogged(self) -> dict[str, float]:
+        """The mean of each metric over the steps observed since the last call (NaN steps left out)."""
+        steps, self._unlogged = self._unlogged, []
+        out: dict[str, float] = {}
+        for name in steps[0] if steps else ():
+            values = [m[name] for m in steps if not math.isnan(m[name])]
+            out[name] = sum(values) / len(values) if values else math.nan
+        return out
+
+    def trl_callback(self) -> Any:
+        """A ``transformers.TrainerCallback`` that adds this monitor's metrics (mean over the steps since the last
+        log) to every log of the trainer: ``trainer.state.log_history`` and every reporter after it."""
+        from transformers import TrainerCallback
+
+        monitor = self
+
+        class ShadowMonitorCallback(TrainerCallback):  # type: ignore[misc]
+            def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
+                metrics = monitor.take_unlogged()
+                if metrics and logs is not None:
+                    logs.update(metrics)
+                    if state.log_history:
+                        state.log_history[-1].update(metrics)
+
+        return ShadowMonitorCallback()
 
     def observe(
         self,
@@ -128,7 +158,8 @@ class ShadowMonitor:
 
     def wrap(self, reward_fn: Callable[..., Any], *, answer_column: str = "answer") -> Callable[..., Any]:
         """A TRL reward function that returns ``reward_fn``'s rewards and logs this monitor's metrics for the
-        step through TRL's ``log_metric``. Works for sync and ``async`` reward functions."""
+        step through TRL's ``log_metric`` (else `trl_callback` logs them). Works for sync and ``async`` reward
+        functions."""
         from judgekit.reward.trl import completion_text, prompt_text
 
         async def watch(rewards: list[Any], prompts: list[Any], completions: list[Any], kwargs: dict[str, Any]) -> None:
@@ -138,7 +169,8 @@ class ShadowMonitor:
                 [None if a is None else str(a) for a in answers] if answers is not None else None,
             )  # fmt: skip
             log_metric = kwargs.get("log_metric")
-            if callable(log_metric):
+            if callable(log_metric):  # TRL's own channel; the callback then has nothing left to add
+                self._unlogged.clear()
                 for name, value in metrics.items():
                     log_metric(name, value)
 
