@@ -34,7 +34,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
 from judgekit.batching.dynamic import DynamicBatcher, QueueFullError
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
-from judgekit.kinds import SERVER_KINDS, get_kind
+from judgekit.kinds import get_kind, server_kinds
 from judgekit.scoring import resolve_kind, score_result
 from judgekit.server._metrics import ServerMetrics
 from judgekit.server.protocol import (
@@ -87,8 +87,8 @@ class JudgeService:
         if group_kind is not None and not (get_kind(group_kind, field="group_kind").group):
             raise ConfigError(f"group_kind must be listwise or tournament, got {group_kind!r}", "group_kind")
         self.group_kind = group_kind
-        if kind not in SERVER_KINDS:
-            raise ConfigError(f"kind must be one of {', '.join(SERVER_KINDS)}, got {kind!r}", "kind")
+        if kind not in server_kinds():
+            raise ConfigError(f"kind must be one of {', '.join(server_kinds())}, got {kind!r}", "kind")
         for name, value in (
             ("max_batch_size", max_batch_size),
             ("max_body_bytes", max_body_bytes),
