@@ -143,3 +143,15 @@ def test_group_reward_rule_fallback_and_async(server: FakeLLMServer) -> None:
     reward = GroupReward(judge_for(server), fallback_to_rule=True)
     out = asyncio.run(reward.areward_group("2+2?", ["it is 4", "it is 5"], answer="4"))
     assert [o["reward"] for o in out] == [1.0, 0.0] and {o["source"] for o in out} == {"rule_fallback"}
+
+
+def test_group_kinds_are_not_registrable() -> None:
+    from dataclasses import replace
+
+    from judgekit.kinds import GROUP_KINDS, KINDS, get_kind, register_kind
+
+    assert get_kind("listwise") is GROUP_KINDS["listwise"] and "listwise" not in KINDS
+    with pytest.raises(ConfigError, match="group kinds"):
+        register_kind(replace(get_kind("pointwise"), name="tournament", method="evaluate_tourney"))
+    with pytest.raises(ConfigError, match="evaluate_group"):
+        register_kind(replace(get_kind("pointwise"), name="groupish", method="evaluate_group"))
