@@ -38,6 +38,7 @@ __all__ = [
     "CALL_OPTIONS",
     "CUSTOM",
     "KINDS",
+    "METADATA_KEYS",
     "REQUEST_OPTIONS",
     "SERVER_KINDS",
     "VERDICT_WORDS",
@@ -55,6 +56,10 @@ REQUEST_OPTIONS = ("temperature", "max_tokens", "system_prompt")
 
 CALL_OPTIONS = ("custom_prompt", "images", "logprob_score", "n_samples", *REQUEST_OPTIONS)
 """Keyword options every ``evaluate_*`` method accepts, besides its kind's own."""
+
+METADATA_KEYS = ("id", "pair_id", "kind", "label")
+"""Keys of a (labelled) item that are about the item, not judge inputs: ``judgekit batch`` and ``validate``
+keep them out of the judge call (``batch`` carries them to its output)."""
 
 
 def suggest(name: str, known: Collection[str]) -> str:

@@ -193,6 +193,13 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     batch.add_argument("--concurrency", type=int, help="items judged at once (default: --max-concurrent, 32)")
     batch.add_argument("--retry-failed", action="store_true", help="judge items that failed before again")
     batch.add_argument("--include-prompt", action="store_true", help="also write each item's prompt")
+    batch.add_argument(
+        "--meta",
+        action="append",
+        metavar="COLUMN",
+        help="a column to carry to the output instead of sending it to the judge (repeatable; "
+        "id, pair_id, kind and label always are)",
+    )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     provider_batch = batch.add_argument_group("provider batch API (openai, azure, anthropic)")
     provider_batch.add_argument("--batch-api", action="store_true", help="judge through the provider's batch API")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -86,7 +87,13 @@ def item_for(kind: str, given: dict[str, Any], *, strict: bool) -> dict[str, Any
     missing = [name for name in required if item.get(name) is None]
     if missing:
         flags = ", ".join("--" + name.replace("_", "-") for name in missing)
-        raise UsageError(f"kind {kind!r} needs {flags} (or those fields in the JSON input)")
+        unknown = set(item) - set(required) - set(optional) - set(COMMON_FIELDS)
+        hints = "".join(
+            f"; the input has {close[0]!r}: did you mean {name!r}?"
+            for name in missing
+            if (close := difflib.get_close_matches(name, sorted(unknown), n=1))
+        )
+        raise UsageError(f"kind {kind!r} needs {flags} (or those fields in the JSON input){hints}")
     if strict:
         extra = sorted(set(item) - set(required) - set(optional) - set(COMMON_FIELDS))
         if extra:
@@ -133,7 +140,7 @@ def plain(value: Any) -> Any:
 
 def read_jsonl(path: str) -> list[tuple[int, dict[str, Any]]]:
     """``(index, item)`` for every non-empty line; a bad line is a usage error naming it."""
-    text = sys.stdin.read() if path == "-" else read_text(path)
+    text = (sys.stdin.read() if path == "-" else read_text(path)).removeprefix("\ufeff")  # a UTF-8 BOM
     items: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
