@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from loguru import logger
 from pydantic import BaseModel
 
+from judgekit._logtally import RETRY_WARNINGS
 from judgekit._ratelimit import AdaptiveLimit, ConcurrencyGate, RateLimiter, current_batch, estimate_prompt_tokens
 from judgekit._sync import LoopLocal, run_sync
 from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, gather_ordered, run_batch
 from judgekit.cache import JudgeCache, cache_from_config, cache_key, request_key_data
+from judgekit.circuit import EndpointCircuit, tcp_probe
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError, ProviderResponseError, RateLimitError
 from judgekit.parsing import split_reasoning
@@ -114,6 +116,18 @@ class JudgeInterface:
 
     async def aclose(self) -> None:
         """Release connections held on the running loop."""
+
+    def base_urls(self, config: JudgeConfig) -> list[str]:
+        """Where requests with ``config`` go (none: an in-process backend). `fail_fast` watches these."""
+        return config.base_urls
+
+    async def preflight(self) -> None:
+        """Before a batch: check that the endpoint can be reached at all (a TCP connect). When it cannot, the
+        batch's requests wait for it and fail at once with "cannot reach" if it does not come back within
+        ``fail_fast_after`` seconds (`judgekit.circuit.EndpointCircuit`). A no-op without ``fail_fast``."""
+        circuit = self._circuit(self.config)
+        if circuit is not None:
+            await circuit.preflight()
 
     # -- capabilities (hooks generic code calls; providers override) --------------------------------
 
@@ -323,10 +337,17 @@ class JudgeInterface:
         """
         tries = tries or _Tries()
         backoff: _Backoff | None = None
+        circuit = self._circuit(config)
         while True:
             tries.count += 1
             try:
-                return await self._attempt(send, config, estimate_tokens)
+                if circuit is None:
+                    return await self._attempt(send, config, estimate_tokens)
+                return await circuit.call(
+                    lambda: self._attempt(send, config, estimate_tokens),
+                    provider=self.provider_name,
+                    model=config.model_name,
+                )
             except ProviderError as exc:
                 if tries.count > config.num_retries or not self.should_retry(exc):
                     raise
@@ -366,13 +387,23 @@ class JudgeInterface:
         gate, limit = scope.gate_for(self, self.config.adaptive_concurrency)
         return gate, limit, limiter
 
+    def _circuit(self, config: JudgeConfig) -> EndpointCircuit | None:
+        """The fail-fast circuit of ``config``'s endpoint (None: ``fail_fast`` off, or no endpoint)."""
+        urls = self.base_urls(config) if config.fail_fast else []
+        if not urls:
+            return None
+        key = (tuple(urls), config.fail_fast_after)
+        circuits = self.__dict__.setdefault("_circuits", {})  # not in __init__: a subclass may skip ours
+        circuit = circuits.get(key)
+        if circuit is None:
+            circuit = circuits[key] = EndpointCircuit(urls, patience=config.fail_fast_after, probe=tcp_probe(urls))
+        return circuit  # type: ignore[no-any-return]
+
     def _log_retry(self, exc: BaseException | None, attempt: int, config: JudgeConfig) -> None:
-        logger.warning(
-            "judgekit: {} attempt {}/{} failed: {}; retrying",
-            self.provider_name,
-            attempt,
-            config.num_retries + 1,
-            exc,
+        status = getattr(exc, "status_code", None)
+        RETRY_WARNINGS.warn(
+            f"{self.provider_name} retries after {type(exc).__name__}{f' (HTTP {status})' if status else ''}",
+            f"judgekit: {self.provider_name} attempt {attempt}/{config.num_retries + 1} failed: {exc}; retrying",
         )
 
     def _failure(self, exc: Exception, config: JudgeConfig, started: float, attempts: int) -> JudgeResponse:
@@ -437,6 +468,7 @@ class JudgeInterface:
             )  # fmt: skip
             self.last_batch_stats = stats
             return results
+        await self.preflight()
         results, stats = await run_batch(
             requests,
             self.aevaluate,

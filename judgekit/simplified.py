@@ -316,6 +316,7 @@ class SimplifiedJudge:
         jobs = [self._prepare(kind, item, i) for i, item in enumerate(items)]
         if batch_api:
             return await self._through_batch_api(jobs, batch_api, progress, max_cost, max_tokens_total)
+        await self.judge.preflight()
         results, stats = await run_batch(
             jobs,
             self._execute,

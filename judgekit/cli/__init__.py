@@ -15,7 +15,16 @@ import sys
 from collections.abc import Sequence
 
 from judgekit import kinds
-from judgekit.cli._common import FIELD_HELP, FIELD_SHORT, ITEM_FIELDS, KINDS, UsageError, make_judge, read_jsonl
+from judgekit.cli._common import (
+    FIELD_HELP,
+    FIELD_SHORT,
+    ITEM_FIELDS,
+    KINDS,
+    UsageError,
+    logs_above_progress,
+    make_judge,
+    read_jsonl,
+)
 from judgekit.cli.batch import cmd_batch
 from judgekit.cli.judge import cmd_judge
 from judgekit.cli.providers import cmd_providers
@@ -52,6 +61,12 @@ def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str |
     group.add_argument("--timeout", type=float, help="seconds per attempt")
     group.add_argument("--num-retries", type=int, help="retries after the first attempt")
     group.add_argument("--retry-delay", type=float, help="first backoff in seconds")
+    group.add_argument(
+        "--keep-retrying",
+        action="store_true",
+        help="retry every request against an endpoint that cannot be reached, instead of failing the remaining "
+        "ones at once after --set fail_fast_after=SECONDS (20) (docs/performance.md)",
+    )
     group.add_argument("--max-concurrent", type=int, help="requests in flight at once")
     group.add_argument("--temperature", type=float)
     group.add_argument("--max-tokens", type=int)
@@ -330,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from judgekit.errors import ConfigError
 
+    if args.command != "serve":  # uvicorn has its own logging
+        logs_above_progress()
     try:
         return int(args.handler(args))
     except (UsageError, ConfigError) as exc:

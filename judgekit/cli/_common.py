@@ -35,6 +35,24 @@ class UsageError(Exception):
     """A mistake on the command line: exit code 2."""
 
 
+def logs_above_progress() -> None:
+    """Send loguru's default output (stderr) through ``tqdm.write``, so that a log line is printed above a
+    progress bar instead of through it. A sink the user added is left alone."""
+    from loguru import logger
+
+    try:
+        logger.remove(0)  # loguru's default stderr handler
+    except ValueError:
+        return  # already replaced (by us, or by the user)
+
+    def write(message: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr, end="")
+
+    logger.add(write, colorize=sys.stderr.isatty())
+
+
 def make_judge(args: argparse.Namespace) -> Any:
     """A `SimplifiedJudge` from the backend flags (unset ones come from the environment)."""
     from judgekit.simplified import SimplifiedJudge
@@ -60,6 +78,8 @@ def make_judge(args: argparse.Namespace) -> Any:
         "cache": args.cache,
     }
     fields.update({k: v for k, v in flags.items() if v is not None})
+    if args.keep_retrying:
+        fields["fail_fast"] = False
     if args.base_url:
         fields["base_url"] = args.base_url[0] if len(args.base_url) == 1 else args.base_url
     if args.backend_key_env:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from judgekit._logtally import RETRY_WARNINGS
 from judgekit.cli._common import UsageError, item_for, make_judge, plain, read_jsonl
 from judgekit.kinds import METADATA_KEYS
 
@@ -75,12 +76,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise UsageError(f"the {judge.judge.provider_name} backend is not configured (no API key or base URL?)")
     concurrency = args.concurrency or judge.config.max_concurrent
     try:
-        if args.batch_api:
-            asyncio.run(_run_batch_api(judge, args, todo, out, tally))
-        elif args.ray:
-            _run_batch_on_ray(judge, args, todo, out, tally, concurrency)
-        else:
-            asyncio.run(_run_batch(judge, args, todo, out, tally, concurrency))
+        with RETRY_WARNINGS.batch():  # repeated retry warnings: counted, reported once at the end
+            if args.batch_api:
+                asyncio.run(_run_batch_api(judge, args, todo, out, tally))
+            elif args.ray:
+                _run_batch_on_ray(judge, args, todo, out, tally, concurrency)
+            else:
+                asyncio.run(_run_batch(judge, args, todo, out, tally, concurrency))
     except KeyboardInterrupt:
         print(f"interrupted: {out} holds every finished item; re-run the same command to resume", file=sys.stderr)
         raise
@@ -92,17 +94,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _progress(args: argparse.Namespace, tally: _Tally) -> Any:
-    from tqdm import tqdm
+    from judgekit._progress import progress_bar
 
-    return tqdm(
-        total=tally.items,
-        initial=tally.skipped,
-        desc=f"judging ({args.kind})",
-        unit="item",
-        file=sys.stderr,
-        disable=args.no_progress,
-        dynamic_ncols=True,
-    )
+    if args.no_progress:
+        from tqdm import tqdm
+
+        return tqdm(disable=True)
+    return progress_bar(tally.items, initial=tally.skipped, desc=f"judging ({args.kind})", dynamic_ncols=True)
 
 
 def _write(

@@ -113,7 +113,7 @@ def run(
         judge = make_judge(args)
         try:
             inputs = [{k: v for k, v in item.items() if k not in METADATA_KEYS} for item in items]
-            results = judge.evaluate_batch(spec.name, inputs, progress=not args.no_progress and sys.stderr.isatty())
+            results = judge.evaluate_batch(spec.name, inputs, progress=not args.no_progress)
         finally:
             judge.close()
         judge_name = " ".join(x for x in (judge.judge.provider_name, judge.config.model_name or "") if x)
