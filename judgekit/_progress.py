@@ -16,15 +16,15 @@ __all__ = ["PlainProgress", "progress_bar"]
 def progress_bar(
     total: int, *, desc: str = "judging", initial: int = 0, file: TextIO | None = None, **tqdm_options: Any
 ) -> Any:
-    """A tqdm bar when ``file`` (default stderr) is a terminal or this is a notebook, else a `PlainProgress`.
-    Both have ``update``, ``set_postfix`` and ``close``."""
+    """A tqdm bar when stderr is a terminal, in a notebook, or when the caller names the ``file`` to draw it
+    on; else (stderr to a file or a pipe) a `PlainProgress`. Both have ``update``, ``set_postfix`` and
+    ``close``."""
     from tqdm.auto import tqdm
 
-    file = file if file is not None else sys.stderr
     notebook = any("notebook" in cls.__module__ for cls in tqdm.__mro__)
-    if notebook or _is_terminal(file):
-        return tqdm(total=total, desc=desc, initial=initial, file=file, **{"unit": "item", **tqdm_options})
-    return PlainProgress(total, desc=desc, initial=initial, file=file)
+    if file is None and not notebook and not _is_terminal(sys.stderr):
+        return PlainProgress(total, desc=desc, initial=initial)
+    return tqdm(total=total, desc=desc, initial=initial, file=file, **{"unit": "item", **tqdm_options})
 
 
 def _is_terminal(file: Any) -> bool:

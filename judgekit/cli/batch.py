@@ -233,7 +233,7 @@ async def _run_batch_api(
             args.kind,
             [fields for _, fields in ready],
             batch_api=options,
-            progress=False if args.no_progress else {"file": sys.stderr, "dynamic_ncols": True},
+            progress=False if args.no_progress else {"dynamic_ncols": True},
         )
         tally.batch_api = judge.last_batch_stats
     finally:
