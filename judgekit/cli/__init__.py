@@ -133,12 +133,17 @@ examples:
       --ray --address auto --actors 8 --gpus-per-actor 1          # on a Ray cluster (docs/scale-out.md)
   judgekit batch items.jsonl -o judged.jsonl --kind binary --model gpt-4o-mini --batch-api   # half price, < 24 h
 
-Each input line is a JSON object with the kind's fields (binary: question, answer, prediction) and an
-optional "id". Each finished item is appended to the output at once, as {"index", "id"?, "success",
-"result", "scores", "error_message", ...}, in completion order (sort by "index" for input order).
+Each input line is a JSON object with the kind's fields (binary: question, answer, prediction). Its "id",
+"pair_id", "kind" and "label" (a labelled file as it is) and the columns named by --meta are not sent to the
+judge but copied to the output; lines naming another "kind" are not judged. Each finished item is appended to
+the output at once, as {"index", "id"?, "label"?, "success", "result", "scores", "error_message", ...}, in
+completion order (sort by "index" for input order).
 Re-running the same command resumes: items already in the output (matched by "id", else by "index")
 are skipped; --retry-failed judges the failed ones again (the last line for an item wins). Items that
 were malformed (ConfigError) are always retried. Exit 1 when any item failed.
+
+An endpoint that cannot be reached fails fast: its requests wait while it is probed and fail at once with
+"cannot reach <url>" after --set fail_fast_after=SECONDS (20); --keep-retrying retries each one instead.
 
 --batch-api (openai, azure, anthropic) submits the items to the provider's batch API instead: half the
 price, results within 24 hours, all written (in input order) once they are back. The submitted batch ids
