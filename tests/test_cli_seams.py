@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from judgekit._progress import PlainProgress
 from judgekit.testing import FakeLLMServer
 from judgekit.validation import load_sample
 
@@ -144,6 +143,8 @@ def test_ctrl_c_says_how_to_resume(tmp_path: Path, server: FakeLLMServer) -> Non
 
 
 def test_plain_progress_prints_a_line_every_few_seconds() -> None:
+    from judgekit._progress import PlainProgress
+
     now = [0.0]
     lines: list[str] = []
 

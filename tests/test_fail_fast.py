@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 
 from judgekit import SimplifiedJudge
-from judgekit._logtally import WarningTally
-from judgekit.circuit import EndpointCircuit
 from judgekit.errors import ProviderConnectionError, ProviderError
 from judgekit.testing import FakeLLMServer
 
@@ -51,6 +49,8 @@ def closed_port() -> int:
 
 
 async def test_three_refusals_hold_the_requests_then_fail_them_at_once() -> None:
+    from judgekit.circuit import EndpointCircuit
+
     clock = Clock()
     probes: list[float] = []
 
@@ -82,6 +82,8 @@ async def test_three_refusals_hold_the_requests_then_fail_them_at_once() -> None
 
 
 async def test_an_endpoint_that_comes_back_gets_the_held_requests() -> None:
+    from judgekit.circuit import EndpointCircuit
+
     clock = Clock()
     up_at = 5.0
 
@@ -102,6 +104,8 @@ async def test_an_endpoint_that_comes_back_gets_the_held_requests() -> None:
 
 
 async def test_http_errors_and_timeouts_do_not_open_it() -> None:
+    from judgekit.circuit import EndpointCircuit
+
     circuit = EndpointCircuit(["http://h:1/v1"], threshold=2, probe=None)
 
     async def server_error() -> str:
@@ -156,6 +160,8 @@ def test_keep_retrying_is_the_old_behaviour() -> None:
 
 
 def test_retry_warnings_are_counted_not_repeated(log_lines: list[str]) -> None:
+    from judgekit._logtally import WarningTally
+
     now = [0.0]
     tally = WarningTally(interval=30.0, clock=lambda: now[0])
     with tally.batch():
