@@ -121,9 +121,8 @@ async def test_http_errors_and_timeouts_do_not_open_it() -> None:
 
 
 def judge_at(base_url: str, **config: object) -> SimplifiedJudge:
-    return SimplifiedJudge(
-        api_type="openai", base_url=base_url, api_key="k", model_name="m", retry_delay=0.05, **config
-    )
+    return SimplifiedJudge(**{"api_type": "openai", "base_url": base_url, "api_key": "k", "model_name": "m",
+                              "retry_delay": 0.05, **config})  # fmt: skip
 
 
 ITEMS = [{"question": f"{i}+1?", "answer": str(i + 1), "prediction": str(i + 1)} for i in range(60)]
@@ -217,3 +216,21 @@ def test_cli_batch_of_200_against_a_port_that_recovers(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert len(records) == 200 and all(r["success"] for r in records)
     assert len(log_records(done.stderr)) <= 3, done.stderr
+
+
+# ------------------------------------------------------------------------------------ judgekit serve's backend
+
+
+def test_a_judge_server_in_front_of_a_dead_endpoint_answers_cannot_reach() -> None:
+    from judgekit.server import ServerThread, create_app
+
+    backend = judge_at(f"http://127.0.0.1:{closed_port()}/v1", fail_fast_after=1.0, retry_delay=10.0)
+    srv = ServerThread(create_app(backend, max_wait_s=0.002), timeout_graceful_shutdown=10).start()
+    try:
+        client = SimplifiedJudge(api_type="judge_server", base_url=srv.url, num_retries=0, timeout=30)
+        results = client.evaluate_batch("correctness", [{"question": "2+2?", "answer": "4", "prediction": "4"}] * 8)
+        client.close()
+    finally:
+        srv.stop()
+    # not 6 attempts 10 s apart each: held for fail_fast_after, then one clear reason for every item
+    assert all(not r.success and "cannot reach http://127.0.0.1:" in r.error_message for r in results)
