@@ -20,14 +20,17 @@ import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from loguru import logger
 
 from judgekit.errors import JudgeTimeoutError, ProviderConnectionError, ProviderError
 
-__all__ = ["CircuitBreaker", "EndpointCircuit", "tcp_probe"]
+if TYPE_CHECKING:
+    from judgekit.config import JudgeConfig
+
+__all__ = ["CircuitBreaker", "EndpointCircuit", "FailFast", "tcp_probe"]
 
 T = TypeVar("T")
 State = Literal["closed", "open", "half_open"]
@@ -246,6 +249,48 @@ class EndpointCircuit:
                 self.patience,
                 self._reason,
             )
+
+
+class _Endpoints(Protocol):
+    provider_name: str
+
+    def base_urls(self, config: JudgeConfig) -> list[str]: ...
+
+
+class FailFast:
+    """The attempt stage of ``JudgeConfig.fail_fast``: each attempt of ``provider`` passes through the
+    `EndpointCircuit` of its endpoint (``provider.base_urls(config)``; none for in-process backends), made on
+    first use with ``config.fail_fast_after`` as its patience and a TCP probe."""
+
+    def __init__(self, provider: _Endpoints) -> None:
+        self.provider = provider
+        self._circuits: dict[tuple[Any, ...], EndpointCircuit] = {}
+
+    def circuit(self, config: JudgeConfig) -> EndpointCircuit | None:
+        """The circuit of ``config``'s endpoint (None: ``fail_fast`` is off, or there is no endpoint)."""
+        urls = self.provider.base_urls(config) if config.fail_fast else []
+        if not urls:
+            return None
+        key = (tuple(urls), config.fail_fast_after)
+        circuit = self._circuits.get(key)
+        if circuit is None:
+            circuit = self._circuits[key] = EndpointCircuit(
+                urls, patience=config.fail_fast_after, probe=tcp_probe(urls)
+            )
+        return circuit
+
+    async def attempt(self, send: Callable[[], Awaitable[T]], config: JudgeConfig) -> T:
+        """``await send()`` through the endpoint's circuit."""
+        circuit = self.circuit(config)
+        if circuit is None:
+            return await send()
+        return await circuit.call(send, provider=self.provider.provider_name, model=config.model_name)
+
+    async def preflight(self, config: JudgeConfig) -> None:
+        """Check the endpoint before a batch (`EndpointCircuit.preflight`)."""
+        circuit = self.circuit(config)
+        if circuit is not None:
+            await circuit.preflight()
 
 
 def tcp_probe(urls: Sequence[str], timeout: float = 3.0) -> Probe | None:

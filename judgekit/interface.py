@@ -18,7 +18,7 @@ from judgekit._ratelimit import AdaptiveLimit, ConcurrencyGate, RateLimiter, cur
 from judgekit._sync import LoopLocal, run_sync
 from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, gather_ordered, run_batch
 from judgekit.cache import JudgeCache, cache_from_config, cache_key, request_key_data
-from judgekit.circuit import EndpointCircuit, tcp_probe
+from judgekit.circuit import FailFast
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError, ProviderResponseError, RateLimitError
 from judgekit.parsing import split_reasoning
@@ -124,10 +124,8 @@ class JudgeInterface:
     async def preflight(self) -> None:
         """Before a batch: check that the endpoint can be reached at all (a TCP connect). When it cannot, the
         batch's requests wait for it and fail at once with "cannot reach" if it does not come back within
-        ``fail_fast_after`` seconds (`judgekit.circuit.EndpointCircuit`). A no-op without ``fail_fast``."""
-        circuit = self._circuit(self.config)
-        if circuit is not None:
-            await circuit.preflight()
+        ``fail_fast_after`` seconds (`judgekit.circuit.FailFast`). A no-op without ``fail_fast``."""
+        await self._fail_fast().preflight(self.config)
 
     # -- capabilities (hooks generic code calls; providers override) --------------------------------
 
@@ -337,17 +335,11 @@ class JudgeInterface:
         """
         tries = tries or _Tries()
         backoff: _Backoff | None = None
-        circuit = self._circuit(config)
+        fail_fast = self._fail_fast()
         while True:
             tries.count += 1
             try:
-                if circuit is None:
-                    return await self._attempt(send, config, estimate_tokens)
-                return await circuit.call(
-                    lambda: self._attempt(send, config, estimate_tokens),
-                    provider=self.provider_name,
-                    model=config.model_name,
-                )
+                return await fail_fast.attempt(lambda: self._attempt(send, config, estimate_tokens), config)
             except ProviderError as exc:
                 if tries.count > config.num_retries or not self.should_retry(exc):
                     raise
@@ -387,17 +379,12 @@ class JudgeInterface:
         gate, limit = scope.gate_for(self, self.config.adaptive_concurrency)
         return gate, limit, limiter
 
-    def _circuit(self, config: JudgeConfig) -> EndpointCircuit | None:
-        """The fail-fast circuit of ``config``'s endpoint (None: ``fail_fast`` off, or no endpoint)."""
-        urls = self.base_urls(config) if config.fail_fast else []
-        if not urls:
-            return None
-        key = (tuple(urls), config.fail_fast_after)
-        circuits = self.__dict__.setdefault("_circuits", {})  # not in __init__: a subclass may skip ours
-        circuit = circuits.get(key)
-        if circuit is None:
-            circuit = circuits[key] = EndpointCircuit(urls, patience=config.fail_fast_after, probe=tcp_probe(urls))
-        return circuit  # type: ignore[no-any-return]
+    def _fail_fast(self) -> FailFast:
+        """The attempt stage of ``fail_fast`` (`judgekit.circuit.FailFast`): one circuit per endpoint."""
+        stage = self.__dict__.get("_fail_fast_stage")  # not made in __init__: a subclass may skip ours
+        if stage is None:
+            stage = self.__dict__["_fail_fast_stage"] = FailFast(self)
+        return stage  # type: ignore[no-any-return]
 
     def _log_retry(self, exc: BaseException | None, attempt: int, config: JudgeConfig) -> None:
         status = getattr(exc, "status_code", None)
