@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +35,11 @@ _JUDGE_ENV = (
 )
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# A run started in the background of a non-interactive shell (`bash scripts/test.sh &`) inherits SIGINT ignored,
+# and so would every subprocess the tests start: the Ctrl-C tests need Ctrl-C to mean what it means at a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
@@ -82,3 +89,25 @@ def log_lines() -> Iterator[list[str]]:
     handler = logger.add(lambda message: lines.append(message.record["message"]), level="WARNING")
     yield lines
     logger.remove(handler)
+
+
+def _signal_state() -> tuple[object, object, frozenset[int]]:
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, []) if threading.current_thread() is threading.main_thread() else ()
+    return signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), frozenset(int(s) for s in mask)
+
+
+@pytest.fixture(autouse=True)
+def no_signal_leaks() -> Iterator[None]:
+    """A test that leaves a SIGINT/SIGTERM handler or a blocked signal behind fails, and the state is restored.
+
+    Handlers and the signal mask outlive a test: a leaked SIGINT handler swallows the Ctrl-C a later test sends,
+    and a blocked or ignored signal is inherited by every subprocess a later test starts."""
+    before = _signal_state()
+    yield
+    after = _signal_state()
+    if after != before:
+        signal.signal(signal.SIGINT, before[0])  # type: ignore[arg-type]
+        signal.signal(signal.SIGTERM, before[1])  # type: ignore[arg-type]
+        if threading.current_thread() is threading.main_thread():
+            signal.pthread_sigmask(signal.SIG_SETMASK, before[2])
+        pytest.fail(f"the test left signal state behind: {before} -> {after}")

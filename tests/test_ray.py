@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -31,12 +32,14 @@ N = 2000
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     # Two logical GPUs: Ray schedules GPU actors and sets CUDA_VISIBLE_DEVICES; torch finds no CUDA and runs on CPU.
+    sigterm = signal.getsignal(signal.SIGTERM)  # ray.init sets its own and ray.shutdown leaves it
     ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, object_store_memory=256 * 1024**2, log_to_driver=False)
     yield
     from ray import serve
 
     serve.shutdown()
     ray.shutdown()
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 def verdict(rec: RecordedRequest) -> Any:

@@ -33,12 +33,14 @@ TIMINGS = ("latency_s",)
 
 @pytest.fixture(scope="module")
 def gcs_address() -> Iterator[str]:
+    sigterm = signal.getsignal(signal.SIGTERM)  # ray.init sets its own and ray.shutdown leaves it
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024**2, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     from ray import serve
 
     serve.shutdown()
     ray.shutdown()
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 def backend(server: FakeLLMServer) -> list[str]:

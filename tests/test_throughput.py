@@ -112,19 +112,29 @@ async def test_cancelling_an_async_batch_leaves_no_tasks(server: FakeLLMServer, 
 def test_ctrl_c_in_a_sync_batch_cancels_the_work_on_the_private_loop(
     server: FakeLLMServer, fast_config: JudgeConfig
 ) -> None:
-    server.latency = 0.5
+    server.latency = 5.0  # far longer than it takes the Ctrl-C to arrive, however loaded the machine
     judge = make(fast_config)
     loop = _sync._private_loop()
     before = _private_tasks(loop)
     main = threading.main_thread().ident
     assert main is not None
-    timer = threading.Timer(0.25, signal.pthread_kill, (main, signal.SIGINT))  # Ctrl-C, as a notebook sends it
-    timer.start()
+    stop = threading.Event()
+
+    def ctrl_c_once_requests_are_in_flight() -> None:  # as a notebook sends it; on an event, not a timer
+        while not stop.is_set():
+            if server.in_flight > 0:
+                signal.pthread_kill(main, signal.SIGINT)
+                return
+            time.sleep(0.01)
+
+    sender = threading.Thread(target=ctrl_c_once_requests_are_in_flight, daemon=True)
+    sender.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             judge.evaluate_batch([req(i) for i in range(40)], max_concurrency=10)
     finally:
-        timer.cancel()
+        stop.set()
+        sender.join()
     assert _private_tasks(loop) - before == set()  # run_sync waited for the clean-up before re-raising
     assert server.count() < 40
     asyncio.run(_until(lambda: server.in_flight == 0))

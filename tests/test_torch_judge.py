@@ -317,7 +317,8 @@ def test_threads_are_batched(replies: dict[str, Path]) -> None:
 
 
 def test_out_of_memory_batches_are_split(replies: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    judge = judge_for(replies["binary"], torch_batch_wait_s=0.2, max_tokens=4)
+    # one batch of all 8, however slowly they arrive: it is dispatched when full, the wait never runs out
+    judge = judge_for(replies["binary"], torch_batch_size=8, torch_batch_wait_s=600, max_tokens=4)
     model = judge.judge.load()
     generate, sizes = model.generate, []
 
@@ -337,9 +338,9 @@ def test_out_of_memory_batches_are_split(replies: dict[str, Path], monkeypatch: 
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
     monkeypatch.setattr(model, "generate", always)
-    failed = judge.evaluate_binary(QUESTION, "Paris", "Paris")
-    assert not failed.success and "out of memory on a single request" in failed.error_message
-    assert failed.result is None
+    failed = judge.evaluate_batch("binary", items)  # split down to single requests, each of which fails
+    assert all(not r.success and "out of memory on a single request" in r.error_message for r in failed)
+    assert [r.result for r in failed] == [None] * 8
 
 
 def test_model_errors_fail_their_items_and_the_worker_survives(
