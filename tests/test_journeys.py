@@ -14,6 +14,7 @@ import math
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -128,9 +129,11 @@ def test_judge_batch_validate_calibrate_judge_reward(tmp_path: Path, judge_env: 
 def ray_address() -> Iterator[str]:
     """One local Ray for the module (as tests/test_ray_cli.py): the command joins it with ``--address``."""
     ray = pytest.importorskip("ray", reason='needs the ray extra: pip install "judgekit[ray]"')
+    sigterm = signal.getsignal(signal.SIGTERM)  # ray.init sets its own and ray.shutdown leaves it
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 * 1024**2, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 @pytest.mark.ray
