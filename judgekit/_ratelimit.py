@@ -8,8 +8,8 @@
   burst. Tokens are estimated before a call (prompt characters / 4, plus the mean completion seen so far)
   and settled from the reply's usage after it, so the long-run rate follows what the provider counts.
 
-- `BatchScope`: a batch's own concurrency bound (``max_concurrency``), set by `judgekit.batching.engine.run_batch`
-  for the requests it runs; `current_batch` reads it.
+- `BatchScope`: a batch's own concurrency bound (``max_concurrency``), passed with each of the batch's requests
+  to `judgekit.pipeline.Pipeline.aevaluate` (``scope=``).
 
 Waiting for a rate slot happens inside the concurrency slot and outside the request timeout.
 """
@@ -19,12 +19,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
 import threading
 import time
 from typing import Any
 
-__all__ = ["AdaptiveLimit", "BatchScope", "ConcurrencyGate", "RateLimiter", "current_batch", "estimate_prompt_tokens"]
+__all__ = ["AdaptiveLimit", "BatchScope", "ConcurrencyGate", "RateLimiter", "estimate_prompt_tokens"]
 
 
 class AdaptiveLimit:
@@ -114,30 +113,13 @@ class BatchScope:
         self.concurrency = max(1, int(concurrency))
         self._gates: dict[int, tuple[ConcurrencyGate, AdaptiveLimit]] = {}
 
-    def gate_for(self, judge: object, adaptive: bool) -> tuple[ConcurrencyGate, AdaptiveLimit]:
-        """This batch's gate for ``judge`` (made on first use)."""
-        pair = self._gates.get(id(judge))
+    def gate_for(self, owner: object, adaptive: bool) -> tuple[ConcurrencyGate, AdaptiveLimit]:
+        """This batch's gate for ``owner`` (a pipeline; made on first use)."""
+        pair = self._gates.get(id(owner))
         if pair is None:
             limit = AdaptiveLimit(self.concurrency, adaptive=adaptive)
-            pair = self._gates[id(judge)] = (ConcurrencyGate(limit), limit)
+            pair = self._gates[id(owner)] = (ConcurrencyGate(limit), limit)
         return pair
-
-    @contextlib.contextmanager
-    def active(self) -> Any:
-        """Make this the `current_batch` of the code (and the tasks it starts) inside the block."""
-        token = _BATCH.set(self)
-        try:
-            yield self
-        finally:
-            _BATCH.reset(token)
-
-
-_BATCH: contextvars.ContextVar[BatchScope | None] = contextvars.ContextVar("judgekit_batch", default=None)
-
-
-def current_batch() -> BatchScope | None:
-    """The batch whose requests are running here, if any."""
-    return _BATCH.get()
 
 
 class _Bucket:

@@ -20,12 +20,13 @@ import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from loguru import logger
 
 from judgekit.errors import JudgeTimeoutError, ProviderConnectionError, ProviderError
+from judgekit.pipeline import AttemptPolicy, Provider
 
 if TYPE_CHECKING:
     from judgekit.config import JudgeConfig
@@ -251,24 +252,19 @@ class EndpointCircuit:
             )
 
 
-class _Endpoints(Protocol):
-    provider_name: str
-
-    def base_urls(self, config: JudgeConfig) -> list[str]: ...
-
-
-class FailFast:
+class FailFast(AttemptPolicy):
     """The attempt stage of ``JudgeConfig.fail_fast``: each attempt of ``provider`` passes through the
     `EndpointCircuit` of its endpoint (``provider.base_urls(config)``; none for in-process backends), made on
     first use with ``config.fail_fast_after`` as its patience and a TCP probe."""
 
-    def __init__(self, provider: _Endpoints) -> None:
+    def __init__(self, provider: Provider) -> None:
         self.provider = provider
         self._circuits: dict[tuple[Any, ...], EndpointCircuit] = {}
 
     def circuit(self, config: JudgeConfig) -> EndpointCircuit | None:
         """The circuit of ``config``'s endpoint (None: ``fail_fast`` is off, or there is no endpoint)."""
-        urls = self.provider.base_urls(config) if config.fail_fast else []
+        base_urls = getattr(self.provider, "base_urls", None)  # a duck-typed provider may have none
+        urls = base_urls(config) if config.fail_fast and base_urls is not None else []
         if not urls:
             return None
         key = (tuple(urls), config.fail_fast_after)

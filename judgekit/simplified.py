@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from judgekit import logprobs
 from judgekit._sync import run_sync
-from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, run_batch
+from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, config_failure, run_batch
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
@@ -22,6 +22,7 @@ from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
 from judgekit.jury import combine_results
 from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind
+from judgekit.pipeline import BatchScope
 from judgekit.prompts import build_prompt, template_fields
 from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 from judgekit.validation.calibration import Calibrator
@@ -36,6 +37,10 @@ KIND_METHODS = {name: spec.method for name, spec in KINDS.items()}
 
 SELF_CONSISTENCY_TEMPERATURE = 0.7
 """The temperature self-consistency samples are drawn at when the judge's is 0."""
+
+
+OnInvalid = Literal["raise", "fail"]
+"""What a batch does with a malformed item: raise `ConfigError` for the whole batch, or fail that item alone."""
 
 
 @dataclass
@@ -262,13 +267,17 @@ class SimplifiedJudge:
         max_tokens_total: int | None = None,
         parse: Callable[[str], Any] | None = None,
         batch_api: bool | BatchAPIOptions | dict[str, Any] | None = False,
+        on_invalid: OnInvalid = "raise",
     ) -> list[JudgeResult]:
         """Judge many items of one ``kind`` concurrently; one result per item, in input order.
 
         Each item holds the keyword arguments of that kind's ``evaluate_*`` method; for ``"custom"``,
-        ``parse`` reads every item's reply (an item's own ``parse`` wins). Every prompt is
-        built before anything is sent, so a malformed item raises `ConfigError` naming ``items[i]``
-        without spending a request. ``progress`` shows a tqdm bar (failures, cache hits, cost).
+        ``parse`` reads every item's reply (an item's own ``parse`` wins). Every prompt is built before
+        anything is sent. A malformed item (a missing field, a bad option): with ``on_invalid="raise"`` (the
+        default) the batch raises `ConfigError` naming ``items[i]`` without spending a request; with
+        ``on_invalid="fail"`` that item alone comes back as a failure (``error_type="ConfigError"``, the reason
+        in ``error_message``) and the others are judged. A misconfigured backend (no key, an unknown model
+        field) raises either way. ``progress`` shows a tqdm bar (failures, cache hits, cost).
         ``max_concurrency`` is the number of the batch's requests in flight: given and different from the
         judge's ``max_concurrent``, the batch runs under its own limit of that size (halved on a 429); not
         given, the judge's ``max_concurrent`` holds, shared with other calls.
@@ -292,6 +301,7 @@ class SimplifiedJudge:
                 max_tokens_total=max_tokens_total,
                 parse=parse,
                 batch_api=batch_api,
+                on_invalid=on_invalid,
             )
         )
 
@@ -306,25 +316,39 @@ class SimplifiedJudge:
         max_tokens_total: int | None = None,
         parse: Callable[[str], Any] | None = None,
         batch_api: bool | BatchAPIOptions | dict[str, Any] | None = False,
+        on_invalid: OnInvalid = "raise",
     ) -> list[JudgeResult]:
         """Async twin of `evaluate_batch`."""
-        self.judge.check_budget(max_cost, max_tokens_total)
+        pipeline = self.judge.pipeline
+        pipeline.check_budget(max_cost, max_tokens_total)
+        if on_invalid not in ("raise", "fail"):
+            raise ConfigError(f"on_invalid must be 'raise' or 'fail', got {on_invalid!r}", "on_invalid")
+        spec = get_kind(kind)  # an unknown kind is the batch's error, not an item's
         if parse is not None:
-            if not get_kind(kind).caller_prompt:
+            if not spec.caller_prompt:
                 raise ConfigError(f"parse= applies to evaluate_batch('custom', ...), not to {kind!r}", "parse")
             items = [{"parse": parse, **item} if isinstance(item, Mapping) else item for item in items]
-        jobs = [self._prepare(kind, item, i) for i, item in enumerate(items)]
+        jobs = [self._prepare_or_fail(spec, item, i, on_invalid) for i, item in enumerate(items)]
         if batch_api:
             return await self._through_batch_api(jobs, batch_api, progress, max_cost, max_tokens_total)
-        await self.judge.preflight()
+        await pipeline.preflight()
+        scope = pipeline.scope(max_concurrency)
+
+        async def run(job: _Job | JudgeResult) -> JudgeResult:
+            return job if isinstance(job, JudgeResult) else await self._execute(job, scope)
+
+        def skipped(job: _Job | JudgeResult, reason: str) -> JudgeResult:
+            if isinstance(job, JudgeResult):
+                return job
+            response = pipeline.budget_failure(reason)
+            return _result(job, response, error=response.error_message, error_type=BUDGET_EXCEEDED)
+
         results, stats = await run_batch(
             jobs,
-            self._execute,
+            run,
             concurrency=max_concurrency or self.config.max_concurrent,
             progress=progress,
-            skipped=lambda job, reason: _result(
-                job, self.judge.budget_failure(reason), error=f"{reason}; not sent", error_type=BUDGET_EXCEEDED
-            ),
+            skipped=skipped,
             max_cost=max_cost,
             max_tokens_total=max_tokens_total,
         )
@@ -333,16 +357,17 @@ class SimplifiedJudge:
 
     async def _through_batch_api(
         self,
-        jobs: list[_Job],
+        jobs: list[_Job | JudgeResult],
         batch_api: bool | BatchAPIOptions | dict[str, Any],
         progress: bool | dict[str, Any],
         max_cost: float | None,
         max_tokens_total: int | None,
     ) -> list[JudgeResult]:
         """Every job's request(s) through the provider's batch API, then read exactly as live replies."""
-        if any(job.n_samples > 1 for job in jobs):  # a batch judges each distinct request once
+        ready = [job for job in jobs if isinstance(job, _Job)]  # the others failed as invalid
+        if any(job.n_samples > 1 for job in ready):  # a batch judges each distinct request once
             raise ConfigError("n_samples > 1 (self-consistency) does not combine with batch_api", "n_samples")
-        requests = [r for job in jobs for r in (job.request, *((job.swapped.request,) if job.swapped else ()))]
+        requests = [r for job in ready for r in (job.request, *((job.swapped.request,) if job.swapped else ()))]
         responses = iter(
             await self.judge.aevaluate_batch(
                 requests, progress=progress, max_cost=max_cost, max_tokens_total=max_tokens_total, batch_api=batch_api
@@ -350,6 +375,9 @@ class SimplifiedJudge:
         )
         results = []
         for job in jobs:
+            if isinstance(job, JudgeResult):
+                results.append(job)
+                continue
             result = self._read(job, next(responses))
             if job.swapped is not None:
                 result = self._combine(job, result, self._read(job.swapped, next(responses)))
@@ -357,8 +385,19 @@ class SimplifiedJudge:
         self.last_batch_stats = self.judge.last_batch_stats
         return results
 
-    def _prepare(self, kind: str, item: Mapping[str, Any], index: int) -> _Job:
-        spec = get_kind(kind)
+    def _prepare_or_fail(self, spec: KindSpec, item: Any, index: int, on_invalid: OnInvalid) -> _Job | JudgeResult:
+        """The job of ``item``; a malformed one raises (``on_invalid="raise"``) or is its failed result."""
+        try:
+            return self._prepare(spec, item, index)
+        except ConfigError as exc:
+            if on_invalid == "raise":
+                raise
+            failure = config_failure(exc)  # raises when the backend is misconfigured
+            response = JudgeResponse(success=False, error_message=failure["error_message"])
+            never_sent = _Job(spec, "", None, {})  # type: ignore[arg-type]
+            return _result(never_sent, response, error=response.error_message, error_type=failure["error_type"])
+
+    def _prepare(self, spec: KindSpec, item: Mapping[str, Any], index: int) -> _Job:
         where = f"items[{index}]"
         if not isinstance(item, Mapping):
             raise ConfigError(f"{where} must be a dict of keyword arguments", where)
@@ -473,17 +512,17 @@ class SimplifiedJudge:
             raise ConfigError(f"logprob_score applies to {supported} judging, not {spec.name}", "logprob_score")
         return spec.logprob is not None and (self.logprob_score if asked is None else bool(asked))
 
-    async def _execute(self, job: _Job) -> JudgeResult:
+    async def _execute(self, job: _Job, scope: BatchScope | None = None) -> JudgeResult:
         if job.n_samples == 1:
-            return await self._execute_once(job)
-        samples = await asyncio.gather(*(self._execute_once(job) for _ in range(job.n_samples)))
+            return await self._execute_once(job, scope)
+        samples = await asyncio.gather(*(self._execute_once(job, scope) for _ in range(job.n_samples)))
         return combine_results(job.spec.name, samples, vote="mean")
 
-    async def _execute_once(self, job: _Job) -> JudgeResult:
+    async def _execute_once(self, job: _Job, scope: BatchScope | None) -> JudgeResult:
         combine = job.spec.combine
         if job.swapped is None or combine is None:
-            return await self._judge_once(job)
-        first, second = await asyncio.gather(self._judge_once(job), self._judge_once(job.swapped))
+            return await self._judge_once(job, scope)
+        first, second = await asyncio.gather(self._judge_once(job, scope), self._judge_once(job.swapped, scope))
         return self._combine(job, first, second)
 
     def _combine(self, job: _Job, first: JudgeResult, second: JudgeResult) -> JudgeResult:
@@ -519,8 +558,8 @@ class SimplifiedJudge:
             merged.update(job.spec.decision.combine(first, second))
         return JudgeResult(merged)
 
-    async def _judge_once(self, job: _Job) -> JudgeResult:
-        return self._read(job, await self.judge.aevaluate(job.request))
+    async def _judge_once(self, job: _Job, scope: BatchScope | None) -> JudgeResult:
+        return self._read(job, await self.judge.pipeline.aevaluate(job.request, scope=scope))
 
     def _read(self, job: _Job, response: JudgeResponse) -> JudgeResult:
         """The result of ``job`` from the judge's ``response``: parsed, or a failure with the reason."""

@@ -317,7 +317,7 @@ def test_retries_count_and_then_fail_with_the_last_error(server: FakeLLMServer, 
 def test_nested_options_are_laid_over_field_by_field() -> None:
     from pydantic import BaseModel
 
-    from judgekit.interface import _set_fields
+    from judgekit.pipeline import _set_fields
 
     class Inner(BaseModel):
         a: int = 1

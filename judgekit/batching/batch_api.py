@@ -39,10 +39,10 @@ from typing import Any, Literal, Protocol, TypeVar
 from loguru import logger
 
 from judgekit._ratelimit import estimate_prompt_tokens
-from judgekit.batching.engine import BatchStats, _make_bar
+from judgekit.batching.engine import BatchStats, make_bar
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, ProviderError
-from judgekit.interface import _cache_call
+from judgekit.pipeline import Pipeline
 from judgekit.pricing import cost_usd
 from judgekit.types import JudgeRequest, JudgeResponse
 
@@ -191,11 +191,11 @@ class BatchAPIStats(BatchStats):
 
 
 def failed_response(
-    judge: Any, exc: ProviderError, config: JudgeConfig, error_type: str | None = None
+    pipeline: Pipeline, exc: ProviderError, config: JudgeConfig, error_type: str | None = None
 ) -> JudgeResponse:
-    """The response of an item that failed in (or with) its batch: the judge's usual failure, with
+    """The response of an item that failed in (or with) its batch: the pipeline's usual failure, with
     ``error_type`` naming what happened when given (``BatchExpired``, ``BatchFailed``, ...)."""
-    response: JudgeResponse = judge._failure(exc, config, time.perf_counter(), 1)
+    response = pipeline.failure(exc, config, time.perf_counter(), 1)
     if error_type is not None:
         response.error_type = error_type
     return response
@@ -281,13 +281,13 @@ class _Item:
 class _Run:
     def __init__(
         self,
-        judge: Any,
+        pipeline: Pipeline,
         backend: BatchBackend,
         options: BatchAPIOptions,
         progress: bool | dict[str, Any],
         total: int,
     ) -> None:
-        self.judge, self.backend, self.options = judge, backend, options
+        self.pipeline, self.backend, self.options = pipeline, backend, options
         self.state = _State(options.state_path)
         self.stats = BatchAPIStats()
         self.results: list[JudgeResponse | None] = [None] * total
@@ -296,13 +296,13 @@ class _Run:
         self.provider_done: dict[str, int] = {}  # batch id -> requests the provider reports finished
         self.covered: set[str] = set()  # custom_ids answered from saved results or in a resumed batch
         bar_options = {"desc": "batch API", **(progress if isinstance(progress, dict) else {})}
-        self.bar = _make_bar(total, bar_options if progress else False)
+        self.bar = make_bar(total, bar_options if progress else False)
 
     async def call(self, send: Callable[[], Awaitable[T]]) -> T:
-        """One batch API round trip through the judge's request path (retries, backoff, concurrency), with a
-        timeout fit for uploading or downloading a large file."""
-        config = self.judge.config
-        return await self.judge._call(send, config.merged(timeout=max(config.timeout, TRANSFER_TIMEOUT)))
+        """One batch API round trip through the pipeline (retries, backoff, concurrency), with a timeout fit
+        for uploading or downloading a large file."""
+        config = self.pipeline.config
+        return await self.pipeline.call(send, config.merged(timeout=max(config.timeout, TRANSFER_TIMEOUT)))
 
     # -- results -----------------------------------------------------------------------------------
 
@@ -310,12 +310,12 @@ class _Run:
         """Answer every input position of ``item``; a fresh success is priced and stored in the cache."""
         live = None
         if response.success and not response.cached:
-            price = self.judge.price(response.model_used or None) or self.judge.price()
+            price = self.pipeline.price(response.model_used or None) or self.pipeline.price()
             live = cost_usd(response.usage, price)
             response.cost_usd = None if live is None else live * self.options.price_factor
-            key = self.judge.cache_key(item.request) if self.judge.cache is not None else None
+            key = self.pipeline.cache_key(item.request) if self.pipeline.cache is not None else None
             if key is not None:
-                _cache_call(self.judge.cache.put, key, response)
+                self.pipeline.cache_put(key, response)
         for index in item.indices:
             self.settle(index, response, live)
 
@@ -347,21 +347,22 @@ class _Run:
         self.bar.set_postfix(fields, refresh=refresh)
 
     def fail_items(self, items: list[_Item], message: str, error_type: str) -> None:
-        exc = ProviderError(message, provider=self.backend.provider, model=self.judge.config.model_name)
+        config = self.pipeline.config
+        exc = ProviderError(message, provider=self.backend.provider, model=config.model_name)
         for item in items:
-            self.resolve(item, failed_response(self.judge, exc, self.judge.config, error_type))
+            self.resolve(item, failed_response(self.pipeline, exc, config, error_type))
 
     # -- batches -----------------------------------------------------------------------------------
 
     def read(self, line: dict[str, Any]) -> tuple[str, JudgeResponse]:
         """One result line as the provider reads it, then finished as every live reply is (the reasoning split
-        off the answer: `JudgeInterface._final_answer`). Raises when the line names no ``custom_id``."""
+        off the answer: `Pipeline.final_answer`). Raises when the line names no ``custom_id``."""
         custom_id, response = self.backend.read(line)
-        config = self.judge.config
+        config = self.pipeline.config
         try:
-            return custom_id, self.judge._final_answer(response, config)
+            return custom_id, self.pipeline.final_answer(response, config)
         except ProviderError as exc:
-            return custom_id, failed_response(self.judge, exc, config)
+            return custom_id, failed_response(self.pipeline, exc, config)
 
     def deliver(self, entry: dict[str, Any], items: list[_Item], lines: list[dict[str, Any]]) -> None:
         by_id: dict[str, JudgeResponse] = {}
@@ -471,7 +472,7 @@ class _Run:
 
 
 async def run_batch_api(
-    judge: Any,
+    pipeline: Pipeline,
     requests: Sequence[JudgeRequest],
     options: BatchAPIOptions,
     *,
@@ -479,19 +480,18 @@ async def run_batch_api(
     max_cost: float | None = None,
     max_tokens_total: int | None = None,
 ) -> tuple[list[JudgeResponse], BatchAPIStats]:
-    """Judge ``requests`` through ``judge``'s provider batch API; one response per request, in input order.
-
-    ``judge`` is a `JudgeInterface` whose ``batch_backend(config)`` returns a `BatchBackend`.
+    """Judge ``requests`` through the provider batch API of ``pipeline``'s provider; one response per request,
+    in input order. The provider's ``batch_backend(config)`` supplies the `BatchBackend`.
     """
-    config: JudgeConfig = judge.config
-    backend: BatchBackend | None = judge.batch_backend(config)
+    config: JudgeConfig = pipeline.config
+    backend: BatchBackend | None = pipeline.provider.batch_backend(config)
     if backend is None:
         raise ConfigError(
-            f"{judge.provider_name} has no batch API; use api_type openai, azure or anthropic, or batch_api=False",
+            f"{pipeline.provider_name} has no batch API; use api_type openai, azure or anthropic, or batch_api=False",
             "batch_api",
         )
     started = time.perf_counter()
-    run = _Run(judge, backend, options, progress, len(requests))
+    run = _Run(pipeline, backend, options, progress, len(requests))
     try:
         items = _cache_pass(run, requests)
         pending = _resume(run, items)
@@ -512,16 +512,14 @@ async def run_batch_api(
 
 def _cache_pass(run: _Run, requests: Sequence[JudgeRequest]) -> list[_Item]:
     """Answer cache hits now; group the rest into distinct request lines (first appearance order)."""
-    judge, backend = run.judge, run.backend
-    cache = judge.cache
+    pipeline, backend = run.pipeline, run.backend
     items: dict[str, _Item] = {}
     for index, request in enumerate(requests):
-        if cache is not None:
-            key = judge.cache_key(request)
-            hit = _cache_call(cache.get, key) if key is not None else None
-            if hit is not None:
-                run.settle(index, hit)
-                continue
+        key = pipeline.cache_key(request) if pipeline.cache is not None else None
+        hit = pipeline.cache_get(key) if key is not None else None
+        if hit is not None:
+            run.settle(index, hit)
+            continue
         body = backend.request_body(request)
         custom_id = "jk-" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:40]
         item = items.get(custom_id)
@@ -575,12 +573,12 @@ def _within_budget(run: _Run, items: list[_Item], max_cost: float | None, max_to
     """
     if max_cost is None and max_tokens_total is None:
         return items
-    judge, factor = run.judge, run.options.price_factor
-    price = judge.price()
+    pipeline, factor = run.pipeline, run.options.price_factor
+    price = pipeline.price()
     spent_tokens, spent_cost = 0, 0.0
 
     def estimate(item: _Item) -> tuple[int, float]:
-        config = judge.config_for(item.request)
+        config = pipeline.config_for(item.request)
         prompt, reply = estimate_prompt_tokens(item.request.messages), config.max_tokens
         cost = 0.0 if price is None else (prompt * price[0] + reply * price[1]) / 1e6 * factor
         return prompt + reply, cost
@@ -602,7 +600,7 @@ def _within_budget(run: _Run, items: list[_Item], max_cost: float | None, max_to
             )
             for rest in items[position:]:
                 for index in rest.indices:
-                    run.settle(index, judge.budget_failure(reason, judge.config_for(rest.request)))
+                    run.settle(index, pipeline.budget_failure(reason, pipeline.config_for(rest.request)))
             run.stats.stopped = reason
             logger.warning("judgekit: {}: {} of {} requests not submitted", reason, len(items) - position, len(items))
             break

@@ -8,25 +8,22 @@ batch on top of it (usage, cost, cache hits, budgets, progress bar).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from loguru import logger
 
 from judgekit._logtally import RETRY_WARNINGS
-from judgekit._ratelimit import BatchScope
 from judgekit.errors import ConfigError
-
-if TYPE_CHECKING:
-    from judgekit.simplified import SimplifiedJudge
+from judgekit.pipeline import BUDGET_EXCEEDED
 
 __all__ = [
     "BACKEND_FIELDS",
     "BUDGET_EXCEEDED",
     "BatchStats",
-    "ajudge_items",
     "config_failure",
     "gather_ordered",
     "item_failure",
@@ -36,9 +33,6 @@ __all__ = [
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-BUDGET_EXCEEDED = "BudgetExceeded"
-"""``error_type`` of the items a batch did not send because its budget was spent."""
 
 
 async def gather_ordered(
@@ -69,7 +63,7 @@ async def gather_ordered(
     results: list[Any] = [None] * n
     if n == 0:
         return results
-    bar = _make_bar(n, progress)
+    bar = make_bar(n, progress)
     failures = 0
     next_index = 0
     stopped: str | None = None
@@ -109,7 +103,7 @@ async def gather_ordered(
     return results
 
 
-def _make_bar(total: int, progress: bool | dict[str, Any]) -> Any:
+def make_bar(total: int, progress: bool | dict[str, Any]) -> Any:
     """A tqdm bar on a terminal or in a notebook, else plain lines every few seconds (`judgekit._progress`)."""
     if not progress:
         return None
@@ -245,9 +239,10 @@ async def run_batch(
 ) -> tuple[list[R], BatchStats]:
     """`gather_ordered` over judging results with a `BatchStats` tally, a budget and a bar showing cost.
 
-    ``concurrency`` bounds the requests the batch has in flight, not only its items: a judge called inside
-    the batch uses the batch's own limit of that size when it differs from the judge's ``max_concurrent``
-    (`judgekit._ratelimit.BatchScope`), so ``max_concurrency=128`` means 128 even on a judge made with 32.
+    ``concurrency`` bounds the items in flight; to bound the batch's requests too, ``fn`` passes the batch's
+    `judgekit.pipeline.BatchScope` to ``Pipeline.aevaluate(request, scope=...)`` (as
+    `judgekit.batching.requests.evaluate_requests` does), so ``max_concurrency=128`` means 128 even on a judge
+    made with 32.
 
     Once the spent cost or tokens reach a budget, no further item is sent: each is filled in with
     ``skipped(item, reason)`` (a failure of type ``BudgetExceeded``). Items already in flight finish and are
@@ -257,7 +252,7 @@ async def run_batch(
     budget = _Budget(stats, max_cost, max_tokens_total)
     limited = max_cost is not None or max_tokens_total is not None
     started = time.perf_counter()
-    with BatchScope(concurrency).active(), RETRY_WARNINGS.batch():  # requests keep to ``concurrency``
+    with RETRY_WARNINGS.batch():  # repeated retry warnings: counted, reported when the batch ends
         results = await gather_ordered(
             items,
             fn,
@@ -288,6 +283,9 @@ BACKEND_FIELDS = frozenset({"api_key", "base_url", "api_type", "model_name", "az
 """`ConfigError` fields that mean the backend is misconfigured (every item would fail): those stop a run."""
 
 
+_ITEM_PREFIX = re.compile(r"^items\[\d+\]: ")  # the position is the result's own
+
+
 def item_failure(message: str, error_type: str = "ConfigError") -> dict[str, Any]:
     """The result of an item that could not be judged as given: a failure with its reason, never a score."""
     return {"success": False, "result": None, "scores": None, "error_message": message, "error_type": error_type}
@@ -298,24 +296,4 @@ def config_failure(exc: ConfigError) -> dict[str, Any]:
     (`BACKEND_FIELDS`: every item would fail) re-raises instead."""
     if exc.field in BACKEND_FIELDS:
         raise exc
-    return item_failure(str(exc).removeprefix("items[0]: "), type(exc).__name__)
-
-
-async def ajudge_items(judge: SimplifiedJudge, kind: str, items: Sequence[Any]) -> list[dict[str, Any]]:
-    """One result dict per item, in order, through the judge's batch path; for callers that must not stop on
-    one bad item (``judgekit batch``, `judgekit.ray.judge_dataset`).
-
-    A malformed item (a `ConfigError` about the item) fails alone, as ``success=False`` with its reason and
-    ``error_type="ConfigError"``; a misconfigured backend (`BACKEND_FIELDS`) raises.
-    """
-    try:
-        return [dict(result) for result in await judge.aevaluate_batch(kind, items)]
-    except ConfigError as exc:
-        failure = config_failure(exc)  # raises when the backend is misconfigured
-        if len(items) == 1:
-            return [failure]
-
-    async def single(item: Any) -> dict[str, Any]:
-        return (await ajudge_items(judge, kind, [item]))[0]
-
-    return await gather_ordered(list(items), single, concurrency=judge.config.max_concurrent)
+    return item_failure(_ITEM_PREFIX.sub("", str(exc), count=1), type(exc).__name__)

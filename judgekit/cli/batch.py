@@ -210,8 +210,7 @@ async def _run_batch_api(
     """Every item through the provider's batch API (resumable: `judgekit.batching.batch_api`), then all
     results written in input order; the state file goes once the output holds them all."""
     from judgekit.batching.batch_api import BATCH_PENDING, BatchAPIOptions
-    from judgekit.batching.engine import config_failure, item_failure
-    from judgekit.errors import ConfigError
+    from judgekit.batching.engine import item_failure
 
     state = Path(args.batch_state) if args.batch_state else out.with_name(out.name + ".batch-state.json")
     options = BatchAPIOptions(
@@ -221,19 +220,16 @@ async def _run_batch_api(
     ready: list[tuple[int, dict[str, Any]]] = []  # (index, the kind's fields)
     for index, item in todo:
         try:
-            fields = item_for(args.kind, _fields(item, args.meta), strict=False)
-            judge._prepare(args.kind, fields, 0)  # a malformed item fails alone, before anything is submitted
-            ready.append((index, fields))
+            ready.append((index, item_for(args.kind, _fields(item, args.meta), strict=False)))
         except UsageError as exc:
             results[index] = item_failure(str(exc))
-        except ConfigError as exc:
-            results[index] = config_failure(exc)  # raises when the backend is misconfigured
     try:
         judged = await judge.aevaluate_batch(
             args.kind,
             [fields for _, fields in ready],
             batch_api=options,
             progress=False if args.no_progress else {"dynamic_ncols": True},
+            on_invalid="fail",  # a malformed item fails alone, before anything is submitted
         )
         tally.batch_api = judge.last_batch_stats
     finally:
@@ -259,13 +255,13 @@ async def _run_batch_api(
 
 async def _judge_one(judge: Any, kind: str, item: dict[str, Any], meta: tuple[str, ...]) -> dict[str, Any]:
     """One item's result; a malformed item becomes a failed result, a backend misconfiguration raises."""
-    from judgekit.batching.engine import ajudge_items, item_failure
+    from judgekit.batching.engine import item_failure
 
     try:
         fields = item_for(kind, _fields(item, meta), strict=False)
     except UsageError as exc:
         return item_failure(str(exc))
-    return (await ajudge_items(judge, kind, [fields]))[0]
+    return dict((await judge.aevaluate_batch(kind, [fields], on_invalid="fail"))[0])
 
 
 def _line(index: int, item: dict[str, Any], result: dict[str, Any], args: argparse.Namespace) -> str:

@@ -73,16 +73,16 @@ class AnthropicBatchBackend:
                 raise status_error(_STATUS.get(etype, 500), json.dumps(body), provider=self.provider, model=self.model)
             if kind in _NOT_RUN:
                 exc = ProviderError(f"the request was {kind} before it ran", provider=self.provider, model=self.model)
-                return custom_id, self._failure(exc, _NOT_RUN[kind])
+                return custom_id, self._failed(exc, _NOT_RUN[kind])
             raise ProviderResponseError(f"unknown result type {kind!r}", provider=self.provider, model=self.model)
         except ProviderError as exc:
-            return custom_id, self._failure(exc)
+            return custom_id, self._failed(exc)
         except (KeyError, TypeError, ValueError) as exc:  # a malformed message
             bad = ProviderResponseError(f"unreadable result: {exc}", provider=self.provider, model=self.model)
-            return custom_id, self._failure(bad)
+            return custom_id, self._failed(bad)
 
-    def _failure(self, exc: ProviderError, error_type: str | None = None) -> JudgeResponse:
-        return failed_response(self.judge, exc, self.config, error_type)
+    def _failed(self, exc: ProviderError, error_type: str | None = None) -> JudgeResponse:
+        return failed_response(self.judge.pipeline, exc, self.config, error_type)
 
     async def submit(self, lines: Sequence[bytes]) -> str:
         requests = [json.loads(line) for line in lines]

@@ -119,7 +119,7 @@ class JudgeServerJudge(JudgeInterface):
             try:
                 response = protocol.response_from_reply(task, reply, config, self.provider_name)
             except ProviderError as exc:
-                failed = self._failure(exc, config, started, 1)
+                failed = self.pipeline.failure(exc, config, started, 1)
                 failed.error_type = reply.get("error_type") or failed.error_type
                 failed.status_code = reply.get("status_code") or failed.status_code
                 responses.append(failed)
@@ -156,7 +156,7 @@ class JudgeServerJudge(JudgeInterface):
 
         async def call(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
             try:
-                return await self._call(lambda: self._post_batch(chunk, config), config)
+                return await self.pipeline.call(lambda: self._post_batch(chunk, config), config)
             except ProviderError as exc:
                 message = config.redact(str(exc))
                 return [

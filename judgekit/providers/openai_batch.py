@@ -72,7 +72,7 @@ class OpenAIBatchBackend:
         try:
             return custom_id, self._response(line)
         except ProviderError as exc:
-            return custom_id, self._failure(exc)
+            return custom_id, self._failed(exc)
 
     def _response(self, line: dict[str, Any]) -> JudgeResponse:
         error, reply = line.get("error"), line.get("response")
@@ -80,7 +80,7 @@ class OpenAIBatchBackend:
             code = str(error.get("code") or "error")
             message = f"{code}: {error.get('message') or 'the request was not run'}"
             exc = ProviderError(message, provider=self.provider, model=self.model)
-            return self._failure(exc, _NOT_RUN.get(code, "BatchItemError"))
+            return self._failed(exc, _NOT_RUN.get(code, "BatchItemError"))
         if not isinstance(reply, dict):
             raise self._unreadable("a result line without a response")
         status, body = reply.get("status_code"), reply.get("body")
@@ -96,8 +96,8 @@ class OpenAIBatchBackend:
     def _unreadable(self, message: str) -> ProviderResponseError:
         return ProviderResponseError(message, provider=self.provider, model=self.model)
 
-    def _failure(self, exc: ProviderError, error_type: str | None = None) -> JudgeResponse:
-        return failed_response(self.judge, exc, self.config, error_type)
+    def _failed(self, exc: ProviderError, error_type: str | None = None) -> JudgeResponse:
+        return failed_response(self.judge.pipeline, exc, self.config, error_type)
 
     # -- the batch calls -----------------------------------------------------------------------------
 
@@ -144,7 +144,7 @@ class OpenAIBatchBackend:
     async def _request(self, method: str, url: str, *, raw: bool = False, **kwargs: Any) -> Any:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(trust_env=True, timeout=aiohttp.ClientTimeout(total=None))
-        try:  # the deadline is the engine's (JudgeInterface._call)
+        try:  # the deadline is the pipeline's (Pipeline.call)
             async with self._session.request(method, url, headers=self.headers(), **kwargs) as resp:
                 body = await resp.read()
                 if resp.status >= 400:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from judgekit._sync import run_sync
-from judgekit.batching.engine import ajudge_items, item_failure
+from judgekit.batching.engine import item_failure
 from judgekit.errors import ConfigError
 from judgekit.kinds import get_kind
 from judgekit.ray._common import JudgeSpec, judge_builder, require_ray
@@ -169,7 +169,9 @@ class _JudgeWorker:
                 failures[i] = item_failure(str(exc))
                 items.append(None)
         todo = [item for item in items if item is not None]
-        judged = iter(run_sync(ajudge_items(self.judge, self.kind, todo)) if todo else [])
+        judged = iter(
+            [dict(r) for r in run_sync(self.judge.aevaluate_batch(self.kind, todo, on_invalid="fail"))] if todo else []
+        )
         results = [failures[i] if item is None else next(judged) for i, item in enumerate(items)]
         out = dict(batch)
         for name in RESULT_FIELDS:
