@@ -118,9 +118,11 @@ class Pipeline:
         from judgekit.circuit import FailFast  # it is an AttemptPolicy: imported here, not in a cycle
 
         self.provider = provider
-        self.policies: list[AttemptPolicy] = [*policies, FailFast(provider)]
-        """Attempt-level stages (`AttemptPolicy`), outermost first: those given, then `judgekit.circuit.FailFast`
-        (the ``fail_fast`` circuit of each endpoint, innermost: it sees what the endpoint did)."""
+        self.policies: list[AttemptPolicy] = list(policies)
+        """Attempt-level stages (`AttemptPolicy`), outermost first."""
+        self.fail_fast = FailFast(provider)
+        """The innermost attempt stage, next to the endpoint: ``config.fail_fast``'s circuit of each endpoint
+        (`judgekit.circuit.FailFast`)."""
         self._flow_settings: tuple[Any, ...] | None = None
         self._limit: AdaptiveLimit
         self._gates: LoopLocal[ConcurrencyGate]
@@ -267,14 +269,15 @@ class Pipeline:
         tries: Tries | None = None,
         scope: BatchScope | None = None,
     ) -> T:
-        """Run ``send()`` as attempts: each through the `policies`, inside a concurrency slot and the rate
-        limits, under the per-attempt ``timeout``; retrying what ``should_retry`` allows (``num_retries``
+        """Run ``send()`` as attempts: each through the `policies` and `fail_fast`, inside a concurrency slot
+        and the rate limits, under the per-attempt ``timeout``; retrying what ``should_retry`` allows (``num_retries``
         times, backoff with jitter, ``Retry-After`` honoured). Returns what ``send`` returns; raises the last
         `ProviderError`. For any round trip that should share the judge's limits (a batch API upload, a
         native batch call); ``estimate_tokens`` is the prompt's size for the tokens-per-minute limit."""
         tries = tries or Tries()
         backoff: _Backoff | None = None
         attempt = functools.partial(self._attempt, send, config, estimate_tokens, scope)
+        attempt = functools.partial(self.fail_fast.attempt, attempt, config)
         for policy in reversed(self.policies):
             attempt = functools.partial(policy.attempt, attempt, config)
         while True:
@@ -428,7 +431,7 @@ class Pipeline:
     async def preflight(self) -> None:
         """Before a batch: each policy's cheap check (`FailFast`: a TCP connect to the endpoint; when it fails,
         the batch's requests wait for it and fail at once with "cannot reach" after ``fail_fast_after``)."""
-        for policy in self.policies:
+        for policy in (*self.policies, self.fail_fast):
             await policy.preflight(self.config)
 
     def scope(self, max_concurrency: int | None) -> BatchScope | None:
