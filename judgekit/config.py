@@ -16,7 +16,10 @@ from judgekit.providers.registry import env_variables as _declared_variables
 
 __all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "TorchOptions", "normalize_base_url"]
 
-DEFAULT_OPENAI_MODEL = "gpt-4o-2024-08-06"
+DEFAULT_OPENAI_MODEL = "gpt-4o-2024-11-20"
+"""The OpenAI model when neither ``model_name`` nor ``MODEL_VERSION`` names one: the snapshot that lmms-eval's
+judged tasks default to (47 ``MODEL_VERSION`` defaults at lmms-eval 75571cf), so a migrated task judges with the
+model its published numbers came from; a dated snapshot, never the moving ``gpt-4o`` alias (docs/configuration.md)."""
 
 _ENDPOINT_SUFFIX = re.compile(r"/(chat/completions|completions|messages|decisions|systemone)/?$")
 

@@ -207,6 +207,14 @@ class KindSpec:
                 note = "" if extra else " (an extra field is allowed only when custom_prompt names it as {field})"
                 raise ConfigError(f"{self.method} got an unknown option {name!r}{hint}{note}", name)
 
+    def check_fields(self, given: Mapping[str, Any]) -> None:
+        """`ConfigError` naming the first required field that is None: a kind that checks against a reference
+        never judges without one (an empty reference would be sent and the verdict look fine)."""
+        for name in self.fields:
+            if given.get(name) is None:
+                what = "a reference answer" if name == "answer" else "a value"
+                raise ConfigError(f"{self.method} needs {what} for {name!r}, got None", name)
+
     def verdict_words(self, output_format: str | None) -> tuple[str, str]:
         """The (positive, negative) words of the verdict: by ``output_format`` for a kind that takes one,
         else yes/no."""

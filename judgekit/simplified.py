@@ -434,6 +434,7 @@ class SimplifiedJudge:
         custom_prompt = options.get("custom_prompt")
         placeholders = template_fields(custom_prompt) if isinstance(custom_prompt, str) else set()
         spec.check_keywords(options, placeholders)
+        spec.check_fields(fields)
         logprob_score = self._wants_logprobs(spec, options.get("logprob_score"))
         resolved = spec.resolve_options(options, self.config)
         inputs = {

@@ -6,11 +6,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
+from judgekit.kinds import get_kind, suggest
 from judgekit.reward.system import BaseJudgeReward, JudgeRewardSystem
 from judgekit.simplified import SimplifiedJudge
 
 __all__ = ["completion_text", "make_grpo_reward", "prompt_text"]
+
+# What TRL passes a reward function besides the dataset's columns.
+_TRL_KEYWORDS = frozenset({"completion_ids", "trainer_state", "log_metric", "log_extra"})
 
 
 def completion_text(completion: Any) -> str:
@@ -43,8 +48,8 @@ def make_grpo_reward(
     judge_or_system: BaseJudgeReward | SimplifiedJudge | JudgeInterface | Mapping[str, Any],
     *,
     kind: str = "auto",
-    answer_column: str = "answer",
-    answer_type_column: str = "answer_type",
+    answer_column: str | None = None,
+    answer_type_column: str | None = None,
     asynchronous: bool = False,
     name: str | None = None,
     **reward_config: Any,
@@ -52,7 +57,11 @@ def make_grpo_reward(
     """A reward function for TRL's ``GRPOTrainer(reward_funcs=[...])``.
 
     ``f(prompts, completions, completion_ids=None, **dataset_columns) -> list[float | None]``: the reference
-    answer comes from the ``answer_column`` dataset column (one entry per completion). A sample whose
+    answer comes from the ``answer_column`` dataset column (one entry per completion; default ``answer``),
+    the answer type from ``answer_type_column`` (default ``answer_type``). A column that is named but missing
+    from the dataset is a `ConfigError` listing the columns there are, as is a missing answer column when
+    ``kind`` needs a reference (``correctness``, ``binary``); only with the defaults and a kind that can do
+    without (``auto``: pointwise) may the dataset have no such column. A sample whose
     judgement failed and that no rule could decide gets ``None``, which TRL turns into NaN and leaves out
     of the group baseline, never 0. With ``asynchronous=True`` the function is ``async def`` (TRL awaits
     those concurrently on its own event loop). Judge latency, failure and cache-hit rates go to
@@ -65,10 +74,14 @@ def make_grpo_reward(
     else:
         system = JudgeRewardSystem({**dict(judge_or_system), **reward_config}, kind=kind)
 
+    needs_answer = system.config.kind != "auto" and get_kind(system.config.kind).verdict
+    answer_col = _Column(answer_column or "answer", "answer_column", answer_column is not None or needs_answer)
+    type_col = _Column(answer_type_column or "answer_type", "answer_type_column", answer_type_column is not None)
+
     def columns(prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple:
         n = len(completions)
-        answers = kwargs.get(answer_column)
-        types = kwargs.get(answer_type_column)
+        answers = answer_col.read(kwargs)
+        types = type_col.read(kwargs)
         return (
             [prompt_text(p) for p in prompts],
             [completion_text(c) for c in completions],
@@ -112,3 +125,21 @@ def make_grpo_reward(
     reward_fn.__name__ = reward_fn.__qualname__ = name or f"judgekit_{kind}_reward"
     reward_fn.reward_system = system  # type: ignore[attr-defined]
     return reward_fn
+
+
+class _Column:
+    """A dataset column the reward reads from TRL's keywords; missing and ``required``: a `ConfigError`."""
+
+    def __init__(self, name: str, setting: str, required: bool) -> None:
+        self.name, self.setting, self.required = name, setting, required
+
+    def read(self, kwargs: Mapping[str, Any]) -> Any:
+        if self.name in kwargs or not self.required:
+            return kwargs.get(self.name)
+        present = sorted(k for k in kwargs if k not in _TRL_KEYWORDS)
+        listed = ", ".join(map(repr, present)) or "none besides the prompt"
+        raise ConfigError(
+            f"{self.setting}={self.name!r} is not a column of the dataset{suggest(self.name, present)} "
+            f"(its columns: {listed}); the reward would judge without it",
+            self.setting,
+        )
