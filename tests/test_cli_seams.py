@@ -79,7 +79,7 @@ def test_batch_once_then_validate_on_the_labelled_file(tmp_path: Path, server: F
     batch = cli("batch", str(labelled), "-o", str(judged), "--meta", "source", *openai_at(server), "--no-progress",
                 env=env)  # fmt: skip
     assert batch.returncode == 0, batch.stderr
-    records = [json.loads(line) for line in judged.read_text().splitlines()]
+    records = sorted((json.loads(line) for line in judged.read_text().splitlines()), key=lambda r: r["index"])
     assert [r["label"] for r in records] == [r["label"] for r in rows]  # carried to the output
     assert all(r["success"] and r["source"] == "web" and r["kind"] == "binary" for r in records)
     out = cli("validate", str(labelled), "--judged", str(judged), "--json", "--resamples", "50")
