@@ -331,3 +331,9 @@ def known_env_variables() -> list[str]:
     declares (``{SERVICE}`` left as is), the reward adapter's. A test suite clears these so that no real key
     leaks into it."""
     return sorted({"API_TYPE", *_declared_variables(), *_REWARD_ENV.values()})
+
+
+def otel_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The OpenTelemetry variables that are set (``OTEL_SDK_DISABLED``, ``OTEL_TRACES_EXPORTER``, ...)."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in environ.items() if name.startswith("OTEL_") and value}

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from judgekit import logprobs
+from judgekit import _tracing, logprobs
 from judgekit._sync import run_sync
 from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, config_failure, run_batch
 from judgekit.calibration import Calibrator
@@ -24,7 +24,7 @@ from judgekit.interface import JudgeInterface
 from judgekit.jury import combine_results
 from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
 from judgekit.pipeline import BatchScope
-from judgekit.prompts import build_prompt, template_fields
+from judgekit.prompts import build_prompt, load_template, template_fields
 from judgekit.types import FailureKind, ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ class _Job:
     logprob_score: bool = False
     swapped: _Job | None = None
     n_samples: int = 1
+    custom_prompt: str | None = None
+    """The caller's template, when it replaced the kind's built-in one."""
 
 
 class SimplifiedJudge:
@@ -356,17 +358,24 @@ class SimplifiedJudge:
             response = pipeline.budget_failure(reason)
             return _result(job, response, error=response.error_message, error_type=BUDGET_EXCEEDED)
 
-        results, stats = await run_batch(
-            jobs,
-            run,
-            concurrency=max_concurrency or self.config.max_concurrent,
-            progress=progress,
-            skipped=skipped,
-            max_cost=max_cost,
-            max_tokens_total=max_tokens_total,
-        )
-        self.last_batch_stats = stats
-        return results
+        async def run_all() -> list[JudgeResult]:
+            results, stats = await run_batch(
+                jobs,
+                run,
+                concurrency=max_concurrency or self.config.max_concurrent,
+                progress=progress,
+                skipped=skipped,
+                max_cost=max_cost,
+                max_tokens_total=max_tokens_total,
+            )
+            self.last_batch_stats = stats
+            return results
+
+        tracer = _tracing.active()
+        if tracer is None:
+            return await run_all()
+        info = _tracing.BatchInfo(spec.name, self.judge.provider_name, self._model(self.config), len(jobs))
+        return list(await tracer.batch(info, run_all))
 
     async def _through_batch_api(
         self,
@@ -462,7 +471,8 @@ class SimplifiedJudge:
             request = JudgeRequest(
                 messages=[{"role": "user", "content": prompt}], images=images, task=task, config=config
             )
-            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score)
+            own = custom_prompt if isinstance(custom_prompt, str) else None
+            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score, custom_prompt=own)
 
         job = make(inputs)
         job.n_samples = n_samples
@@ -527,6 +537,27 @@ class SimplifiedJudge:
         return spec.logprob is not None and (self.logprob_score if asked is None else bool(asked))
 
     async def _execute(self, job: _Job, scope: BatchScope | None = None) -> JudgeResult:
+        tracer = _tracing.active()
+        if tracer is None:
+            return await self._execute_samples(job, scope)
+        info = _tracing.JudgementInfo(
+            kind=job.spec.name,
+            judge=self.judge,
+            provider=self.judge.provider_name,
+            model=self._model(self.judge.config_for(job.request)),
+            template=None if job.spec.caller_prompt else job.custom_prompt or load_template(job.spec.template),
+            calibrator=str(self.config.calibrator) if self.config.calibrator else None,
+        )
+        return await tracer.judgement(info, lambda: self._execute_samples(job, scope))
+
+    def _model(self, config: JudgeConfig) -> str | None:
+        """The model a call with ``config`` will use, as far as it is known before sending."""
+        try:
+            return self.judge.model_for(config)
+        except ConfigError:
+            return None
+
+    async def _execute_samples(self, job: _Job, scope: BatchScope | None) -> JudgeResult:
         if job.n_samples == 1:
             return await self._execute_once(job, scope)
         samples = await asyncio.gather(*(self._execute_once(job, scope) for _ in range(job.n_samples)))

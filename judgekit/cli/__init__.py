@@ -354,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "serve":  # uvicorn has its own logging
         logs_above_progress()
     try:
+        _telemetry(args.command)
         return int(args.handler(args))
     except (UsageError, ConfigError) as exc:
         print(f"judgekit {args.command}: error: {exc}", file=sys.stderr)
@@ -361,6 +362,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"judgekit {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _telemetry(command: str) -> None:
+    """OpenTelemetry for the commands that judge, when the standard ``OTEL_*`` variables ask for it."""
+    from judgekit.config import otel_env
+
+    if command not in ("judge", "batch", "serve") or not otel_env():
+        return
+    from judgekit.errors import MissingDependencyError
+
+    try:
+        from judgekit.integrations.otel import configure_from_env
+    except MissingDependencyError as exc:  # OTEL_* set for other tools: judge on, say why there is no telemetry
+        print(f"judgekit {command}: warning: OTEL_* variables are set but {exc}", file=sys.stderr)
+        return
+    configure_from_env()
 
 
 # -------------------------------------------------------------------------------------------- validate
