@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from judgekit.calibration import Calibrator, fit
 from judgekit.errors import ConfigError
-from judgekit.kinds import KindSpec, get_kind
+from judgekit.kinds import METADATA_KEYS, KindSpec, get_kind
 from judgekit.validation import metrics as m
 from judgekit.validation.ppi import classical_mean, ppi_mean
 from judgekit.validation.report import ValidationReport
@@ -30,8 +30,6 @@ __all__ = [
 ]
 
 Group = Literal["verdict", "preference", "score"]
-META_KEYS = ("id", "pair_id", "kind", "label", "part")
-"""Keys of a labelled item that are not judge inputs."""
 
 
 def group_of(spec: KindSpec) -> Group:
@@ -105,10 +103,21 @@ class Judged:
     lengths: list[float] | None = None
     pairs: tuple[list[Any], list[Any]] | None = None
     failures: Counter[str] = field(default_factory=Counter)
+    error_types: Counter[str] = field(default_factory=Counter)
+    """Failed judgements counted by ``error_type``."""
 
     @property
     def n_failed(self) -> int:
         return self.n - len(self.verdicts)
+
+    def why_nothing_judged(self, examples: int = 3) -> str:
+        """Why no item could be judged: the failures counted by error type, then the first reasons."""
+        types = ", ".join(f"{count} {name}" for name, count in self.error_types.most_common())
+        lines = [f"no item could be judged: {self.n_failed} of {self.n} failed ({types or 'no results'})"]
+        lines += [f"  {count} x {reason}" for reason, count in self.failures.most_common(examples)]
+        if len(self.failures) > examples:
+            lines.append(f"  ... and {len(self.failures) - examples} other reasons")
+        return "\n".join(lines)
 
 
 def judged(
@@ -134,6 +143,7 @@ def judged(
         label = label_of(group, labels[i], f"labels[{i}]")
         if not result.get("success"):
             out.failures[_reason(result)] += 1
+            out.error_types[str(result.get("error_type") or "error")] += 1
             continue
         ok_index[i] = len(out.verdicts)
         out.labels.append(label)
@@ -316,7 +326,7 @@ def validate(
     checked = [label_of(group, label, f"labels[{i}]") for i, label in enumerate(labels)]
     if len(checked) != len(items):
         raise ConfigError(f"{len(items)} items but {len(checked)} labels", "labels")
-    inputs = [{k: v for k, v in item.items() if k not in META_KEYS} for item in items]
+    inputs = [{k: v for k, v in item.items() if k not in METADATA_KEYS} for item in items]
     results = judge.evaluate_batch(spec.name, inputs, max_concurrency=max_concurrency, progress=progress)
     return build_report(
         judged(spec.name, items, checked, results), n_resamples=n_resamples, seed=seed, judge=_judge_name(judge)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from judgekit.kinds import get_kind, kind_names
+from judgekit.kinds import METADATA_KEYS, get_kind, kind_names
 
 __all__ = ["EPILOG", "add_arguments", "run"]
 
@@ -80,7 +80,6 @@ def run(
     """Run ``judgekit validate``; returns the exit code. ``make_judge`` builds the judge from the backend
     flags, ``read_jsonl`` reads ``(index, object)`` lines, ``usage_error`` is the CLI's usage error."""
     from judgekit.validation._run import (
-        META_KEYS,
         build_report,
         fit_calibrator,
         group_of,
@@ -123,14 +122,17 @@ def run(
                 args.timeout = 600.0
         judge = make_judge(args)
         try:
-            inputs = [{k: v for k, v in item.items() if k not in META_KEYS} for item in items]
-            results = judge.evaluate_batch(spec.name, inputs, progress=not args.no_progress and sys.stderr.isatty())
+            inputs = [{k: v for k, v in item.items() if k not in METADATA_KEYS} for item in items]
+            results = judge.evaluate_batch(spec.name, inputs, progress=not args.no_progress)
         finally:
             judge.close()
         judge_name = " ".join(x for x in (judge.judge.provider_name, judge.config.model_name or "") if x)
     if args.threshold is not None and not 0.0 < args.threshold < 1.0:
         raise usage_error(f"--threshold must be between 0 and 1, got {args.threshold}")
     data = judged(spec.name, items, labels, results, threshold=args.threshold)
+    if not data.verdicts:  # nothing to measure: say why, instead of metrics of an empty set
+        print(f"judgekit validate: {data.why_nothing_judged()}", file=sys.stderr)
+        return 1
     report = build_report(data, n_resamples=args.resamples, seed=args.seed, judge=judge_name)
     if args.fit_calibrator:
         fit_calibrator(
