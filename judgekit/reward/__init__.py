@@ -7,8 +7,9 @@ or gives ``None`` (tagged ``failed``; TRL leaves such samples out of the group b
 """
 
 from judgekit.batching.dynamic import QueueFullError
-from judgekit.reward.circuit import CircuitBreaker
+from judgekit.circuit import CircuitBreaker
 from judgekit.reward.config import RewardConfig
+from judgekit.reward.group import GroupReward, consecutive_groups
 from judgekit.reward.multi import MultiJudgeReward
 from judgekit.reward.rubric import RubricItem, RubricReward, RubricScore
 from judgekit.reward.sandbox import CheckerPool, CheckFailure
@@ -21,7 +22,7 @@ from judgekit.reward.system import (
     create_judge_reward,
     outcome_from_result,
 )
-from judgekit.reward.trl import make_grpo_reward
+from judgekit.reward.trl import make_group_reward, make_grpo_reward
 from judgekit.reward.verl import acompute_score, compute_score
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "CheckFailure",
     "CheckerPool",
     "CircuitBreaker",
+    "GroupReward",
     "JudgeOutcome",
     "JudgeRewardSystem",
     "MultiJudgeReward",
@@ -41,7 +43,9 @@ __all__ = [
     "RubricScore",
     "acompute_score",
     "compute_score",
+    "consecutive_groups",
     "create_judge_reward",
+    "make_group_reward",
     "make_grpo_reward",
     "outcome_from_result",
 ]

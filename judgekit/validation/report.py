@@ -4,8 +4,9 @@ The JSON keys are stable: ``n``, ``n_failed``, ``accuracy``, ``cohen_kappa``, ``
 ``f1``, ``spearman``, ``kendall_tau``, ``pearson``, ``mae``, ``position_consistency``, ``length_bias``,
 ``ece``, ``brier``, ``auc`` (plus ``agreement`` and ``tie_rate``), each ``{"value", "ci_low", "ci_high"}``
 (``value`` None where the metric does not apply to the kind), then ``kind``, ``confusion_matrix``,
-``failures`` and, when computed, ``calibration`` and ``ppi``. The HTML report embeds its figures as PNG
-(matplotlib): the confusion matrix, the reliability diagram (with P(yes)) and the score scatter (scores).
+``failures`` and, when computed, ``calibration``, ``ppi`` and ``bias`` (a `judgekit.bias.probe` report). The
+HTML report embeds its figures as PNG (matplotlib): the confusion matrix, the reliability diagram (with
+P(yes)) and the score scatter (scores); and a section of bias probes when ``bias`` is set.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class ValidationReport:
     calibration: dict[str, Any] | None = None
     ppi: dict[str, Any] | None = None
     judge: str = ""
+    bias: dict[str, Any] | None = None
+    """A `judgekit.bias.probe` report on the same judge, shown as its own section of the HTML page."""
 
     def metric(self, name: str) -> Metric:
         """The named metric (``Metric(None)`` when it does not apply)."""
@@ -86,6 +89,7 @@ class ValidationReport:
             failures=self.failures,
             calibration=self.calibration,
             ppi=self.ppi,
+            bias=self.bias,
         )
         return out
 
@@ -205,8 +209,25 @@ class ValidationReport:
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}figure{display:inline-block;"
             "margin:0 1em 1em 0}pre{background:#f6f6f6;padding:1em;overflow-x:auto}</style></head><body>\n"
             f"<h1>judgekit validation: {html.escape(self.kind)}</h1>\n"
-            f"<pre>{html.escape(self.table())}</pre>\n{figures}\n"
+            f"<pre>{html.escape(self.table())}</pre>\n{figures}\n{self._bias_html()}"
             f"<h2>JSON</h2><pre>{html.escape(self.to_json())}</pre>\n</body></html>\n"
+        )
+
+    def _bias_html(self) -> str:
+        """The bias probes section: one row per probe (flip rate, its 95% interval, direction)."""
+        if not self.bias:
+            return ""
+        rows = []
+        for name, row in self.bias.get("probes", {}).items():
+            rate = "n/a" if row["flip_rate"] is None else f"{row['flip_rate']:.1%}"
+            ci = "" if row["ci95"] is None else f"[{row['ci95'][0]:.1%}, {row['ci95'][1]:.1%}]"
+            cells = (name, rate, ci, row["direction"], row["judged"], row["failed"])
+            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        head = "".join(f"<th>{h}</th>" for h in ("probe", "flip rate", "95% interval", "direction", "judged", "failed"))
+        kind = html.escape(str(self.bias.get("kind")))
+        return (
+            f'<section id="bias"><h2>Bias probes ({kind})</h2><table><tr>{head}</tr>{"".join(rows)}</table>'
+            "<p>Each item judged beside counterfactual copies (docs/validation.md, section 5).</p></section>\n"
         )
 
     def save_html(self, path: str | Path) -> Path:
