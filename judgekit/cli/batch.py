@@ -62,7 +62,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     judge = make_judge(args)
     if not judge.judge.is_available():
         judge.close()
-        raise UsageError(f"the {judge.judge.provider_name} backend is not configured (no API key or base URL?)")
+        raise UsageError(
+            f"the {judge.judge.provider_name} backend is not configured: no API key (set the backend's variable, "
+            "e.g. OPENAI_API_KEY, or name yours with --api-key-env VAR) or no base URL (--base-url)"
+        )
     concurrency = args.concurrency or judge.config.max_concurrent
     try:
         if args.batch_api:
