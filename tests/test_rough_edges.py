@@ -129,3 +129,26 @@ def test_serve_on_a_busy_port_exits_3_before_loading() -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "Choose another --port" in out.stderr
     assert "warming up" not in out.stderr and "Traceback" not in out.stderr
     assert elapsed < 30, elapsed  # loose: the model (tens of seconds on a CPU) was never loaded
+
+
+# ------------------------------------------------------------------------------------------------ extras
+
+
+def test_extras_set_lower_bounds_and_the_scripts_install_the_cpu_torch_first() -> None:
+    """No extra pins an exact torch or Ray (it would replace the user's own); the scripts still install the
+    tested CPU wheel before any extra, so a fresh machine never resolves torch>=... to a CUDA build."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for name in ("torch", "ray"):
+        pins = [req for req in extras[name] if "==" in req]
+        assert not pins, f"[{name}] pins {pins}"
+    assert any(req.startswith("torch>=") for req in extras["torch"])
+    assert any(req.startswith("ray[data,serve]>=") for req in extras["ray"])
+    for script, extra in (("test.sh", '-e ".[dev]"'), ("demo.sh", '-e ".[rules,torch]"')):
+        lines = (root / "scripts" / script).read_text().splitlines()
+        torch_line = next(i for i, line in enumerate(lines) if "pip install" in line and "torch==2.13.0" in line)
+        extra_line = next(i for i, line in enumerate(lines) if extra in line)
+        assert torch_line < extra_line, script
