@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -137,9 +139,6 @@ def test_serve_on_a_busy_port_exits_3_before_loading() -> None:
 def test_extras_set_lower_bounds_and_the_scripts_install_the_cpu_torch_first() -> None:
     """No extra pins an exact torch or Ray (it would replace the user's own); the scripts still install the
     tested CPU wheel before any extra, so a fresh machine never resolves torch>=... to a CUDA build."""
-    import tomllib
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[1]
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for name in ("torch", "ray"):
