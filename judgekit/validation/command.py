@@ -77,6 +77,7 @@ def run(
         build_report,
         fit_calibrator,
         group_of,
+        judge_settings,
         judged,
         label_of,
         with_ppi,
@@ -105,6 +106,7 @@ def run(
         first = next((r for r in results if r.get("provider") or r.get("model")), {})
         made_by = " ".join(str(first[k]) for k in ("provider", "model") if first.get(k))
         judge_name = f"{made_by}, judged file {Path(args.judged).name}" if made_by else f"judged file {args.judged}"
+        used = {"model": first.get("model"), "settings": "not recorded in a judged file", "judged_file": args.judged}
     else:
         if args.api_type == "torch":  # as in the demo: P(yes) in one forward pass, and time for a CPU queue
             if not any(s.startswith("torch_mode=") for s in args.set):
@@ -118,8 +120,10 @@ def run(
         finally:
             judge.close()
         judge_name = " ".join(x for x in (judge.judge.provider_name, judge.config.model_name or "") if x)
+        used = {"model": judge.config.model_name, "settings": judge_settings(judge.config)}
     data = judged(spec.name, items, labels, results)
     report = build_report(data, n_resamples=args.resamples, seed=args.seed, judge=judge_name)
+    report.meta.update(input=source, **used)
     if args.fit_calibrator:
         fit_calibrator(
             report, method=args.calibration_method, heldout=args.heldout, seed=args.seed, path=args.fit_calibrator
@@ -130,7 +134,7 @@ def run(
     print(report.to_json() if args.json else report.table())
     if args.report:
         path = report.save_html(args.report)
-        print(f"judgekit validate: wrote {path}", file=sys.stderr)
+        print(f"judgekit validate: wrote {path} (and its JSON, {path.with_suffix('.json')})", file=sys.stderr)
     return 0 if report.n_failed < report.n else 1
 
 
