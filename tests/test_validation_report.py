@@ -274,3 +274,15 @@ def test_bins_count_items_and_the_confusion_scale_starts_at_zero(monkeypatch):
     )
     report.figures()
     assert seen[0]["vmin"] == 0 and seen[0]["vmax"] == 10
+
+
+def test_report_settings_show_no_secret():
+    from judgekit.validation._run import judge_settings
+
+    judge = SimplifiedJudge(
+        api_type="openai", api_key="sk-never-shown-123456", model_name="m", temperature=0.2,
+        extra_headers={"Authorization": "Bearer sk-never-shown-123456"},
+    )  # fmt: skip
+    settings = judge_settings(judge.config)
+    assert settings["temperature"] == 0.2 and settings["extra_headers"] == {"Authorization": "***"}
+    assert "sk-never-shown" not in json.dumps(settings) and "model_name" not in settings

@@ -273,10 +273,13 @@ def disagreements(data: Judged) -> list[dict[str, Any]]:
 
 
 def judge_settings(config: Any) -> dict[str, Any]:
-    """A judge config's settings that differ from the defaults, without secrets, model or backend."""
+    """A judge config's settings that differ from the defaults, without secrets (the key; header values, which
+    may carry one), model or backend."""
     if config is None or not hasattr(config, "model_dump"):
         return {}
     shown = config.model_dump(mode="json", exclude_defaults=True, exclude={"api_key", "api_type", "model_name"})
+    if isinstance(shown.get("extra_headers"), dict):
+        shown["extra_headers"] = {name: "***" for name in shown["extra_headers"]}
     return {k: v for k, v in shown.items() if "key" not in k and "secret" not in k}
 
 
