@@ -27,7 +27,7 @@ from judgekit.factory import JudgeFactory, register_judge
 from judgekit.interface import JudgeInterface
 from judgekit.jury import Jury
 from judgekit.simplified import SimplifiedJudge, get_binary_judge_response
-from judgekit.types import JudgeRequest, JudgeResponse, JudgeResult, Usage
+from judgekit.types import FailureKind, JudgeRequest, JudgeResponse, JudgeResult, Usage
 
 __version__ = "0.1.0"
 
@@ -39,6 +39,7 @@ __all__ = [
     "CircuitOpenError",
     "ConfigError",
     "EmptyReplyError",
+    "FailureKind",
     "GradedMean",
     "JudgeConfig",
     "JudgeError",

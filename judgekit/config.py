@@ -10,29 +10,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from judgekit.errors import ConfigError
-from judgekit.kinds import CUSTOM, kind_names, suggest
+from judgekit.kinds import get_kind, suggest
+from judgekit.providers.registry import SETTINGS, provider_env
+from judgekit.providers.registry import env_variables as _declared_variables
 
 __all__ = ["DEFAULT_OPENAI_MODEL", "MIN_SECRET_LENGTH", "JudgeConfig", "TorchOptions", "normalize_base_url", "redact"]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-2024-08-06"
-
-JudgeKind = Literal[(*kind_names(), CUSTOM.name)]  # type: ignore[valid-type]  # the kinds of `judgekit.kinds`
-
-# Where each api_type finds its key, its URL and its default model in the environment (first set wins).
-_ENV: dict[str, dict[str, tuple[str, ...]]] = {
-    "openai": {"api_key": ("OPENAI_API_KEY",), "base_url": ("OPENAI_API_URL", "OPENAI_BASE_URL")},
-    "azure": {
-        "api_key": ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY"),
-        "base_url": ("AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
-        "api_version": ("AZURE_API_VERSION", "API_VERSION", "OPENAI_API_VERSION"),
-    },
-    "vllm": {"api_key": ("VLLM_API_KEY",), "base_url": ("LLM_JUDGE_URL", "VLLM_BASE_URL")},
-    "anthropic": {"api_key": ("ANTHROPIC_API_KEY",), "base_url": ("ANTHROPIC_BASE_URL",)},
-    "judge_server": {"api_key": ("JUDGE_MODEL_API_KEY",), "base_url": ("JUDGE_MODEL_URL",)},
-    "decisions": {"api_key": ("OPENAI_API_KEY",), "base_url": ("OPENAI_API_URL", "OPENAI_BASE_URL")},
-    "systemone": {"api_key": ("VLLM_API_KEY",), "base_url": ("LLM_JUDGE_URL", "VLLM_BASE_URL")},
-}
-_MODEL_ENV = ("MODEL_VERSION",)
 
 _ENDPOINT_SUFFIX = re.compile(r"/(chat/completions|completions|messages|decisions|systemone)/?$")
 
@@ -103,10 +87,14 @@ class JudgeConfig(BaseModel):
     max_concurrent: int = Field(32, ge=1)
     system_prompt: str | None = None
     response_format: dict[str, Any] | None = None
-    judge_type: JudgeKind = "binary"
+    judge_type: str = "binary"
+    """A judge kind registered in `judgekit.kinds` (checked against the registry when set), or ``custom``."""
     output_format: Literal["0/1", "yes/no"] = "0/1"
     score_range: tuple[float, float] = (1, 10)
     api_type: str | None = None
+    service: str | None = None
+    """The vendor behind ``api_type="openai_compatible"``: its key, URL and model come from ``<SERVICE>_API_KEY``,
+    ``<SERVICE>_BASE_URL`` and ``<SERVICE>_MODEL`` (``service="acme"``: ``ACME_API_KEY``; docs/providers.md)."""
     base_url: str | list[str] | None = None
     """One URL, or several replicas of one model (an endpoint pool; a single-item list becomes a str)."""
     api_key: SecretStr | None = None
@@ -153,6 +141,14 @@ class JudgeConfig(BaseModel):
     torch: TorchOptions = Field(default_factory=TorchOptions)
     """The in-process torch judge's settings (`TorchOptions`); ``torch_mode="logprob"`` and the other ``torch_*``
     names are accepted as shorthand for ``torch={"mode": "logprob"}``."""
+
+    @field_validator("judge_type")
+    @classmethod
+    def _check_judge_type(cls, value: str) -> str:
+        try:
+            return get_kind(value, field="judge_type").name
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("cache", mode="before")
     @classmethod
@@ -235,19 +231,19 @@ class JudgeConfig(BaseModel):
         return cls(**{**overrides, "api_type": api_type}).with_env_defaults(environ)
 
     def with_env_defaults(self, environ: Mapping[str, str] | None = None) -> JudgeConfig:
-        """A copy whose unset key, URL, API version and model are filled from the environment."""
+        """A copy whose unset key, URL, API version and model are filled from the environment variables the
+        provider registered for its ``api_type`` declares (`judgekit.providers.registry.ProviderEnv`), then from
+        its declared defaults."""
         environ = os.environ if environ is None else environ
         api_type = self.api_type or environ.get("API_TYPE") or "openai"
-        names = _ENV.get(api_type.lower(), {})
+        declared = provider_env(api_type.strip().lower()).for_service(self.service)
         update: dict[str, Any] = {"api_type": api_type}
-        if self.api_key is None and (key := _env(names.get("api_key", ()), environ)):
-            update["api_key"] = key
-        if self.base_url is None and (url := _env(names.get("base_url", ()), environ)):
-            update["base_url"] = url
-        if self.api_version is None and (version := _env(names.get("api_version", ()), environ)):
-            update["api_version"] = version
-        if self.model_name is None and (model := _env(_MODEL_ENV, environ)):
-            update["model_name"] = model
+        for group, name in SETTINGS.items():
+            if getattr(self, name) is None and (value := _env(getattr(declared, group), environ)):
+                update[name] = value
+        for name, value in declared.defaults.items():
+            if getattr(self, name, None) is None and name not in update:
+                update[name] = value
         return self.merged(**update)
 
     def merged(self, **update: Any) -> JudgeConfig:
@@ -330,5 +326,13 @@ def default_api_type(environ: Mapping[str, str] | None = None) -> str:
 
 
 def env_variables(api_type: str) -> list[str]:
-    """The environment variables a backend reads for its key, URL and API version."""
-    return sorted({var for names in _ENV.get(api_type.strip().lower(), {}).values() for var in names})
+    """The environment variables a backend reads for its key, URL, API version and model, as it declares them
+    (``{SERVICE}`` stands for an ``openai_compatible`` judge's ``service``)."""
+    return sorted(_declared_variables(api_type.strip().lower()))
+
+
+def known_env_variables() -> list[str]:
+    """Every environment variable judgekit reads for a judge: ``API_TYPE``, those every registered provider
+    declares (``{SERVICE}`` left as is), the reward adapter's. A test suite clears these so that no real key
+    leaks into it."""
+    return sorted({"API_TYPE", *_declared_variables(), *_REWARD_ENV.values()})

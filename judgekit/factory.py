@@ -4,81 +4,72 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import importlib
 import threading
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from judgekit.config import JudgeConfig, default_api_type
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
+from judgekit.providers.registry import ProviderEnv, get_provider, load_class, provider_names, register_provider
 
 __all__ = ["JudgeFactory"]
 
 J = TypeVar("J", bound=type[JudgeInterface])
 
-# Built-ins are named as "module:Class" and imported on first use, so optional SDKs load only when used.
-_BUILTINS: dict[str, str] = {
-    "openai": "judgekit.providers.openai:OpenAIJudge",
-    "azure": "judgekit.providers.azure:AzureJudge",
-    "vllm": "judgekit.providers.vllm:VLLMJudge",
-    "anthropic": "judgekit.providers.anthropic:AnthropicJudge",
-    "rules": "judgekit.providers.rules:RulesJudge",
-    "torch": "judgekit.providers.torch:TorchJudge",
-    "judge_server": "judgekit.providers.judge_server:JudgeServerJudge",
-    "decisions": "judgekit.providers.decisions:DecisionsJudge",
-    "systemone": "judgekit.providers.systemone:SystemOneJudge",
-}
-
 
 class JudgeFactory:
-    """Creates judges by name. ``register_judge`` adds a backend (also usable as a decorator)."""
+    """Creates judges by name. ``register_judge`` adds a backend (also usable as a decorator).
 
-    _registry: ClassVar[dict[str, type[JudgeInterface] | str]] = dict(_BUILTINS)
+    The names, classes and declared environments live in `judgekit.providers.registry`; built-ins (and entry
+    points of the ``judgekit.providers`` group) are ``"module:Class"`` there, imported on first use, so optional
+    SDKs load only when used."""
 
     @classmethod
-    def register_judge(cls, name: str, judge_class: J | None = None) -> Any:
-        """Register ``judge_class`` under ``name``; without a class, return a decorator."""
+    def register_judge(cls, name: str, judge_class: J | str | None = None, *, env: ProviderEnv | None = None) -> Any:
+        """Register ``judge_class`` (a `JudgeInterface` subclass, or ``"module:Class"`` imported on first use)
+        under ``name``; without a class, return a decorator. ``env`` declares the environment variables it reads
+        (default: the class's ``env`` attribute, a `~judgekit.providers.registry.ProviderEnv`)."""
         if judge_class is None:
 
             def decorator(klass: J) -> J:
-                cls.register_judge(name, klass)
+                cls.register_judge(name, klass, env=env)
                 return klass
 
             return decorator
-        if not (isinstance(judge_class, type) and issubclass(judge_class, JudgeInterface)):
+        if not isinstance(judge_class, str) and not (
+            isinstance(judge_class, type) and issubclass(judge_class, JudgeInterface)
+        ):
             raise ConfigError(f"register_judge({name!r}): {judge_class!r} is not a JudgeInterface subclass", "cls")
-        cls._registry[name.strip().lower()] = judge_class
+        register_provider(name, judge_class, env)
         return judge_class
 
     @classmethod
     def list_judges(cls) -> list[str]:
         """The registered ``api_type`` names."""
-        return sorted(cls._registry)
+        return provider_names()
 
     @classmethod
     def describe(cls, api_type: str) -> str:
         """Where the backend lives, as ``"module:Class"`` (without importing it)."""
-        entry = cls._registry.get(api_type.strip().lower())
-        if entry is None:
+        spec = get_provider(api_type)
+        if spec is None:
             cls.get_judge_class(api_type)  # raises the "unknown api_type" error
-        return entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"  # type: ignore[union-attr]
+        target = spec.target  # type: ignore[union-attr]
+        return target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
 
     @classmethod
     def get_judge_class(cls, api_type: str) -> type[JudgeInterface]:
         """The class registered under ``api_type``; an unknown name lists the known ones."""
-        name = api_type.strip().lower()
-        entry = cls._registry.get(name)
-        if entry is None:
+        if get_provider(api_type) is None:
             known = cls.list_judges()
-            close = difflib.get_close_matches(name, known, n=1)
+            close = difflib.get_close_matches(api_type.strip().lower(), known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"unknown api_type {api_type!r}.{hint} Registered: {', '.join(known)}", "api_type")
-        if isinstance(entry, str):
-            module_name, _, attr = entry.partition(":")
-            entry = getattr(importlib.import_module(module_name), attr)
-            cls._registry[name] = entry
-        return entry
+        klass = load_class(api_type)
+        if not (isinstance(klass, type) and issubclass(klass, JudgeInterface)):
+            raise ConfigError(f"api_type {api_type!r}: {klass!r} is not a JudgeInterface subclass", "api_type")
+        return klass
 
     @classmethod
     def create_judge(
@@ -127,6 +118,6 @@ def cached_judge(config: JudgeConfig) -> JudgeInterface:
         return judge
 
 
-def register_judge(name: str) -> Callable[[J], J]:
+def register_judge(name: str, *, env: ProviderEnv | None = None) -> Callable[[J], J]:
     """Decorator form: ``@register_judge("mine") class MyJudge(JudgeInterface): ...``."""
-    return JudgeFactory.register_judge(name)
+    return JudgeFactory.register_judge(name, env=env)  # type: ignore[no-any-return]

@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 from judgekit._sync import run_sync
 from judgekit.errors import ConfigError, JudgeError
-from judgekit.kinds import KINDS, KindSpec, get_kind
-from judgekit.types import JudgeResult
+from judgekit.kinds import BUILTIN_KINDS, KindSpec, get_kind, kind_of_method
+from judgekit.types import FailureKind, JudgeResult
 
 __all__ = ["Jury", "Tally", "Vote", "combine_results", "tally"]
 
@@ -162,7 +162,7 @@ def combine_results(
             {
                 **base,
                 "success": False,
-                "error_type": "QuorumNotMet",
+                "error_type": FailureKind.QUORUM_NOT_MET,
                 "error_message": f"only {len(ok)} of {len(results)} jurors succeeded, quorum is "
                 f"{needed}" + (f" ({why})" if why else ""),
             }
@@ -318,7 +318,7 @@ class Jury:
                     result=None,
                     scores=None,
                     error_message=str(outcome),
-                    error_type=type(outcome).__name__,
+                    error_type=FailureKind.of(outcome),
                 )
             elif isinstance(outcome, BaseException):
                 raise outcome
@@ -337,6 +337,14 @@ class Jury:
     def close(self) -> None:
         """Synchronous twin of `aclose`."""
         run_sync(self.aclose())
+
+    def __getattr__(self, name: str) -> Any:
+        """The ``evaluate_<kind>`` method (and async twin) of a kind added with `judgekit.kinds.register_kind`."""
+        spec = kind_of_method(name)
+        if spec is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        synchronous, asynchronous = _kind_methods(spec)
+        return (asynchronous if name == spec.async_method else synchronous).__get__(self)
 
     def __enter__(self) -> Jury:
         return self
@@ -365,7 +373,7 @@ def _kind_methods(spec: KindSpec) -> tuple[Any, Any]:
     return synchronous, asynchronous
 
 
-for _spec in KINDS.values():
+for _spec in BUILTIN_KINDS:  # a registered kind's methods come from Jury.__getattr__
     for _method in _kind_methods(_spec):
         setattr(Jury, _method.__name__, _method)
 del _spec, _method

@@ -1,22 +1,26 @@
 """One spec per judge kind: the single place that says what a kind takes, asks and returns.
 
 Everything that branches on a kind (the judging layer, prompts, parsing, scoring, the CLI, the judge
-server, the providers that judge fields rather than text) reads `KindSpec` here. Adding a kind means adding
-one entry to `KINDS` (plus its prompt file and parser); see docs/contributing.md.
+server, the providers that judge fields rather than text) reads `KindSpec` here, from the registry at the
+time of use. The registry is open: `register_kind` adds a kind (its prompt, parser and scale travel in its
+spec), and an installed package adds kinds through the ``judgekit.kinds`` entry-point group, loaded on first
+use. See docs/contributing.md ("Add a kind").
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from judgekit import parsing
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, ParseError
 from judgekit.questions import (
     DecisionSpec,
     ask_better,
@@ -35,17 +39,27 @@ if TYPE_CHECKING:
     from judgekit.config import JudgeConfig
 
 __all__ = [
+    "BUILTIN_KINDS",
     "CALL_OPTIONS",
     "CUSTOM",
+    "ENTRY_POINT_GROUP",
     "KINDS",
     "REQUEST_OPTIONS",
-    "SERVER_KINDS",
+    "SERVER_KINDS",  # noqa: F822 (read from the registry at each use, see __getattr__)
     "VERDICT_WORDS",
     "KindSpec",
     "get_kind",
     "kind_names",
+    "kind_of_method",
+    "register_kind",
+    "server_kinds",
     "suggest",
+    "unregister_kind",
 ]
+
+ENTRY_POINT_GROUP = "judgekit.kinds"
+"""Entry-point group through which an installed package adds kinds: each entry point names a `KindSpec`, a
+sequence of them, or a function returning either (see `register_kind`)."""
 
 VERDICT_WORDS: Mapping[str, tuple[str, str]] = MappingProxyType({"0/1": ("1", "0"), "yes/no": ("Yes", "No")})
 """The (positive, negative) words a verdict is asked for and written in, by ``output_format``."""
@@ -84,7 +98,11 @@ class KindSpec:
       orders' values into ``(result, scores, agreed)``.
     - ``decision``: how a decision backend asks it (typed questions answered with probabilities, one request;
       `judgekit.questions`), or None.
-    - ``template``: the prompt file under ``judgekit/prompts/`` (``<name>.txt``).
+    - ``scale``: the kind's own (low, high) score scale (a 1-7 Likert kind: ``(1, 7)``). A kind with a scale
+      is never rescaled by the judge's ``score_range``: its prompt's ``{min_score}``/``{max_score}`` and the
+      judge server's [0, 1] score (`judgekit.scoring`) use this scale.
+    - ``prompt``: the prompt template text (``{field}`` placeholders, see `judgekit.prompts`); None: the
+      built-in file ``judgekit/prompts/<name>.txt`` (``template``).
     - ``caller_prompt``: the caller brings the prompt (or messages) and the parser: `CUSTOM`, which has no
       template and is not one of `KINDS`.
     """
@@ -109,6 +127,8 @@ class KindSpec:
     combine: Callable[[Any, Any], tuple[Any, Any, bool]] | None = field(default=None, compare=False, repr=False)
     decision: DecisionSpec | None = field(default=None, compare=False, repr=False)
     caller_prompt: bool = False
+    scale: tuple[float, float] | None = None
+    prompt: str | None = field(default=None, repr=False)
 
     @property
     def template(self) -> str:
@@ -147,13 +167,30 @@ class KindSpec:
             names.add("pred")  # the old lmms-eval spelling
         if self.verdict:
             names |= {"positive", "negative"}
-        if self.uses_score_range:
+        if self.uses_score_range or self.scale is not None:
             names |= {"min_score", "max_score"}
         if "context" in names:
             names.add("context_section")
         if "answer" in self.optional_fields:
             names.add("reference_section")
         return frozenset(names | set(self.extra_placeholders))
+
+    def bind(self, args: Sequence[Any], given: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(fields, options)`` of a call ``method(*args, **given)``: positional arguments fill `fields` in
+        order, the rest of the fields come by keyword; a missing or doubled field is a `TypeError`, as Python's
+        own for a method with these parameters."""
+        if len(args) > len(self.fields):
+            raise TypeError(f"{self.method}() takes {len(self.fields)} positional arguments but {len(args)} were given")
+        options = dict(given)
+        fields = dict(zip(self.fields, args, strict=False))
+        for name in self.fields:
+            if name in fields and name in options:
+                raise TypeError(f"{self.method}() got multiple values for argument {name!r}")
+            if name not in fields:
+                if name not in options:
+                    raise TypeError(f"{self.method}() missing required argument: {name!r}")
+                fields[name] = options.pop(name)
+        return fields, options
 
     def check_keywords(self, given: Collection[str], extra: Collection[str] = ()) -> None:
         """`ConfigError` naming the first of ``given`` that is neither a keyword of this kind nor in ``extra``
@@ -205,8 +242,8 @@ class KindSpec:
             values["pred"] = inputs.get("prediction")
         if self.verdict:
             values["positive"], values["negative"] = self.verdict_words(options.get("output_format"))
-        if self.uses_score_range:
-            low, high = options["score_range"]
+        if self.uses_score_range or self.scale is not None:
+            low, high = options["score_range"] if self.uses_score_range else self.scale  # type: ignore[misc]
             values["min_score"], values["max_score"] = _num(low), _num(high)
         if "context" in self.all_fields:
             values["context_section"] = _section("Context", inputs.get("context"))
@@ -218,10 +255,20 @@ class KindSpec:
         return values, derived
 
     def parse(self, text: str, options: Mapping[str, Any]) -> Any:
-        """The value of a reply: ``parser(text, **options named by parser_options)``; raises `ParseError`."""
+        """The value of a reply: ``parser(text, **options named by parser_options)``.
+
+        Raises `ParseError` and nothing else: any exception from the parser (a ``KeyError``, a ``ValueError``)
+        means the reply could not be read, so it becomes a `ParseError` naming it, and a judgement with it a
+        failure with a reason."""
         if self.parser is None:
             raise TypeError(f"judge kind {self.name!r} has no parser")
-        return self.parser(text, **{name: options[name] for name in self.parser_options})
+        try:
+            return self.parser(text, **{name: options[name] for name in self.parser_options})
+        except ParseError:
+            raise
+        except Exception as exc:
+            message = f"{self.name}: the parser raised {type(exc).__name__}: {exc}"
+            raise ParseError(message, raw_text=text, kind=self.name) from exc
 
 
 def _score_range(value: Any) -> tuple[float, float]:
@@ -395,9 +442,6 @@ _SPECS = (
     ),
 )
 
-KINDS: Mapping[str, KindSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
-"""Every built-in judge kind (a prompt template and a parser of its own) by name, in documentation order."""
-
 CUSTOM = KindSpec(
     "custom",
     "evaluate_custom",
@@ -411,22 +455,166 @@ CUSTOM = KindSpec(
 """The caller's own prompt (or messages) read by the caller's own parser (`SimplifiedJudge.evaluate_custom`).
 Not in `KINDS` (no template, nothing a CLI flag or a judge server could fill); `get_kind("custom")` finds it."""
 
-_BY_NAME = {**{alias: spec for spec in _SPECS for alias in spec.aliases}, **KINDS, CUSTOM.name: CUSTOM}
+BUILTIN_KINDS: tuple[KindSpec, ...] = _SPECS
+"""The kinds judgekit ships (each with a method of its own on `SimplifiedJudge`), in documentation order."""
 
-SERVER_KINDS: tuple[str, ...] = ("auto", *(spec.name for spec in _SPECS if spec.scorable))
-"""Kinds a judge server (or one of its requests) may name; ``auto`` picks by whether an answer is given."""
+_registry: dict[str, KindSpec] = {spec.name: spec for spec in _SPECS}
+_aliases: dict[str, KindSpec] = {alias: spec for spec in _SPECS for alias in spec.aliases}
+_lock = threading.RLock()
+_plugins_loaded = False
+
+
+def _kinds() -> dict[str, KindSpec]:
+    """The registry, with the ``judgekit.kinds`` entry points loaded on first use."""
+    global _plugins_loaded
+    if not _plugins_loaded:
+        with _lock:
+            if not _plugins_loaded:
+                _plugins_loaded = True
+                for entry in entry_points(group=ENTRY_POINT_GROUP):
+                    _load_plugin(entry)
+    return _registry
+
+
+def _load_plugin(entry: Any) -> None:
+    from loguru import logger
+
+    try:
+        found = entry.load()
+        if callable(found) and not isinstance(found, KindSpec):
+            found = found()
+        specs = [found] if isinstance(found, KindSpec) else list(found or ())
+        for spec in specs:
+            if _registry.get(spec.name) is not spec:
+                register_kind(spec)
+    except Exception as exc:  # a broken plugin must not take judgekit down; it says so
+        logger.warning("judgekit: the kind plugin {!r} ({}) was not loaded: {}", entry.name, entry.value, exc)
+
+
+class _Registry(Mapping[str, KindSpec]):
+    """A read-only, live view of the registered kinds (built-ins first, then in registration order)."""
+
+    def __getitem__(self, name: str) -> KindSpec:
+        return _kinds()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(_kinds()))
+
+    def __len__(self) -> int:
+        return len(_kinds())
+
+    def __contains__(self, name: object) -> bool:
+        return name in _kinds()
+
+    def __repr__(self) -> str:
+        return f"KINDS({', '.join(_kinds())})"
+
+
+KINDS: Mapping[str, KindSpec] = _Registry()
+"""Every registered judge kind (a prompt template and a parser of its own) by name: the built-ins in
+documentation order, then those added by `register_kind` or an entry point. Read at use time: a kind
+registered later shows up here."""
+
+
+def register_kind(spec: KindSpec, *, replace: bool = False) -> KindSpec:
+    """Add ``spec`` to the registry; from then on every layer knows it: `SimplifiedJudge` (its ``method`` and
+    ``a<method>``), ``evaluate_batch(spec.name, ...)``, `judgekit.Jury`, the CLI's ``--kind``, the judge server
+    (when ``scorable``), ``JudgeConfig.judge_type``. Returns ``spec`` (usable on a module-level constant).
+
+    Checked here, so a mistake shows at registration rather than at the first judgement: the name and method
+    are identifiers and not taken (``replace=True`` swaps a kind of the same name), the method starts with
+    ``evaluate_``, a ``parser`` is given, the prompt exists (``prompt`` text, or the built-in file) and names
+    only values the kind fills (`KindSpec.placeholders`), and a ``scale`` is (low, high) with low < high.
+    """
+    from judgekit.prompts import load_template, template_fields
+
+    if not isinstance(spec, KindSpec):
+        raise ConfigError(f"register_kind takes a KindSpec, got {type(spec).__name__}", "spec")
+    where = f"register_kind({spec.name!r})"
+    if not (isinstance(spec.name, str) and spec.name.isidentifier()) or spec.name == CUSTOM.name:
+        raise ConfigError(f"{where}: the name must be an identifier other than 'custom'", "name")
+    if not spec.method.startswith("evaluate_") or not spec.method.isidentifier():
+        raise ConfigError(f"{where}: method must be 'evaluate_<something>', got {spec.method!r}", "method")
+    if spec.parser is None or spec.caller_prompt:
+        raise ConfigError(f"{where}: a registered kind needs a parser (a function str -> value)", "parser")
+    if spec.scale is not None:
+        _score_range(spec.scale)
+        if spec.uses_score_range:
+            raise ConfigError(f"{where}: a kind has its own scale or takes score_range, not both", "scale")
+    with _lock:
+        current = _kinds()
+        old = current.get(spec.name)
+        if old is not None and not replace:
+            raise ConfigError(f"{where}: the kind {spec.name!r} is registered already (replace=True swaps it)", "name")
+        if spec.method in ("evaluate_batch", CUSTOM.method):
+            raise ConfigError(f"{where}: the method {spec.method!r} is taken by SimplifiedJudge", "method")
+        for other in current.values():
+            if other is not old and spec.method == other.method:
+                raise ConfigError(f"{where}: the method {spec.method!r} belongs to the kind {other.name!r}", "method")
+        for alias in (spec.name, *spec.aliases):
+            owner = _aliases.get(alias) if alias == spec.name else current.get(alias) or _aliases.get(alias)
+            if owner is not None and owner is not old:
+                raise ConfigError(f"{where}: the alias {alias!r} belongs to the kind {owner.name!r}", "aliases")
+        template = spec.prompt if spec.prompt is not None else load_template(spec.template)
+        unknown = sorted(template_fields(template) - spec.placeholders)
+        if unknown:
+            raise ConfigError(
+                f"{where}: the prompt names {', '.join('{' + u + '}' for u in unknown)}, which the kind does not "
+                f"fill; it may name {', '.join('{' + p + '}' for p in sorted(spec.placeholders))}",
+                "prompt",
+            )
+        if old is not None:
+            unregister_kind(old.name)
+        current[spec.name] = spec
+        _aliases.update(dict.fromkeys(spec.aliases, spec))
+    return spec
+
+
+def unregister_kind(name: str) -> KindSpec:
+    """Remove the kind ``name`` (a test's cleanup, a plugin's replacement); returns its spec."""
+    with _lock:
+        spec = get_kind(name)
+        if spec is CUSTOM:
+            raise ConfigError("the custom kind cannot be removed", "kind")
+        del _kinds()[spec.name]
+        for alias in spec.aliases:
+            _aliases.pop(alias, None)
+    return spec
+
+
+def server_kinds() -> tuple[str, ...]:
+    """Kinds a judge server (or one of its requests) may name: ``auto`` (which picks by whether an answer is
+    given) and every registered ``scorable`` kind."""
+    return ("auto", *(name for name, spec in KINDS.items() if spec.scorable))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SERVER_KINDS":  # the old constant, now read from the registry at each use
+        return server_kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def kind_of_method(name: str) -> KindSpec | None:
+    """The registered kind whose ``evaluate_*`` method, or its async twin ``aevaluate_*``, is ``name``."""
+    if not name.startswith(("evaluate_", "aevaluate_")):
+        return None
+    return next((spec for spec in KINDS.values() if name in (spec.method, spec.async_method)), None)
 
 
 def kind_names() -> tuple[str, ...]:
-    """The names of the built-in judge kinds (`KINDS`; not ``custom``)."""
+    """The names of the registered judge kinds (`KINDS`; not ``custom``)."""
     return tuple(KINDS)
 
 
 def get_kind(name: str, *, field: str = "kind") -> KindSpec:
     """The spec of kind ``name`` (or an alias such as ``with_rubric``); `ConfigError` naming ``field``
     with a "did you mean" otherwise."""
-    spec = _BY_NAME.get(name) if isinstance(name, str) else None
+    known = _kinds()
+    spec = None
+    if isinstance(name, str):
+        spec = known.get(name) or _aliases.get(name) or (CUSTOM if name == CUSTOM.name else None)
     if spec is None:
-        hint = suggest(str(name), _BY_NAME)
-        raise ConfigError(f"unknown judge kind {name!r}{hint} (kinds: {', '.join([*KINDS, CUSTOM.name])})", field)
+        names = [*known, *_aliases, CUSTOM.name]
+        hint = suggest(str(name), names)
+        raise ConfigError(f"unknown judge kind {name!r}{hint} (kinds: {', '.join([*known, CUSTOM.name])})", field)
     return spec

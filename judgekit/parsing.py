@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections import deque
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any, NamedTuple, NoReturn
 
 from judgekit.errors import ConfigError, ParseError
@@ -29,7 +30,9 @@ __all__ = [
     "parse_pairwise",
     "parse_pointwise",
     "parse_rubric",
+    "parse_tagged_number",
     "parse_verdict_token",
+    "read_tag",
     "split_reasoning",
 ]
 
@@ -98,10 +101,13 @@ class _Tag(NamedTuple):
     text: str
 
 
-_TAG_RES = {
-    name: (re.compile(rf"<\s*{name}\s*>", re.IGNORECASE), re.compile(rf"<\s*/\s*{name}\s*>", re.IGNORECASE))
-    for name in ("answer", "verdict", "score", "better")
-}
+@lru_cache(maxsize=256)
+def _tag_patterns(name: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The opening and closing patterns of ``<name>`` reply tags, compiled once per tag on first use."""
+    if not re.fullmatch(r"[A-Za-z_][\w-]*", name):
+        raise ValueError(f"a reply tag name is a word (letters, digits, _ or -), got {name!r}")
+    tag = re.escape(name)
+    return re.compile(rf"<\s*{tag}\s*>", re.IGNORECASE), re.compile(rf"<\s*/\s*{tag}\s*>", re.IGNORECASE)
 
 
 def _last_match(pattern: re.Pattern[str], text: str, endpos: int | None = None) -> re.Match[str] | None:
@@ -111,7 +117,7 @@ def _last_match(pattern: re.Pattern[str], text: str, endpos: int | None = None) 
 
 def _last_tag(text: str, name: str) -> _Tag | None:
     """The last complete ``<name>...</name>`` (the innermost one when nested), found in linear time."""
-    opening, closing = _TAG_RES[name]
+    opening, closing = _tag_patterns(name)
     last_close = _last_match(closing, text)
     last_open = _last_match(opening, text, last_close.start()) if last_close else None
     close = closing.search(text, last_open.end()) if last_open else None
@@ -612,16 +618,34 @@ _PLAIN_NUMBER_RE = re.compile(_NUM)
 
 def parse_pointwise(text: str, score_range: tuple[float, float] | None = None) -> float:
     """The number in the last ``<score>N</score>``, range-checked when ``score_range`` is given."""
+    return parse_tagged_number(text, "score", score_range, kind="pointwise")
+
+
+def parse_tagged_number(
+    text: str, tag: str, score_range: tuple[float, float] | None = None, *, kind: str | None = None
+) -> float:
+    """The number in the last ``<tag>N</tag>`` of the final answer, range-checked when ``score_range`` is given.
+
+    Any tag name works (its pattern is compiled on first use): a new kind reading ``<likert>5</likert>`` uses
+    ``parse_tagged_number(text, "likert", (1, 7))``. ``kind`` names the kind in a `ParseError` (default: the tag).
+    """
     _validate_range(score_range)
-    kind = "pointwise"
-    answer = _answer_part(text, kind, "<score>N</score>")
-    tag = _last_tag(answer, "score")
-    if tag is None:
-        _fail(kind, text, "expected <score>N</score>, found no <score> tag in the reply")
-    body = _strip_decorations(tag.body)
+    kind = kind or tag
+    example = f"<{tag}>N</{tag}>"
+    answer = _answer_part(text, kind, example)
+    found = _last_tag(answer, tag)
+    if found is None:
+        _fail(kind, text, f"expected {example}, found no <{tag}> tag in the reply")
+    body = _strip_decorations(found.body)
     if not _PLAIN_NUMBER_RE.fullmatch(body):
-        _fail(kind, text, f"expected a number inside <score>...</score>, found {tag.text!r}")
+        _fail(kind, text, f"expected a number inside <{tag}>...</{tag}>, found {found.text!r}")
     return _check_range(kind, text, "the score", float(body), score_range)
+
+
+def read_tag(text: str, tag: str) -> str | None:
+    """The body of the last complete ``<tag>...</tag>`` in ``text`` (stripped), or None when there is none."""
+    found = _last_tag(text, tag)
+    return None if found is None else found.body.strip()
 
 
 _BETTER_BODY_RE = re.compile(r"(?:(?:response|assistant|model|answer|output|candidate)\s*)?([ab])", re.IGNORECASE)
@@ -668,11 +692,9 @@ def parse_custom(text: str, parse: Callable[[str], Any] | None = None) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    # ``PARSERS`` is read from the kind spec on first use (`judgekit.kinds` imports this module).
+    # ``PARSERS`` is read from the kind registry at each use (`judgekit.kinds` imports this module).
     if name == "PARSERS":
         from judgekit.kinds import KINDS
 
-        parsers = {kind: spec.parser for kind, spec in KINDS.items() if spec.parser is not None}
-        globals()["PARSERS"] = parsers
-        return parsers
+        return {kind: spec.parser for kind, spec in KINDS.items() if spec.parser is not None}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,10 +8,12 @@ Rules, in order (see docs/server.md):
 3. Binary / correctness: a backend-native ``score`` in [0, 1] (a judge model's own P(yes), as the torch
    judge's ``logprob`` mode gives) wins; else the result's ``p_yes`` (from token log-probabilities, when the
    judge runs with ``logprob_score=True``); else the verdict, 1.0 or 0.0.
-4. Pointwise: ``(s - lo) / (hi - lo)`` clamped to [0, 1], where ``(lo, hi)`` is the judge's ``score_range``
-   and ``s`` the result's ``expected_score`` (from logprobs) when present, else its score (a backend-native
-   score, e.g. the torch judge's expected score, or the parsed ``<score>N</score>``). A reward-model head's
-   scalar (``reward_head=True``) has no range: it becomes ``sigmoid(s)``.
+4. Pointwise (and any registered scored kind): ``(s - lo) / (hi - lo)`` clamped to [0, 1], where
+   ``(lo, hi)`` is the kind's own ``scale`` when it declares one (a 1-7 Likert kind: its 7 scores 1.0), else
+   the judge's ``score_range``, and ``s`` the result's ``expected_score`` (from logprobs) when present, else
+   its score (a backend-native score, e.g. the torch judge's expected score, or the parsed
+   ``<score>N</score>``). A reward-model head's scalar (``reward_head=True``) has no range: it becomes
+   ``sigmoid(s)``.
 """
 
 from __future__ import annotations
@@ -22,12 +24,27 @@ from typing import Any
 
 from judgekit import kinds
 
-__all__ = ["KINDS", "SERVER_KINDS", "Scored", "resolve_kind", "score_result"]
+__all__ = [
+    "KINDS",  # noqa: F822 (read from the kind registry at each use, see __getattr__)
+    "SERVER_KINDS",  # noqa: F822
+    "Scored",
+    "resolve_kind",
+    "scorable_kinds",
+    "score_result",
+]
 
-KINDS: tuple[str, ...] = tuple(name for name, spec in kinds.KINDS.items() if spec.scorable)
-"""Kinds a request can be judged as (the scorable kinds of `judgekit.kinds`)."""
-SERVER_KINDS: tuple[str, ...] = kinds.SERVER_KINDS
-"""Kinds a server (or a request) may name."""
+
+def scorable_kinds() -> tuple[str, ...]:
+    """Kinds a request can be judged as (the registered ``scorable`` kinds of `judgekit.kinds`)."""
+    return tuple(name for name, spec in kinds.KINDS.items() if spec.scorable)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KINDS":  # the old constants, now read from the kind registry at each use
+        return scorable_kinds()
+    if name == "SERVER_KINDS":
+        return kinds.server_kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -56,7 +73,8 @@ def score_result(
     Raises ValueError when the result holds nothing to score (it should not happen for a successful result).
     """
     native = _finite(result.get("score"))
-    if not kinds.get_kind(kind).verdict:  # a score (pointwise)
+    spec = kinds.get_kind(kind)
+    if not spec.verdict:  # a score (pointwise, or a kind with its own scale)
         expected, value = _finite(result.get("expected_score")), _finite(result.get("scores"))
         if value is None:
             value = native
@@ -64,7 +82,7 @@ def score_result(
             raise ValueError(f"the {kind} result has no score: {result.get('scores')!r}")
         if reward_head and value is not None:
             return Scored(1.0 / (1.0 + math.exp(-value)), "sigmoid", value)
-        low, high = score_range
+        low, high = spec.scale if spec.scale is not None else score_range
         scaled = min(1.0, max(0.0, ((expected if expected is not None else value) - low) / (high - low)))  # type: ignore[operator]
         source = "logprobs" if expected is not None else "native" if native is not None else "scaled"
         return Scored(scaled, source, value)

@@ -15,25 +15,22 @@ from typing import TYPE_CHECKING, Any, Literal
 from judgekit import logprobs
 from judgekit._sync import run_sync
 from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, config_failure, run_batch
+from judgekit.calibration import Calibrator
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
 from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
 from judgekit.jury import combine_results
-from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind
+from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
 from judgekit.pipeline import BatchScope
 from judgekit.prompts import build_prompt, template_fields
-from judgekit.types import ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
-from judgekit.validation.calibration import Calibrator
+from judgekit.types import FailureKind, ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 
 if TYPE_CHECKING:
     from judgekit.batching.batch_api import BatchAPIOptions
 
 __all__ = ["SimplifiedJudge", "get_binary_judge_response"]
-
-KIND_METHODS = {name: spec.method for name, spec in KINDS.items()}
-"""The ``evaluate_*`` method of each judge kind (from `judgekit.kinds`)."""
 
 SELF_CONSISTENCY_TEMPERATURE = 0.7
 """The temperature self-consistency samples are drawn at when the judge's is 0."""
@@ -108,6 +105,22 @@ class SimplifiedJudge:
 
     def __repr__(self) -> str:
         return f"SimplifiedJudge({self.judge!r})"
+
+    def __getattr__(self, name: str) -> Any:
+        """The ``evaluate_<kind>`` method, and its async twin, of a kind added with `judgekit.kinds.register_kind`
+        (or an entry point): its fields positionally or by keyword, then the options of every kind."""
+        spec = kind_of_method(name)
+        if spec is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+        async def asynchronous(*args: Any, **options: Any) -> JudgeResult:
+            fields, rest = spec.bind(args, options)
+            return await self._execute(self._job(spec.name, fields, rest))
+
+        def synchronous(*args: Any, **options: Any) -> JudgeResult:
+            return run_sync(asynchronous(*args, **options))
+
+        return asynchronous if name == spec.async_method else synchronous
 
     # -- one method per kind (its spec in `judgekit.kinds` says what it takes) --------------------
 
@@ -646,7 +659,7 @@ def _result(
     *,
     value: Any = None,
     error: str | None = None,
-    error_type: str | None = None,
+    error_type: FailureKind | str | None = None,
     p_yes: float | None = None,
     expected_score: float | None = None,
     **extra: Any,
@@ -661,7 +674,7 @@ def _result(
         prompt=job.prompt,
         model=response.model_used,
         error_message=error,
-        error_type=error_type,
+        error_type=None if error_type is None else FailureKind.of(error_type),
         reasoning=response.reasoning,
         usage=dict(response.usage.__dict__),  # = model_dump() of the flat Usage model, without its overhead
         latency_s=response.latency_s,

@@ -2,20 +2,90 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError
 
-__all__ = ["ImageInput", "JudgeRequest", "JudgeResponse", "JudgeResult", "JudgeTask", "Usage"]
+__all__ = ["FailureKind", "ImageInput", "JudgeRequest", "JudgeResponse", "JudgeResult", "JudgeTask", "Usage"]
 
 ImageInput = Any
 """A file path, `pathlib.Path`, `PIL.Image.Image`, raw bytes, an http(s) URL or a ``data:`` URL."""
 
 _ROLES = {"system", "user", "assistant"}
+
+
+class FailureKind(str, Enum):
+    """Why a judgement failed: the closed set of ``error_type`` values (docs/results.md).
+
+    A member equals its value, so ``result.error_type == "ParseError"`` and JSON output (the value) are as they
+    were. The provider kinds are the `judgekit.errors` class names; an exception of another class maps to the
+    nearest judgekit class it derives from (`of`), and one that derives from none to ``UNEXPECTED``.
+    """
+
+    # the reply
+    PARSE_ERROR = "ParseError"
+    """The reply could not be read as the kind's value (the message says what was expected)."""
+    # the provider, after its retries (the `judgekit.errors` classes)
+    PROVIDER_ERROR = "ProviderError"
+    """The provider refused or failed (a 4xx other than 401/403/429, a 5xx after the retries, ...)."""
+    CONNECTION_ERROR = "ProviderConnectionError"
+    """The connection failed or dropped."""
+    TIMEOUT = "JudgeTimeoutError"
+    """No reply within ``timeout``."""
+    RATE_LIMITED = "RateLimitError"
+    """Still 429 after the retries."""
+    AUTHENTICATION = "AuthenticationError"
+    """401/403: a missing or wrong key (never retried)."""
+    BAD_RESPONSE = "ProviderResponseError"
+    """A 2xx reply that could not be read, or was filtered."""
+    EMPTY_REPLY = "EmptyReplyError"
+    """A 2xx reply with no text at all (or one that ended inside its reasoning)."""
+    CIRCUIT_OPEN = "CircuitOpenError"
+    """The judge failed too often and is resting."""
+    CONFIG_ERROR = "ConfigError"
+    """The item could not be sent as given (a batch item with a missing field, an unreadable image, ...)."""
+    UNEXPECTED = "UnexpectedError"
+    """A provider raised an exception outside `judgekit.errors` (its class is named in the message)."""
+    # budgets, batch APIs, panels
+    BUDGET_EXCEEDED = "BudgetExceeded"
+    """A batch's ``max_cost`` / ``max_tokens_total`` was spent: the item was not sent."""
+    BATCH_PENDING = "BatchPending"
+    """Its provider batch had not ended within ``max_wait``: run again to resume."""
+    BATCH_FAILED = "BatchFailed"
+    """Its whole provider batch failed (rejected, failed validation) or was lost."""
+    BATCH_RESULT_MISSING = "BatchResultMissing"
+    """A finished provider batch returned no result for it."""
+    BATCH_EXPIRED = "BatchExpired"
+    """Its provider batch expired before the item ran."""
+    BATCH_CANCELLED = "BatchCancelled"
+    """Its provider batch was cancelled before the item ran."""
+    BATCH_ITEM_ERROR = "BatchItemError"
+    """The provider batch reported an error for this item."""
+    QUORUM_NOT_MET = "QuorumNotMet"
+    """Too few jurors of a `judgekit.Jury` succeeded (the message names why each failed)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @classmethod
+    def of(cls, failure: BaseException | type[BaseException] | str) -> FailureKind:
+        """The kind of an exception (its class, or the nearest class it derives from that names a kind) or of a
+        name (a member's value; an unknown name is ``UNEXPECTED``)."""
+        if isinstance(failure, str):
+            return _FAILURE_KINDS.get(failure, cls.UNEXPECTED)
+        klass = failure if isinstance(failure, type) else type(failure)
+        return next((_FAILURE_KINDS[k.__name__] for k in klass.__mro__ if k.__name__ in _FAILURE_KINDS), cls.UNEXPECTED)
+
+
+_FAILURE_KINDS: dict[str, FailureKind] = {kind.value: kind for kind in FailureKind}
 
 
 class Usage(BaseModel):
@@ -110,7 +180,8 @@ class JudgeResponse(BaseModel):
     raw_response: Any = Field(default=None, repr=False)
     success: bool = True
     error_message: str | None = None
-    error_type: str | None = None
+    error_type: FailureKind | None = None
+    """Why it failed, one of `FailureKind` (an exception's class name given here maps to its kind)."""
     status_code: int | None = None
     reasoning: str | None = None
     finish_reason: str | None = None
@@ -128,22 +199,105 @@ class JudgeResponse(BaseModel):
     cost_usd: float | None = None
     """What this call cost in USD, from ``usage`` and the model's price (`judgekit.pricing`); None: no known price."""
 
+    @field_validator("error_type", mode="before")
+    @classmethod
+    def _failure_kind(cls, value: Any) -> FailureKind | None:
+        return None if value is None or isinstance(value, FailureKind) else FailureKind.of(value)
+
+
+T = TypeVar("T")
+
+
+class _Key(Generic[T]):
+    """A documented key of a `JudgeResult`, read and written as an attribute; its default when absent."""
+
+    def __init__(self, default: T) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Key[T]: ...
+    @overload
+    def __get__(self, obj: JudgeResult, owner: type | None = None) -> T: ...
+    def __get__(self, obj: JudgeResult | None, owner: type | None = None) -> T | _Key[T]:
+        if obj is None:
+            return self
+        return obj.get(self.name, self.default)  # type: ignore[no-any-return]
+
+    def __set__(self, obj: JudgeResult, value: T) -> None:
+        obj[self.name] = value
+
 
 class JudgeResult(dict):  # type: ignore[type-arg]
-    """The outcome of one ``evaluate_*`` call: a plain dict (the documented keys) that also reads by attribute.
+    """The outcome of one ``evaluate_*`` call: a typed record whose documented keys read as attributes
+    (``r.success``, ``r.result``, ``r.scores``, ``r.error_message``, ...; an absent one is its default), and
+    still a plain ``dict`` underneath, so ``r["result"]``, ``r.get(...)``, ``"p_yes" in r``, ``dict(r)``,
+    ``{**r}`` and ``json.dumps(r)`` work as they always did. docs/results.md lists every key.
 
-    Keys: ``success``, ``result``, ``scores``, ``raw_response`` (the judge's reply text), ``prompt``,
-    ``model``, ``error_message``, ``error_type``, ``usage``, ``latency_s``, ``cached``, ``reasoning``,
-    ``kind``, ``provider``, ``attempts``, ``cost_usd`` and ``score`` (a backend-native number, else None).
-    On failure ``success`` is False, ``error_message`` says why and
-    ``result`` / ``scores`` are None: never a made-up 0.
+    On failure ``success`` is False, ``error_message`` says why, ``error_type`` is a `FailureKind` (equal to
+    its string value) and ``result`` / ``scores`` are None: never a made-up 0. Keys a kind or a feature adds
+    (``votes`` of a jury, ``swap_results``, ``p_a``, ...) read as attributes too.
     """
+
+    kind = _Key[str | None](None)
+    """The judge kind (``binary``, ``pointwise``, a registered kind, ``custom``)."""
+    success = _Key[bool](False)
+    result = _Key[Any](None)
+    """The verdict or choice (kinds whose slot is ``result``): 1/0, ``Verdict``, "A"/"B", a custom value."""
+    scores = _Key[Any](None)
+    """The number(s) (kinds whose slot is ``scores``): a score, a (s1, s2) pair, {criterion: score}."""
+    raw_response = _Key[str | None](None)
+    """The judge's reply text (its final answer; the reasoning is in ``reasoning``)."""
+    prompt = _Key[str | None](None)
+    model = _Key[str | None](None)
+    error_message = _Key[str | None](None)
+    usage = _Key[dict[str, int] | None](None)
+    """Token counts: ``prompt_tokens``, ``completion_tokens``, ``total_tokens``."""
+    latency_s = _Key[float](0.0)
+    cached = _Key[bool](False)
+    reasoning = _Key[str | None](None)
+    provider = _Key[str | None](None)
+    attempts = _Key[int](0)
+    cost_usd = _Key[float | None](None)
+    score = _Key[float | None](None)
+    """A backend-native number (a judge server's [0, 1] score, a reward head's scalar, a P(yes)), else None."""
+    p_yes = _Key[float | None](None)
+    """P(yes) of a verdict from logprobs or a decision backend (calibrated when the judge has a calibrator)."""
+    p_yes_raw = _Key[float | None](None)
+    expected_score = _Key[float | None](None)
+    swap_agreed = _Key[bool | None](None)
+
+    @property
+    def error_type(self) -> FailureKind | None:
+        """Why it failed, a `FailureKind` (``r["error_type"]`` holds the same value, equal to its string)."""
+        value = self.get("error_type")
+        return None if value is None else FailureKind.of(value)
+
+    @error_type.setter
+    def error_type(self, value: FailureKind | str | None) -> None:
+        self["error_type"] = None if value is None else FailureKind.of(value)
 
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+    @classmethod
+    def failure(cls, message: str, error_type: FailureKind | str, **keys: Any) -> JudgeResult:
+        """A failed result: ``success`` False, ``result`` and ``scores`` None, the reason and its kind."""
+        kind = FailureKind.of(error_type)
+        return cls(success=False, result=None, scores=None, error_message=message, error_type=kind, **keys)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain ``dict`` copy (``error_type`` as its string), for JSON and for code that wants no subclass."""
+        out = dict(self)
+        if isinstance(out.get("error_type"), FailureKind):
+            out["error_type"] = out["error_type"].value
+        return out
 
     def __repr__(self) -> str:
         shown = ("kind", "success", "result", "scores", "p_yes", "expected_score", "p_a", "swap_agreed",

@@ -10,29 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from judgekit import JudgeConfig
+from judgekit.config import known_env_variables
 from judgekit.testing import FakeLLMServer
-
-_JUDGE_ENV = (
-    "API_TYPE",
-    "OPENAI_API_KEY",
-    "OPENAI_API_URL",
-    "OPENAI_BASE_URL",
-    "MODEL_VERSION",
-    "AZURE_API_KEY",
-    "AZURE_OPENAI_API_KEY",
-    "AZURE_ENDPOINT",
-    "AZURE_OPENAI_ENDPOINT",
-    "AZURE_API_VERSION",
-    "API_VERSION",
-    "OPENAI_API_VERSION",
-    "VLLM_API_KEY",
-    "LLM_JUDGE_URL",
-    "VLLM_BASE_URL",
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_BASE_URL",
-    "JUDGE_MODEL_URL",
-    "JUDGE_MODEL_API_KEY",
-)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -44,9 +23,11 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No judge settings from the host environment leak into a test."""
-    for name in _JUDGE_ENV:
-        monkeypatch.delenv(name, raising=False)
+    """No judge settings from the host environment leak into a test: every variable the registered providers
+    declare (read from the registry, so a provider added later is covered too)."""
+    for name in known_env_variables():
+        if "{" not in name:  # an openai_compatible vendor's names are only known with its service
+            monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

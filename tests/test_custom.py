@@ -144,12 +144,14 @@ async def test_async_twin(judge: SimplifiedJudge, server: FakeLLMServer) -> None
 
 def test_the_custom_kind_is_in_the_spec_but_not_among_the_built_in_kinds() -> None:
     from judgekit import JudgeConfig
-    from judgekit.cli import KINDS as CLI_KINDS
+    from judgekit.cli import build_parser
     from judgekit.kinds import CUSTOM, KINDS, SERVER_KINDS, get_kind, kind_names
 
     assert get_kind("custom") is CUSTOM and CUSTOM.method == "evaluate_custom" and CUSTOM.caller_prompt
     assert "custom" not in KINDS and "custom" not in kind_names() and "custom" not in SERVER_KINDS
-    assert "custom" not in CLI_KINDS  # a CLI flag cannot carry a Python parser
+    judge_command = next(a for a in build_parser()._actions if a.dest == "command").choices["judge"]
+    cli_kinds = next(a for a in judge_command._actions if a.dest == "kind").choices
+    assert "custom" not in cli_kinds  # a CLI flag cannot carry a Python parser
     assert JudgeConfig(judge_type="custom").judge_type == "custom"
     with pytest.raises(ConfigError, match=r"did you mean 'custom'.*pairwise, custom"):
         get_kind("custon")

@@ -185,7 +185,8 @@ def test_unexpected_exception_becomes_failure() -> None:
             raise KeyError("choices")
 
     response = Buggy(JudgeConfig()).evaluate(REQ)
-    assert not response.success and response.error_type == "KeyError"
+    assert not response.success and response.error_type == "UnexpectedError"  # a closed set (FailureKind)
+    assert response.error_message and response.error_message.startswith("KeyError: ")
 
 
 def test_batch_cancellation_leaves_no_tasks(server: FakeLLMServer, fast_config: JudgeConfig) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from judgekit import ConfigError, JudgeConfig, SimplifiedJudge, cli, parsing, prompts, scoring
+from judgekit import ConfigError, JudgeConfig, Jury, SimplifiedJudge, cli, parsing, prompts, scoring
 from judgekit.kinds import CALL_OPTIONS, KINDS, SERVER_KINDS, get_kind, kind_names
 from judgekit.testing import FakeLLMServer
 
@@ -52,20 +52,13 @@ def test_prompt_values_fill_the_template(kind: str) -> None:
 def test_every_consumer_reads_the_spec() -> None:
     names = kind_names()
     assert set(prompts.KINDS) == set(names) == set(parsing.PARSERS)
-    assert scoring.KINDS == tuple(n for n in names if KINDS[n].scorable) == ("binary", "correctness", "pointwise")
+    assert tuple(n for n in names if KINDS[n].scorable) == scoring.KINDS
     assert scoring.SERVER_KINDS == SERVER_KINDS == ("auto", *scoring.KINDS)
-    assert {name: spec.method for name, spec in KINDS.items()} == {
-        "binary": "evaluate_binary",
-        "correctness": "evaluate_correctness",
-        "comparative": "evaluate_comparative",
-        "rubric": "evaluate_with_rubric",
-        "pointwise": "evaluate_pointwise",
-        "pairwise": "evaluate_pairwise",
-    }
-    assert {
-        "question", "answer", "prediction", "pred", "response", "response1", "response2", "context", "rubric",
-        "min_score", "max_score", "positive", "negative",
-    } == prompts.CUSTOM_PROMPT_FIELDS  # fmt: skip
+    for spec in KINDS.values():  # every kind has its method (and async twin) on the judge and the jury
+        for method in (spec.method, spec.async_method):
+            assert callable(getattr(SimplifiedJudge(api_type="rules"), method)) and hasattr(Jury, method)
+    fields = {name for spec in KINDS.values() for name in spec.all_fields}
+    assert fields | {"pred", "min_score", "max_score", "positive", "negative"} == prompts.CUSTOM_PROMPT_FIELDS
     for kind in (*names, "custom"):
         assert JudgeConfig(judge_type=kind).judge_type == kind
     with pytest.raises(ConfigError) as info:

@@ -25,6 +25,7 @@ from judgekit import (
 )
 from judgekit.errors import ProviderError
 from judgekit.pipeline import AttemptPolicy, BatchScope, Pipeline
+from judgekit.providers import registry
 from judgekit.testing import FakeLLMServer, Fault, Reply
 from judgekit.wrappers import FallbackPipeline, PipelineWrapper, SharedConcurrency, SharedLimit
 
@@ -264,7 +265,9 @@ class EchoJudge(JudgeInterface):
 def test_a_provider_overriding_only_evaluate_gains_retries_limits_and_cache(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(JudgeFactory._registry, "echo", JudgeFactory._registry.get("echo", EchoJudge))
+    monkeypatch.setitem(
+        registry._providers, "echo", registry.get_provider("echo") or registry.ProviderSpec("echo", EchoJudge)
+    )  # restored after
     JudgeFactory.register_judge("echo", EchoJudge)
     judge = JudgeFactory.create_judge(api_type="echo", config=config_for(server, cache="memory", max_concurrent=2))
     server.enqueue(Fault.status_code(503))

@@ -153,3 +153,11 @@ def test_extras_set_lower_bounds_and_the_scripts_install_the_cpu_torch_first() -
         torch_line = next(i for i, line in enumerate(lines) if "pip install" in line and "torch==2.13.0" in line)
         extra_line = next(i for i, line in enumerate(lines) if extra in line)
         assert torch_line < extra_line, script
+
+
+def test_cli_batch_names_the_key_variable_and_the_flag(tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"question": "2+2?", "answer": "4", "prediction": "4"}\n')
+    out = run_cli("batch", str(items), "-o", str(tmp_path / "out.jsonl"), "--api-type", "openai")
+    assert out.returncode == 2
+    assert "no API key (set OPENAI_API_KEY, or name the variable that holds it with --api-key-env VAR)" in out.stderr

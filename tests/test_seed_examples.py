@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 import judgekit
-from judgekit import JudgeFactory, JudgeRequest
+from judgekit import JudgeRequest
+from judgekit.providers import registry
 from judgekit.testing import FakeLLMServer
 
 BASIC_USAGE = """
@@ -158,7 +159,7 @@ def test_advanced_usage(
 def test_adding_a_new_api_provider(
     server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, lmms_eval_names: None
 ) -> None:
-    monkeypatch.setitem(JudgeFactory._registry, "anthropic", JudgeFactory._registry["anthropic"])  # restored after
+    monkeypatch.setitem(registry._providers, "anthropic", registry.get_provider("anthropic"))  # restored after
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     namespace, _ = run(NEW_PROVIDER, os=os)
     judge = namespace["judge"]

@@ -163,3 +163,21 @@ def test_calibrator_bad_input(tmp_path):
         calibration.fit([0.2, 1.8], [0, 1])
     with pytest.raises(ConfigError, match="method"):
         calibration.fit([0.2, 0.8], [0, 1], method="beta")
+
+
+def test_the_calibrator_lives_outside_validation_and_the_old_path_still_works() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import judgekit.calibration as home
+    from judgekit.validation import Calibrator as lazily_exported
+    from judgekit.validation import calibration as old_home
+
+    assert old_home.Calibrator is home.Calibrator is lazily_exported and old_home.fit is home.fit
+    # a judge that applies a calibrator does not import the validation package (scipy, sklearn, ...)
+    code = "import sys, judgekit.simplified; print('judgekit.validation' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert done.stdout.strip() == "False", done.stderr

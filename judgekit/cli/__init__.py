@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from judgekit import kinds
-from judgekit.cli._common import FIELD_HELP, FIELD_SHORT, ITEM_FIELDS, KINDS, UsageError, make_judge, read_jsonl
+from judgekit.cli._common import FIELD_HELP, FIELD_SHORT, UsageError, item_fields, make_judge, read_jsonl
 from judgekit.cli.batch import cmd_batch
 from judgekit.cli.judge import cmd_judge
 from judgekit.cli.providers import cmd_providers
@@ -74,7 +74,7 @@ def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str |
 
 def _field_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("item (or one JSON object on stdin)")
-    for name in ITEM_FIELDS:
+    for name in item_fields():
         flags = [FIELD_SHORT[name]] if name in FIELD_SHORT else []
         group.add_argument(*flags, "--" + name.replace("_", "-"), dest=name, help=FIELD_HELP.get(name))
     group.add_argument("--answer-type", help="hint for rules / judge servers: choice, number, math, text")
@@ -175,7 +175,9 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
         epilog=_JUDGE_EPILOG,
         formatter_class=fmt,
     )
-    judge.add_argument("--kind", choices=KINDS, help='judge kind (default: the input\'s "kind", else binary)')
+    judge.add_argument(
+        "--kind", choices=kinds.kind_names(), help='judge kind (default: the input\'s "kind", else binary)'
+    )
     judge.add_argument("--json", action="store_true", help="print the full result as JSON")
     _field_options(judge)
     _backend_options(judge, default_api_type=None, key_flag="--api-key-env")
@@ -190,7 +192,7 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     )
     batch.add_argument("input", help="input JSONL file ('-': stdin)")
     batch.add_argument("-o", "--output", required=True, help="output JSONL file (appended to; resumable)")
-    batch.add_argument("--kind", choices=KINDS, default="binary", help="judge kind (default binary)")
+    batch.add_argument("--kind", choices=kinds.kind_names(), default="binary", help="judge kind (default binary)")
     batch.add_argument("--concurrency", type=int, help="items judged at once (default: --max-concurrent, 32)")
     batch.add_argument("--retry-failed", action="store_true", help="judge items that failed before again")
     batch.add_argument("--include-prompt", action="store_true", help="also write each item's prompt")
@@ -218,7 +220,7 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     serve.add_argument(
         "--kind",
         default="auto",
-        choices=kinds.SERVER_KINDS,
+        choices=kinds.server_kinds(),
         help="auto: correctness when a request has an answer, else pointwise (default auto)",
     )
     serve.add_argument(

@@ -11,16 +11,30 @@ from typing import Any
 from judgekit import kinds
 from judgekit.config import env_value
 
-KINDS = kinds.kind_names()
-# The fields each kind takes from the command line (the first ones are required), from the kind spec.
-KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    name: (spec.fields, spec.optional_fields + spec.options) for name, spec in kinds.KINDS.items()
-}
 COMMON_FIELDS = kinds.CALL_OPTIONS
-# Every kind's fields are item flags (--question, ...); so are these options. output_format and score_range
-# are backend flags (they set the judge's defaults).
-ITEM_FIELDS = tuple(dict.fromkeys(name for spec in kinds.KINDS.values() for name in spec.all_fields))
-FIELD_FLAGS = (*ITEM_FIELDS, "answer_type", "custom_prompt", "images", "swap")
+
+
+# The kinds and their fields are read from the kind registry when the parser is built (a registered kind shows up).
+def item_fields() -> tuple[str, ...]:
+    """Every registered kind's fields: the item flags (--question, ...)."""
+    return tuple(dict.fromkeys(name for spec in kinds.KINDS.values() for name in spec.all_fields))
+
+
+def field_flags() -> tuple[str, ...]:
+    """The item flags plus these options. output_format and score_range are backend flags (judge defaults)."""
+    return (*item_fields(), "answer_type", "custom_prompt", "images", "swap")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "KINDS":  # the old constants, now read from the kind registry at each use
+        return kinds.kind_names()
+    if name == "ITEM_FIELDS":
+        return item_fields()
+    if name == "FIELD_FLAGS":
+        return field_flags()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 FIELD_SHORT = {"question": "-q", "answer": "-a", "prediction": "-p"}
 FIELD_HELP = {
     "answer": "the reference answer",
@@ -73,7 +87,8 @@ def make_judge(args: argparse.Namespace) -> Any:
 def item_for(kind: str, given: dict[str, Any], *, strict: bool) -> dict[str, Any]:
     """The kind's keyword arguments: aliases resolved (prediction <-> response), required ones checked; with
     ``strict`` (flags), a field the kind does not take is a usage error."""
-    required, optional = KIND_FIELDS[kind]
+    spec = kinds.get_kind(kind)
+    required, optional = spec.fields, spec.optional_fields + spec.options
     item = dict(given)
     if "response" in required and "response" not in item and "prediction" in item:
         item["response"] = item.pop("prediction")

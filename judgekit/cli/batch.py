@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from judgekit.cli._common import UsageError, item_for, make_judge, plain, read_jsonl
+from judgekit.providers.registry import provider_env
 
 
 class _Tally:
@@ -62,9 +63,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     judge = make_judge(args)
     if not judge.judge.is_available():
         judge.close()
+        env = provider_env(judge.config.api_type or judge.judge.provider_name)
+        key_vars = " or ".join(env.api_key) or "the backend's key variable"
         raise UsageError(
-            f"the {judge.judge.provider_name} backend is not configured: no API key (set the backend's variable, "
-            "e.g. OPENAI_API_KEY, or name yours with --api-key-env VAR) or no base URL (--base-url)"
+            f"the {judge.judge.provider_name} backend is not configured: no API key (set {key_vars}, or name "
+            "the variable that holds it with --api-key-env VAR) or no base URL (--base-url)"
         )
     concurrency = args.concurrency or judge.config.max_concurrent
     try:

@@ -6,11 +6,12 @@ import argparse
 import json
 import sys
 
-from judgekit.cli._common import FIELD_FLAGS, KINDS, UsageError, item_for, make_judge, plain, read_object, read_text
+from judgekit import kinds
+from judgekit.cli._common import UsageError, field_flags, item_for, make_judge, plain, read_object, read_text
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    given = {name: getattr(args, name) for name in FIELD_FLAGS if getattr(args, name) not in (None, False)}
+    given = {name: getattr(args, name) for name in field_flags() if getattr(args, name) not in (None, False)}
     from_flags = bool(given)
     if args.input is not None:
         if given:
@@ -22,8 +23,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
         given = read_object(sys.stdin.read(), "stdin")
     kind = args.kind or given.pop("kind", None) or "binary"
     given.pop("kind", None)
-    if kind not in KINDS:
-        raise UsageError(f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind not in kinds.KINDS:
+        raise UsageError(f"unknown kind {kind!r}; use one of {', '.join(kinds.KINDS)}")
     item = item_for(kind, given, strict=from_flags)
     judge = make_judge(args)
     try:

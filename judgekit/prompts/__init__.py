@@ -16,28 +16,53 @@ from typing import Any
 from judgekit import kinds
 from judgekit.errors import TemplateError
 
-__all__ = ["CUSTOM_PROMPT_FIELDS", "KINDS", "build_prompt", "fill_template", "load_template", "template_fields"]
+__all__ = [
+    "CUSTOM_PROMPT_FIELDS",
+    "KINDS",
+    "build_prompt",
+    "custom_prompt_fields",
+    "fill_template",
+    "load_template",
+    "template_fields",
+]
 
-KINDS = kinds.kind_names()
-"""The judge kinds, each with a template ``<kind>.txt`` here (`judgekit.kinds` defines them)."""
 
-CUSTOM_PROMPT_FIELDS = frozenset(
-    {name for spec in kinds.KINDS.values() for name in spec.all_fields}
-    | {"pred", "min_score", "max_score", "positive", "negative"}
-)
-"""Fields a ``custom_prompt`` may name (``{pred}`` is the old lmms-eval spelling of ``{prediction}``),
-besides the other values of its kind (`judgekit.kinds.KindSpec.placeholders`) and any extra keyword
-argument the custom prompt names."""
+def custom_prompt_fields() -> frozenset[str]:
+    """Fields a ``custom_prompt`` may name (``{pred}`` is the old lmms-eval spelling of ``{prediction}``),
+    besides the other values of its kind (`judgekit.kinds.KindSpec.placeholders`) and any extra keyword
+    argument the custom prompt names."""
+    return frozenset(
+        {name for spec in kinds.KINDS.values() for name in spec.all_fields}
+        | {"pred", "min_score", "max_score", "positive", "negative"}
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # The old constants, now read from the kind registry at each use (a registered kind shows up).
+    if name == "KINDS":
+        return kinds.kind_names()
+    if name == "CUSTOM_PROMPT_FIELDS":
+        return custom_prompt_fields()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-@cache
 def load_template(name: str) -> str:
-    """The built-in template ``name`` (a judge kind, or another prompt such as ``rubric_item``)."""
+    """The template of the judge kind ``name`` (a registered kind's own ``prompt`` text, else the built-in file
+    ``<name>.txt`` here), or of another built-in prompt such as ``decision_binary``."""
+    spec = kinds.KINDS.get(name) if isinstance(name, str) else None
+    if spec is not None and spec.prompt is not None:
+        return spec.prompt
+    return _builtin_template(name)
+
+
+@cache
+def _builtin_template(name: str) -> str:
     path = resources.files(__package__).joinpath(f"{name}.txt")
     if not name.isidentifier() or not path.is_file():
-        raise TemplateError(f"no built-in prompt {name!r}; judge kinds: {', '.join(KINDS)}", "kind")
+        raise TemplateError(f"no built-in prompt {name!r}; judge kinds: {', '.join(kinds.KINDS)}", "kind")
     return path.read_text(encoding="utf-8")
 
 
@@ -102,4 +127,4 @@ def build_prompt(kind: str, values: Mapping[str, Any], custom_prompt: str | None
         return fill_template(load_template(kind), values)
     if not isinstance(custom_prompt, str):
         raise TemplateError(f"custom_prompt must be a string, got {type(custom_prompt).__name__}", "custom_prompt")
-    return fill_template(custom_prompt, values, allowed=CUSTOM_PROMPT_FIELDS | set(values))
+    return fill_template(custom_prompt, values, allowed=custom_prompt_fields() | set(values))

@@ -33,7 +33,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
 from judgekit.batching.dynamic import DynamicBatcher, QueueFullError
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
-from judgekit.kinds import SERVER_KINDS, get_kind
+from judgekit.kinds import get_kind, server_kinds
 from judgekit.scoring import resolve_kind, score_result
 from judgekit.server._metrics import ServerMetrics
 from judgekit.server.protocol import BatchJudgeBody, JudgeItem, failure_reply, fields_for
@@ -75,8 +75,8 @@ class JudgeService:
         max_concurrent_batches: int = 4,
         retry_after_s: float = 1,
     ) -> None:
-        if kind not in SERVER_KINDS:
-            raise ConfigError(f"kind must be one of {', '.join(SERVER_KINDS)}, got {kind!r}", "kind")
+        if kind not in server_kinds():
+            raise ConfigError(f"kind must be one of {', '.join(server_kinds())}, got {kind!r}", "kind")
         for name, value in (
             ("max_batch_size", max_batch_size),
             ("max_body_bytes", max_body_bytes),

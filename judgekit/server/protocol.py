@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, ProviderResponseError
-from judgekit.kinds import SERVER_KINDS, get_kind
+from judgekit.kinds import get_kind, server_kinds
 from judgekit.types import JudgeResponse, JudgeTask, Usage
 
 __all__ = [
@@ -41,9 +41,6 @@ __all__ = [
     "response_from_reply",
     "task_for",
 ]
-
-ServerKind = Literal[SERVER_KINDS]  # type: ignore[valid-type]
-"""``auto`` and the kinds a judge server scores (`judgekit.kinds.SERVER_KINDS`)."""
 
 ITEM_FIELDS: tuple[str, ...] = ("prompt", "completion", "answer", "answer_type", "request_id", "kind")
 """The fields of one wire item."""
@@ -64,7 +61,16 @@ class JudgeItem(BaseModel):
     answer: str | None = None
     answer_type: str | None = None
     request_id: str | None = None
-    kind: ServerKind | None = None
+    kind: str | None = None
+    """``auto`` or a kind the server scores (`judgekit.kinds.server_kinds`, read from the registry)."""
+
+    @field_validator("kind")
+    @classmethod
+    def _check_kind(cls, value: str | None) -> str | None:
+        known = server_kinds()
+        if value is not None and value not in known:
+            raise ValueError(f"kind must be one of {', '.join(known)}, got {value!r}")
+        return value
 
 
 class BatchJudgeBody(BaseModel):
@@ -128,8 +134,9 @@ def item_from_task(task: JudgeTask) -> dict[str, Any]:
 
     A task of kind ``auto`` is sent without ``kind``: the server's own kind decides.
     """
-    if task.kind not in SERVER_KINDS:
-        scored = ", ".join(k for k in SERVER_KINDS if k != "auto")
+    known = server_kinds()
+    if task.kind not in known:
+        scored = ", ".join(k for k in known if k != "auto")
         raise ConfigError(
             f"judge_server cannot judge {task.kind!r} tasks; the protocol scores one completion ({scored})", "kind"
         )

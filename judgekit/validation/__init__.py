@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Calibrator": "judgekit.validation.calibration",
+    "Calibrator": "judgekit.calibration",
     "Estimate": "judgekit.validation.ppi",
     "ValidationReport": "judgekit.validation.report",
     "classical_mean": "judgekit.validation.ppi",

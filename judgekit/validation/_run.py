@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from judgekit.calibration import Calibrator, fit
 from judgekit.errors import ConfigError
 from judgekit.kinds import KindSpec, get_kind
 from judgekit.validation import metrics as m
-from judgekit.validation.calibration import Calibrator, fit
 from judgekit.validation.ppi import classical_mean, ppi_mean
 from judgekit.validation.report import ValidationReport
 
