@@ -203,3 +203,9 @@ def test_smollm2_calibrator_lowers_held_out_ece(tmp_path):
     assert data["ece"]["value"] == pytest.approx(cal["ece_before"], abs=0.08)  # same judge, whole sample
     assert json.loads(calibrator.read_text())["method"] == "isotonic"
     assert figures(report.read_text()) == ["confusion_matrix", "reliability_diagram"]
+
+
+def test_the_report_json_never_overwrites_the_calibrator(tmp_path):
+    out = run_cli("validate", "--report", str(tmp_path / "r.html"), "--fit-calibrator", str(tmp_path / "r.json"))
+    assert out.returncode == 2 and "writes its JSON to" in out.stderr
+    assert not (tmp_path / "r.json").exists()

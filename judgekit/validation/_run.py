@@ -152,7 +152,7 @@ def _case(group: Group, index: int, item: Mapping[str, Any], label: Any, result:
     case: dict[str, Any] = {
         "index": index,
         "id": item.get("id"),
-        "inputs": {k: v for k, v in item.items() if k not in ("id", "pair_id", "kind", "label")},
+        "inputs": {k: v for k, v in item.items() if k not in META_KEYS},
         "label": label_of(group, label, f"labels[{index}]"),
         "reply": result.get("raw_response"),
     }

@@ -85,6 +85,8 @@ def run(
     from judgekit.validation.sample import load_sample
 
     spec = get_kind(args.kind)
+    if args.report and args.fit_calibrator and Path(args.report).with_suffix(".json") == Path(args.fit_calibrator):
+        raise usage_error(f"--report {args.report} writes its JSON to {args.fit_calibrator}: choose another path")
     if args.input is None:
         rows = [(i, row) for i, row in enumerate(load_sample(spec.name))]
         source = "the shipped sample"
