@@ -26,20 +26,25 @@ from judgekit.errors import (
 from judgekit.factory import JudgeFactory, register_judge
 from judgekit.interface import JudgeInterface
 from judgekit.jury import Jury
+from judgekit.pipeline import AttemptPolicy, BatchScope, Pipeline
 from judgekit.simplified import SimplifiedJudge, get_binary_judge_response
 from judgekit.types import FailureKind, JudgeRequest, JudgeResponse, JudgeResult, Usage
+from judgekit.wrappers import FallbackPipeline, PipelineWrapper, SharedConcurrency, SharedLimit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttemptPolicy",
     "AuthenticationError",
     "BatchAPIOptions",
     "BatchAPIStats",
+    "BatchScope",
     "BatchStats",
     "CircuitOpenError",
     "ConfigError",
     "EmptyReplyError",
     "FailureKind",
+    "FallbackPipeline",
     "GradedMean",
     "JudgeConfig",
     "JudgeError",
@@ -53,11 +58,15 @@ __all__ = [
     "MemoryCache",
     "MissingDependencyError",
     "ParseError",
+    "Pipeline",
+    "PipelineWrapper",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderResponseError",
     "RateLimitError",
     "SQLiteCache",
+    "SharedConcurrency",
+    "SharedLimit",
     "SimplifiedJudge",
     "TemplateError",
     "Usage",

@@ -14,9 +14,20 @@ from judgekit.kinds import get_kind, suggest
 from judgekit.providers.registry import SETTINGS, provider_env
 from judgekit.providers.registry import env_variables as _declared_variables
 
-__all__ = ["DEFAULT_OPENAI_MODEL", "MIN_SECRET_LENGTH", "JudgeConfig", "TorchOptions", "normalize_base_url", "redact"]
+__all__ = [
+    "DEFAULT_OPENAI_MODEL",
+    "MIN_SECRET_LENGTH",
+    "JudgeConfig",
+    "RewardModelOptions",
+    "TorchOptions",
+    "normalize_base_url",
+    "redact",
+]
 
-DEFAULT_OPENAI_MODEL = "gpt-4o-2024-08-06"
+DEFAULT_OPENAI_MODEL = "gpt-4o-2024-11-20"
+"""The OpenAI model when neither ``model_name`` nor ``MODEL_VERSION`` names one: the snapshot that lmms-eval's
+judged tasks default to (47 ``MODEL_VERSION`` defaults at lmms-eval 75571cf), so a migrated task judges with the
+model its published numbers came from; a dated snapshot, never the moving ``gpt-4o`` alias (docs/configuration.md)."""
 
 _ENDPOINT_SUFFIX = re.compile(r"/(chat/completions|completions|messages|decisions|systemone)/?$")
 
@@ -63,7 +74,44 @@ class TorchOptions(BaseModel):
     """How long a batch waits to fill up before it runs."""
 
 
-_TORCH_SHORTHANDS = {f"torch_{name}": name for name in TorchOptions.model_fields}
+class RewardModelOptions(BaseModel):
+    """Settings of a scalar judge: the reward-model provider (``api_type="reward_model"``) and, for the mapping
+    of its scalar onto each kind (``label``, ``activation``, ``scale``, ``calibrator``), the torch reward head
+    (``torch.mode="reward"``). See docs/trained-judges.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint: Literal["classify", "pooling", "openrlhf"] = "classify"
+    """vLLM's (or SGLang's) ``/classify``, vLLM's ``/pooling``, or an OpenRLHF reward server (``/get_reward``)."""
+    input: Literal["messages", "tokens", "text"] = "messages"
+    """How a conversation is sent: ``messages`` (the server applies its chat template; one conversation per
+    request), ``tokens`` (rendered by the server's ``/tokenize``, then many token lists per request) or ``text``
+    (rendered here with ``tokenizer``'s chat template, many texts per request; the only form OpenRLHF takes)."""
+    path: str | None = None
+    """The endpoint's path on ``base_url`` (default ``/classify``, ``/pooling``, ``/get_reward``; SGLang:
+    ``/v1/classify``)."""
+    tokenizer: str | None = None
+    """A local tokenizer directory whose chat template renders conversations for ``input="text"`` (default:
+    ``model_name`` when it is a local directory)."""
+    label: int = Field(0, ge=0)
+    """Which output of the head is the reward (a one-label head has only 0)."""
+    activation: bool = False
+    """False: the head's raw logit is the reward (``use_activation: false``); True: the server's probability."""
+    scale: Literal["raw", "score_range"] = "raw"
+    """Pointwise: the raw reward as the score, or the calibrated probability mapped onto ``score_range``."""
+    calibrator: str | None = None
+    """A calibrator (``judgekit validate --fit-calibrator`` on this judge's binary P(yes)) that maps
+    sigmoid(reward) to a probability: binary and correctness threshold it, ``scale="score_range"`` maps it."""
+    batch_size: int = Field(64, ge=1)
+    """Most conversations in one request (``tokens`` and ``text`` input)."""
+    batch_wait_s: float = Field(0.002, ge=0.0)
+    """How long concurrent requests wait to share one request."""
+
+
+_TORCH_SHORTHANDS = {f"torch_{name}": ("torch", name) for name in TorchOptions.model_fields}
+_REWARD_MODEL_SHORTHANDS = {f"reward_model_{name}": ("reward_model", name) for name in RewardModelOptions.model_fields}
+_SHORTHANDS = {**_TORCH_SHORTHANDS, **_REWARD_MODEL_SHORTHANDS}
+_NESTED: dict[str, type[BaseModel]] = {"torch": TorchOptions, "reward_model": RewardModelOptions}
 
 
 class JudgeConfig(BaseModel):
@@ -141,6 +189,10 @@ class JudgeConfig(BaseModel):
     torch: TorchOptions = Field(default_factory=TorchOptions)
     """The in-process torch judge's settings (`TorchOptions`); ``torch_mode="logprob"`` and the other ``torch_*``
     names are accepted as shorthand for ``torch={"mode": "logprob"}``."""
+    # -- scalar judges --
+    reward_model: RewardModelOptions = Field(default_factory=RewardModelOptions)
+    """A scalar judge's settings (`RewardModelOptions`); ``reward_model_endpoint="pooling"`` and the other
+    ``reward_model_*`` names are shorthand for ``reward_model={"endpoint": "pooling"}``."""
 
     @field_validator("judge_type")
     @classmethod
@@ -162,17 +214,18 @@ class JudgeConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _nest_torch_options(cls, data: Any) -> Any:
-        """``torch_mode=...`` (and the other ``torch_*`` shorthands) go into ``torch``; a shorthand wins over
-        the same setting inside ``torch``."""
-        if not isinstance(data, dict) or not any(key in _TORCH_SHORTHANDS for key in data):
+    def _nest_options(cls, data: Any) -> Any:
+        """``torch_mode=...``, ``reward_model_endpoint=...`` (the ``torch_*`` and ``reward_model_*`` shorthands)
+        go into ``torch`` / ``reward_model``; a shorthand wins over the same setting inside the nested one."""
+        if not isinstance(data, dict) or not any(key in _SHORTHANDS for key in data):
             return data
         data = dict(data)
-        nested = data.get("torch")
-        nested = nested.model_dump() if isinstance(nested, TorchOptions) else dict(nested or {})
-        for key in [k for k in data if k in _TORCH_SHORTHANDS]:
-            nested[_TORCH_SHORTHANDS[key]] = data.pop(key)
-        data["torch"] = nested
+        for key in [k for k in data if k in _SHORTHANDS]:
+            group, name = _SHORTHANDS[key]
+            nested = data.get(group)
+            nested = nested.model_dump() if isinstance(nested, _NESTED[group]) else dict(nested or {})
+            nested[name] = data.pop(key)
+            data[group] = nested
         return data
 
     def __init__(self, **data: Any) -> None:
@@ -336,3 +389,9 @@ def known_env_variables() -> list[str]:
     declares (``{SERVICE}`` left as is), the reward adapter's. A test suite clears these so that no real key
     leaks into it."""
     return sorted({"API_TYPE", *_declared_variables(), *_REWARD_ENV.values()})
+
+
+def otel_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The OpenTelemetry variables that are set (``OTEL_SDK_DISABLED``, ``OTEL_TRACES_EXPORTER``, ...)."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in environ.items() if name.startswith("OTEL_") and value}

@@ -10,7 +10,9 @@ use. See docs/contributing.md ("Add a kind").
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
+import random
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ __all__ = [
     "CALL_OPTIONS",
     "CUSTOM",
     "ENTRY_POINT_GROUP",
+    "GROUP_KINDS",
     "KINDS",
     "REQUEST_OPTIONS",
     "SERVER_KINDS",  # noqa: F822 (read from the registry at each use, see __getattr__)
@@ -105,6 +108,9 @@ class KindSpec:
       built-in file ``judgekit/prompts/<name>.txt`` (``template``).
     - ``caller_prompt``: the caller brings the prompt (or messages) and the parser: `CUSTOM`, which has no
       template and is not one of `KINDS`.
+    - ``group``: judges a GRPO group of responses together (`GROUP_KINDS`, `SimplifiedJudge.evaluate_group`);
+      ``unit`` names the kind each comparison of a group kind is judged as (``tournament``: ``pairwise``),
+      None when the whole group is one request (``listwise``).
     """
 
     name: str
@@ -129,6 +135,8 @@ class KindSpec:
     caller_prompt: bool = False
     scale: tuple[float, float] | None = None
     prompt: str | None = field(default=None, repr=False)
+    group: bool = False
+    unit: str | None = None
 
     @property
     def template(self) -> str:
@@ -201,6 +209,14 @@ class KindSpec:
                 hint = suggest(name, known)
                 note = "" if extra else " (an extra field is allowed only when custom_prompt names it as {field})"
                 raise ConfigError(f"{self.method} got an unknown option {name!r}{hint}{note}", name)
+
+    def check_fields(self, given: Mapping[str, Any]) -> None:
+        """`ConfigError` naming the first required field that is None: a kind that checks against a reference
+        never judges without one (an empty reference would be sent and the verdict look fine)."""
+        for name in self.fields:
+            if given.get(name) is None:
+                what = "a reference answer" if name == "answer" else "a value"
+                raise ConfigError(f"{self.method} needs {what} for {name!r}, got None", name)
 
     def verdict_words(self, output_format: str | None) -> tuple[str, str]:
         """The (positive, negative) words of the verdict: by ``output_format`` for a kind that takes one,
@@ -329,6 +345,34 @@ def _sign(x: float) -> int:
     return (x > 0) - (x < 0)
 
 
+def _group_seed(question: Any, responses: Sequence[str]) -> int:
+    """The shuffle seed of a group when the caller gives none: from its content, so the same group is shown in
+    the same order (and a cached reply stays valid) while different groups get different orders."""
+    digest = hashlib.sha256(json.dumps([str(question), list(responses)]).encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _prepare_listwise(inputs: Mapping[str, Any], options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The group's responses shuffled (by ``seed``) and numbered [1]..[G]; ``order`` (the input index shown at
+    each position) and ``seed`` go to the parser, which undoes the shuffle, and to the result."""
+    responses = inputs.get("responses")
+    if isinstance(responses, str) or not isinstance(responses, Sequence) or not responses:
+        raise ConfigError("responses must be a non-empty list of the group's responses", "responses")
+    if not all(isinstance(r, str) for r in responses):
+        raise ConfigError("responses must be strings", "responses")
+    seed = options.get("seed")
+    if seed is None:
+        seed = _group_seed(inputs.get("question"), responses)
+    elif isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be an integer, got {seed!r}", "seed")
+    order = list(range(len(responses)))
+    random.Random(seed).shuffle(order)
+    block = "\n\n".join(f"[{k + 1}]\n{responses[i]}\n[End of {k + 1}]" for k, i in enumerate(order))
+    high = float(options["score_range"][1])
+    example = json.dumps({"scores": [int(high) if high.is_integer() else high] * len(responses)})
+    return {"responses": block, "n": len(responses), "example": example}, {"order": order, "seed": seed}
+
+
 _SPECS = (
     KindSpec(
         "binary",
@@ -442,6 +486,36 @@ _SPECS = (
     ),
 )
 
+_GROUP_SPECS = (
+    KindSpec(
+        "listwise",
+        "evaluate_group",
+        ("question", "responses"),
+        optional_fields=("answer", "context"),
+        options=("score_range", "seed"),
+        slot="scores",
+        parser=parsing.parse_listwise,
+        parser_options=("order", "score_range"),
+        prepare=_prepare_listwise,
+        extra_placeholders=("n", "example"),
+        group=True,
+    ),
+    KindSpec(
+        "tournament",
+        "evaluate_group",
+        ("question", "responses"),
+        optional_fields=("answer", "context"),
+        slot="scores",
+        group=True,
+        unit="pairwise",
+    ),
+)
+
+GROUP_KINDS: Mapping[str, KindSpec] = MappingProxyType({spec.name: spec for spec in _GROUP_SPECS})
+"""Kinds that judge a GRPO group of responses together (`SimplifiedJudge.evaluate_group`): ``listwise`` (one
+request shows the whole group, shuffled) and ``tournament`` (pairwise comparisons in both orders, fitted with
+Bradley-Terry). Not in `KINDS`: they take a list of responses and give one result per member."""
+
 CUSTOM = KindSpec(
     "custom",
     "evaluate_custom",
@@ -531,8 +605,10 @@ def register_kind(spec: KindSpec, *, replace: bool = False) -> KindSpec:
     if not isinstance(spec, KindSpec):
         raise ConfigError(f"register_kind takes a KindSpec, got {type(spec).__name__}", "spec")
     where = f"register_kind({spec.name!r})"
-    if not (isinstance(spec.name, str) and spec.name.isidentifier()) or spec.name == CUSTOM.name:
-        raise ConfigError(f"{where}: the name must be an identifier other than 'custom'", "name")
+    if not (isinstance(spec.name, str) and spec.name.isidentifier()) or spec.name in (CUSTOM.name, *GROUP_KINDS):
+        raise ConfigError(f"{where}: the name must be an identifier other than 'custom' and the group kinds", "name")
+    if spec.group:
+        raise ConfigError(f"{where}: group kinds are built in (listwise, tournament), not registered", "group")
     if not spec.method.startswith("evaluate_") or not spec.method.isidentifier():
         raise ConfigError(f"{where}: method must be 'evaluate_<something>', got {spec.method!r}", "method")
     if spec.parser is None or spec.caller_prompt:
@@ -546,7 +622,7 @@ def register_kind(spec: KindSpec, *, replace: bool = False) -> KindSpec:
         old = current.get(spec.name)
         if old is not None and not replace:
             raise ConfigError(f"{where}: the kind {spec.name!r} is registered already (replace=True swaps it)", "name")
-        if spec.method in ("evaluate_batch", CUSTOM.method):
+        if spec.method in ("evaluate_batch", "evaluate_group", CUSTOM.method):
             raise ConfigError(f"{where}: the method {spec.method!r} is taken by SimplifiedJudge", "method")
         for other in current.values():
             if other is not old and spec.method == other.method:
@@ -612,9 +688,12 @@ def get_kind(name: str, *, field: str = "kind") -> KindSpec:
     known = _kinds()
     spec = None
     if isinstance(name, str):
-        spec = known.get(name) or _aliases.get(name) or (CUSTOM if name == CUSTOM.name else None)
+        spec = (
+            known.get(name) or _aliases.get(name) or GROUP_KINDS.get(name) or (CUSTOM if name == CUSTOM.name else None)
+        )
     if spec is None:
-        names = [*known, *_aliases, CUSTOM.name]
+        names = [*known, *_aliases, *GROUP_KINDS, CUSTOM.name]
         hint = suggest(str(name), names)
-        raise ConfigError(f"unknown judge kind {name!r}{hint} (kinds: {', '.join([*known, CUSTOM.name])})", field)
+        listed = ", ".join([*known, *GROUP_KINDS, CUSTOM.name])
+        raise ConfigError(f"unknown judge kind {name!r}{hint} (kinds: {listed})", field)
     return spec

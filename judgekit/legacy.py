@@ -1,10 +1,13 @@
-"""The judge helpers of old lmms-eval task code: `get_eval`, `get_chat_response`, `parse_score`.
+"""The judge helpers of old lmms-eval task code: `get_eval`, `get_eval_plain`, `get_chat_response`, `parse_score`.
 
-`get_eval` keeps the signature of llava-in-the-wild's helper exactly, `get_chat_response` that of the
-mmmu helper (plus ``temperature``, as the evaluator-class helpers take), and both keep their return values
-and environment variables (``API_TYPE``, ``OPENAI_API_URL``, ``OPENAI_API_KEY``, ``MODEL_VERSION``,
-``AZURE_ENDPOINT``, ``AZURE_API_KEY``, ``AZURE_API_VERSION`` / ``API_VERSION``). Requests go through
-`JudgeFactory`, so reasoning is split off the reply on every backend.
+Each drop-in sends exactly the request body its original sent (tests/test_legacy_dropins.py compares them on
+a local server): `get_eval` is llava-in-the-wild's / ferret's helper (a system prompt, temperature 0.2),
+`get_eval_plain` mia_bench's and air_bench's (the user message alone, temperature 0), `get_chat_response`
+the old mmmu helper (plus ``temperature``, as the evaluator-class helpers take). With ``MODEL_VERSION`` unset
+each judges with its original's default model. They keep their return values and environment variables
+(``API_TYPE``, ``OPENAI_API_URL``, ``OPENAI_API_KEY``, ``MODEL_VERSION``, ``AZURE_ENDPOINT``, ``AZURE_API_KEY``,
+``AZURE_API_VERSION`` / ``API_VERSION``). Requests go through `JudgeFactory`, so reasoning is split off the
+reply on every backend.
 
 A judge that fails at run time gives the old empty result (``("", "")`` / ``""``). A wrong call (other
 arguments, as a task-local ``get_eval(question, answer, pred, max_tokens)`` passes) or a misconfigured
@@ -24,12 +27,14 @@ from judgekit.errors import ConfigError, EmptyReplyError
 from judgekit.factory import cached_judge
 from judgekit.types import JudgeRequest
 
-__all__ = ["ChatReply", "get_chat_response", "get_eval", "parse_score"]
+__all__ = ["ChatReply", "get_chat_response", "get_eval", "get_eval_plain", "parse_score"]
 
 EVAL_SYSTEM_PROMPT = "You are a helpful and precise assistant for checking the quality of the answer."
 CHAT_SYSTEM_PROMPT = "You are a helpful and precise assistant for checking the correctness of the answer."
 DEFAULT_RETRY_PAUSE = 5.0  # the old NUM_SECONDS_TO_SLEEP
 RETRY_PAUSE_ENV = "JUDGEKIT_LEGACY_RETRY_PAUSE"
+MMMU_DEFAULT_MODEL = "gpt-4o-2024-08-06"
+"""The old mmmu helper's model when ``MODEL_VERSION`` is unset (the other helpers' is `DEFAULT_OPENAI_MODEL`)."""
 
 _SENTINEL_PAIR = (-1, -1)
 # A first line that is exactly two plain numbers, optionally after a word label ("Score:"), separated by
@@ -81,6 +86,16 @@ def get_eval(content: str, max_tokens: int, retries: int = 5, *, retry_pause: fl
     return _ask(EVAL_SYSTEM_PROMPT, content, temperature=0.2, max_tokens=max_tokens, retries=retries, pause=retry_pause)
 
 
+def get_eval_plain(
+    content: str, max_tokens: int, retries: int = 5, *, retry_pause: float | None = None
+) -> tuple[str, str]:
+    """`get_eval` as mia_bench's and air_bench's helpers send it: the user message alone (no system prompt),
+    temperature 0. Same signature, return value, retries and errors as `get_eval`; a task imports it under
+    the old name: ``from judgekit.legacy import get_eval_plain as get_eval``."""
+    _check_call("get_eval_plain(content, max_tokens, retries=5)", content, max_tokens, retries)
+    return _ask(None, content, temperature=0, max_tokens=max_tokens, retries=retries, pause=retry_pause)
+
+
 def get_chat_response(
     prompt: str,
     max_tokens: int = 256,
@@ -92,7 +107,8 @@ def get_chat_response(
     """Ask the judge about ``prompt``; return the reply text, or ``""`` when the judge failed.
 
     As the old mmmu helper: system prompt "...checking the correctness of the answer.", temperature
-    0.0 unless ``temperature`` says otherwise; retries, pauses, environment and errors as `get_eval`.
+    0.0 unless ``temperature`` says otherwise, and with ``MODEL_VERSION`` unset its model,
+    `MMMU_DEFAULT_MODEL`; retries, pauses, environment and errors as `get_eval`.
 
     The text comes back as a `ChatReply`, a ``str`` that refuses to be unpacked: code written for a
     task-local helper that returned ``(text, model)`` (mmvet's) fails loudly instead of splitting the text.
@@ -101,7 +117,13 @@ def get_chat_response(
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
         raise TypeError(f"get_chat_response: temperature must be a number, got {type(temperature).__name__}")
     reply, _model = _ask(
-        CHAT_SYSTEM_PROMPT, prompt, temperature=temperature, max_tokens=max_tokens, retries=retries, pause=retry_pause
+        CHAT_SYSTEM_PROMPT,
+        prompt,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        retries=retries,
+        pause=retry_pause,
+        default_model=MMMU_DEFAULT_MODEL,
     )
     return ChatReply(reply)
 
@@ -142,13 +164,24 @@ def _check_call(signature: str, text: Any, max_tokens: Any, retries: Any) -> Non
 
 
 def _ask(
-    system: str, text: str, *, temperature: float, max_tokens: int, retries: int, pause: float | None
+    system: str | None,
+    text: str,
+    *,
+    temperature: float,
+    max_tokens: int,
+    retries: int,
+    pause: float | None,
+    default_model: str | None = None,
 ) -> tuple[str, str]:
-    """The one request loop behind `get_eval` and `get_chat_response`; a `ConfigError` propagates."""
+    """The one request loop behind the helpers: ``system`` (None: no system message) and ``text`` at
+    ``temperature``; ``default_model`` when ``MODEL_VERSION`` is unset (OpenAI). A `ConfigError` propagates."""
     config = JudgeConfig.from_env(temperature=temperature, max_tokens=max_tokens, num_retries=0)
+    if default_model and config.model_name is None and config.api_type == "openai":
+        config = config.merged(model_name=default_model)
     secret = config.secret()
     judge = cached_judge(config)
-    request = JudgeRequest(messages=[{"role": "system", "content": system}, {"role": "user", "content": text}])
+    system_turn = [{"role": "system", "content": system}] if system is not None else []
+    request = JudgeRequest(messages=[*system_turn, {"role": "user", "content": text}])
     seconds = _retry_pause(pause)
     for attempt in range(retries):
         response = judge.evaluate(request)  # a ConfigError (missing key, bad URL) propagates: retrying cannot help

@@ -13,7 +13,7 @@ import math
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple, NoReturn
 
@@ -27,6 +27,7 @@ __all__ = [
     "parse_correctness",
     "parse_custom",
     "parse_json",
+    "parse_listwise",
     "parse_pairwise",
     "parse_pointwise",
     "parse_rubric",
@@ -662,6 +663,34 @@ def parse_pairwise(text: str) -> str:
     if match is None:
         _fail(kind, text, f"expected <better>A</better> or <better>B</better>, found {tag.text!r}")
     return match[1].upper()
+
+
+def parse_listwise(
+    text: str, order: Sequence[int], score_range: tuple[float, float] | None = None
+) -> tuple[float, ...]:
+    """A group's scores from one JSON object ``{"scores": [s_1, ..., s_G]}`` in the order shown, returned in
+    input order: ``order[k]`` is the input index of the response shown as ``[k + 1]``. A reply without that
+    object, with a different number of scores, or with a score that is not a number in ``score_range`` is
+    a `ParseError`; no score is ever filled in."""
+    _validate_range(score_range)
+    kind, n = "listwise", len(order)
+    answer = _answer_part(text, kind, '{"scores": [...]}', normalize=False)
+    found = _find_json(answer, embedded=True)
+    obj = found[0] if found is not None else None
+    keys = [k for k in obj if str(k).strip().lower() == "scores"] if isinstance(obj, dict) else []
+    if not keys:
+        _fail(kind, text, f'expected one JSON object {{"scores": [...]}} with {n} scores, found none')
+    shown = obj[keys[0]]
+    if not isinstance(shown, list) or len(shown) != n:
+        got = f"{len(shown)} scores" if isinstance(shown, list) else type(shown).__name__
+        _fail(kind, text, f'expected "scores" to hold {n} scores (one per response shown), got {got}')
+    scores: list[float] = [0.0] * n
+    for k, value in enumerate(shown):
+        number = None if isinstance(value, (dict, list)) else _json_number(value)
+        if number is None:
+            _fail(kind, text, f"the score of response [{k + 1}] is not a number: {value!r:.40}")
+        scores[order[k]] = _check_range(kind, text, f"the score of response [{k + 1}]", number, score_range)
+    return tuple(scores)
 
 
 def parse_json(text: str) -> Any:

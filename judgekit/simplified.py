@@ -12,19 +12,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from judgekit import logprobs
+from judgekit import _tracing, logprobs
 from judgekit._sync import run_sync
 from judgekit.batching.engine import BUDGET_EXCEEDED, BatchStats, config_failure, run_batch
 from judgekit.calibration import Calibrator
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory, cached_judge
+from judgekit.group import listwise_members, tournament_members, tournament_pairs
 from judgekit.images import load_image
 from judgekit.interface import JudgeInterface
 from judgekit.jury import combine_results
-from judgekit.kinds import CUSTOM, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
+from judgekit.kinds import CUSTOM, GROUP_KINDS, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
 from judgekit.pipeline import BatchScope
-from judgekit.prompts import build_prompt, template_fields
+from judgekit.prompts import build_prompt, load_template, template_fields
 from judgekit.types import FailureKind, ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class _Job:
     logprob_score: bool = False
     swapped: _Job | None = None
     n_samples: int = 1
+    custom_prompt: str | None = None
+    """The caller's template, when it replaced the kind's built-in one."""
 
 
 class SimplifiedJudge:
@@ -210,6 +213,70 @@ class SimplifiedJudge:
         fields = {"question": question, "response1": response1, "response2": response2}
         return await self._execute(self._job("pairwise", fields, options))
 
+    # -- a GRPO group judged together -------------------------------------------------------------
+
+    def evaluate_group(
+        self,
+        question: str,
+        responses: Sequence[str],
+        reference: str | None = None,
+        *,
+        kind: str = "listwise",
+        **options: Any,
+    ) -> list[JudgeResult]:
+        """Judge a group of responses to one question together; one result per response, in input order.
+
+        ``kind="listwise"``: one request shows the group as [1]..[G] in a shuffled order (``seed``, else one
+        derived from the content; ``order`` and ``seed`` are in every result) and reads ``{"scores": [...]}``
+        in the order shown. ``kind="tournament"``: every pair judged in both orders (G(G-1) requests), combined
+        by a Bradley-Terry fit (needs ``judgekit[group]``). Each result has ``reward`` in [0, 1], normalised as
+        docs/reward.md says, and ``scores`` (the listwise score, or the Bradley-Terry strength). A failed or
+        unreadable group reply is a failure for every member, never a default. ``reference`` is the reference
+        answer. Options: ``context``, ``score_range``, ``seed`` (listwise), and ``temperature``,
+        ``max_tokens``, ``system_prompt``, ``custom_prompt``.
+        """
+        return run_sync(self.aevaluate_group(question, responses, reference, kind=kind, **options))
+
+    async def aevaluate_group(
+        self,
+        question: str,
+        responses: Sequence[str],
+        reference: str | None = None,
+        *,
+        kind: str = "listwise",
+        **options: Any,
+    ) -> list[JudgeResult]:
+        """Async twin of `evaluate_group`."""
+        spec = get_kind(kind)
+        if not spec.group:
+            groups = ", ".join(repr(name) for name in GROUP_KINDS)
+            raise ConfigError(f"evaluate_group judges a group kind ({groups}), not {kind!r}", "kind")
+        if options.get("n_samples", 1) != 1:
+            raise ConfigError("n_samples > 1 does not apply to group judging", "n_samples")
+        if isinstance(responses, str) or not isinstance(responses, Sequence) or not responses:
+            raise ConfigError("responses must be a non-empty list of the group's responses", "responses")
+        n = len(responses)
+        if spec.unit is None:  # listwise: the whole group is one request
+            job = self._job(spec.name, {"question": question, "responses": list(responses)},
+                            {**options, "answer": reference})  # fmt: skip
+            job.n_samples = 1  # a group is judged once (self-consistency does not combine scores lists)
+            result = await self._execute(job)
+            result = JudgeResult(result, order=job.options["order"], seed=job.options["seed"])
+            return listwise_members(result, n, job.options["score_range"])
+        spec.check_keywords(options)
+        for name in ("seed", "score_range"):
+            if name in options:
+                raise ConfigError(f"{name} applies to listwise group judging, not {kind}", name)
+        pairs = tournament_pairs(n)
+        context = options.pop("context", None)
+        if reference:
+            context = f"{context}\n\nReference answer: {reference}" if context else f"Reference answer: {reference}"
+        common = {**options, "swap": True, **({"context": context} if context else {})}
+        items = [{"question": question, "response1": responses[i], "response2": responses[j], **common}
+                 for i, j in pairs]  # fmt: skip
+        results = await self.aevaluate_batch(spec.unit, items) if items else []
+        return tournament_members(pairs, results, n)
+
     # -- the caller's own prompt and parser ------------------------------------------------------
 
     def evaluate_custom(
@@ -355,17 +422,24 @@ class SimplifiedJudge:
             response = pipeline.budget_failure(reason)
             return _result(job, response, error=response.error_message, error_type=BUDGET_EXCEEDED)
 
-        results, stats = await run_batch(
-            jobs,
-            run,
-            concurrency=max_concurrency or self.config.max_concurrent,
-            progress=progress,
-            skipped=skipped,
-            max_cost=max_cost,
-            max_tokens_total=max_tokens_total,
-        )
-        self.last_batch_stats = stats
-        return results
+        async def run_all() -> list[JudgeResult]:
+            results, stats = await run_batch(
+                jobs,
+                run,
+                concurrency=max_concurrency or self.config.max_concurrent,
+                progress=progress,
+                skipped=skipped,
+                max_cost=max_cost,
+                max_tokens_total=max_tokens_total,
+            )
+            self.last_batch_stats = stats
+            return results
+
+        tracer = _tracing.active()
+        if tracer is None:
+            return await run_all()
+        info = _tracing.BatchInfo(spec.name, self.judge.provider_name, self._model(self.config), len(jobs))
+        return list(await tracer.batch(info, run_all))
 
     async def _through_batch_api(
         self,
@@ -429,10 +503,11 @@ class SimplifiedJudge:
     def _job(self, kind: str, fields: dict[str, Any], options: Mapping[str, Any]) -> _Job:
         """Everything about one judgement that can be checked before sending it: the options (an unknown one is
         a `ConfigError` with a "did you mean"), the prompt, the request and its per-call config."""
-        spec = KINDS[kind]
+        spec = get_kind(kind)
         custom_prompt = options.get("custom_prompt")
         placeholders = template_fields(custom_prompt) if isinstance(custom_prompt, str) else set()
         spec.check_keywords(options, placeholders)
+        spec.check_fields(fields)
         logprob_score = self._wants_logprobs(spec, options.get("logprob_score"))
         resolved = spec.resolve_options(options, self.config)
         inputs = {
@@ -460,7 +535,8 @@ class SimplifiedJudge:
             request = JudgeRequest(
                 messages=[{"role": "user", "content": prompt}], images=images, task=task, config=config
             )
-            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score)
+            own = custom_prompt if isinstance(custom_prompt, str) else None
+            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score, custom_prompt=own)
 
         job = make(inputs)
         job.n_samples = n_samples
@@ -525,6 +601,27 @@ class SimplifiedJudge:
         return spec.logprob is not None and (self.logprob_score if asked is None else bool(asked))
 
     async def _execute(self, job: _Job, scope: BatchScope | None = None) -> JudgeResult:
+        tracer = _tracing.active()
+        if tracer is None:
+            return await self._execute_samples(job, scope)
+        info = _tracing.JudgementInfo(
+            kind=job.spec.name,
+            judge=self.judge,
+            provider=self.judge.provider_name,
+            model=self._model(self.judge.config_for(job.request)),
+            template=None if job.spec.caller_prompt else job.custom_prompt or load_template(job.spec.template),
+            calibrator=str(self.config.calibrator) if self.config.calibrator else None,
+        )
+        return await tracer.judgement(info, lambda: self._execute_samples(job, scope))
+
+    def _model(self, config: JudgeConfig) -> str | None:
+        """The model a call with ``config`` will use, as far as it is known before sending."""
+        try:
+            return self.judge.model_for(config)
+        except ConfigError:
+            return None
+
+    async def _execute_samples(self, job: _Job, scope: BatchScope | None) -> JudgeResult:
         if job.n_samples == 1:
             return await self._execute_once(job, scope)
         samples = await asyncio.gather(*(self._execute_once(job, scope) for _ in range(job.n_samples)))

@@ -9,7 +9,8 @@ verdicts. None of them guesses, falls back to a default or reads a number out of
 parser                     reads                                       returns
 =========================  ==========================================  =====================================
 ``NumberInRange(0, 1)``    ``0.5``, ``0.5\\nExplanation...``,           ``0.5`` (float)
-                           ``Score: 0.8``, ``**Rating:** 7/10``
+                           ``0.5 The prediction...``, ``Score: 0.8``,
+                           ``**Rating:** 7/10``, ``Rating: 7 out of 10``
 ``BracketedNumber(0, 1)``  ``...reasoning. The score: [[0.5]]``         ``0.5`` (float)
 ``BracketedVerdict()``     ``My final verdict is tie: [[A=B]]``         ``"A=B"``
 ``PredScoreDict((0, 5))``  ``{'pred': 'yes', 'score': 4}``              ``PredScore(Verdict('yes'), 4)``
@@ -89,12 +90,20 @@ def _agreed(raw: str, values: list[Any], what: str, expected: str) -> Any:
 # A score label: up to three words ending in a score word ("Score", "Correctness", "My final rating").
 _LABEL = r"(?:[A-Za-z]+[ \t]+){0,3}(?:score|rating|correctness|grade)"
 _LABEL_RE = re.compile(rf"(?P<label>{_LABEL})[ \t]*[:=]", re.IGNORECASE)
-_VALUE_RE = re.compile(rf"[ \t]*(?P<num>{_NUM})(?:[ \t]*/[ \t]*(?P<den>{_NUM}))?(?P<rest>.*)")
-# What may follow a score: nothing, a full stop, or an aside without digits: "0.5 (partly right)",
-# "0.5 - partly right"; never "0.5 - 1.0", "0.5 (or 1.0)".
-_REST_OK_RE = re.compile(r"[ \t]*\.?[ \t]*|[ \t]*\([^\d]*|[ \t]+[-\u2013\u2014][ \t][^\d]*")
-# After a label the number is plainly the score, so a sentence may follow: "Score: 1. The prediction...".
-_LABELLED_REST_OK_RE = re.compile(r"[ \t]*[.,;][ \t]+[^\d\s][^\d]*")
+_VALUE_RE = re.compile(
+    rf"[ \t]*(?P<num>{_NUM})(?:[ \t]*(?:/|out[ \t]+of)[ \t]*(?P<den>{_NUM}))?(?P<rest>.*)", re.IGNORECASE
+)
+# What may follow a score: nothing or a full stop; else a separator ("0.5 The prediction...", "0.5 (partly
+# right)", "0.5 - partly right", "Score: 1. The prediction...") and prose in which every number belongs to a
+# word ("step 2", "x = -1"). A number standing alone or after "or", "to", "-" may be another score:
+# "0.5 - 1.0", "0.5 (or 1.0)", "3-4" are not read.
+_REST_END_RE = re.compile(r"[ \t]*\.?[ \t]*")
+_REST_START_RE = re.compile(r"[ \t]|[.,;:][ \t]")
+_REST_NUMBER_RE = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?")
+_COMPETING_WORDS = frozenset({
+    "or", "to", "and", "nor", "maybe", "perhaps", "possibly", "either", "even", "vs", "versus", "than",
+    "is", "be", "was", "score", "scores", "rating", "grade", "point", "points", "out",
+})  # fmt: skip
 _LINE_START_RE = re.compile(r"^[#> \t]*(?:[-\u2022][ \t]+(?=[A-Za-z]))?")
 
 
@@ -115,13 +124,15 @@ class _ScoreRange:
 class NumberInRange(_ScoreRange):
     """A score in ``[low, high]`` stated on its own line: ``0.5``, ``0.5\\nExplanation...``, ``Score: 0.8``.
 
-    Read are: the first line when it is a number (optionally labelled), and every line that states a
-    labelled score (``Score: 8``, ``Correctness: 0.5``, ``**Final rating:** 7/10``) anywhere in the reply;
-    they must all agree. A number may be followed by nothing, a full stop, ``(aside)`` or `` - aside``
-    (after a label also ``. sentence``), none of them holding a digit;
-    ``N/high`` reads as N. A bare number on a later line, a number inside a sentence (``"I'd give it 0.8"``),
-    a list item (``"1. The answer..."``) and a refusal are not scores: the reply is then a `ParseError`,
-    as is a score out of range, a labelled line that does not hold one clean number, or two different scores.
+    Read are: the first line when it starts with a number (optionally labelled), and every line that states
+    a labelled score (``Score: 8``, ``Correctness: 0.5``, ``**Final rating:** 7/10``) anywhere in the reply;
+    they must all agree. ``N/high`` and ``N out of high`` read as N. A number may be followed by nothing, a
+    full stop, or prose after a separator (``0.7 The prediction names one of the two``, ``4 (minor issue in
+    step 2)``, ``0.4 - partly right``, ``Score: 1. The prediction...``) in which every number belongs to a
+    word (``step 2``, ``x = -1``). A bare number on a later line, a number inside a sentence (``"I'd give it
+    0.8"``), a list item (``"1. The answer..."``) and a refusal are not scores: the reply is then a
+    `ParseError`, as is a score out of range, a labelled line that does not hold one clean number, or an
+    ambiguous one: two different scores, a range (``3-4``, ``0.5 - 1.0``), an alternative (``0.5 (or 1.0)``).
     """
 
     def __call__(self, text: str) -> float:
@@ -142,15 +153,31 @@ class NumberInRange(_ScoreRange):
 
     def _value(self, raw: str, text: str, labelled: bool) -> float | None:
         match = _VALUE_RE.fullmatch(text)
-        if match is None:
-            return None
-        rest = match["rest"]
-        if not (_REST_OK_RE.fullmatch(rest) or (labelled and _LABELLED_REST_OK_RE.fullmatch(rest))):
+        if match is None or not _rest_ok(match["rest"], match["num"], labelled):
             return None
         value = float(match["num"])
         if match["den"] is not None and float(match["den"]) != self.high:
             _fail(raw, f"the score {match[0].strip()!r} is not out of {self.high:g}")
         return _in_range(raw, value, self.low, self.high)
+
+
+def _rest_ok(rest: str, number: str, labelled: bool) -> bool:
+    """Whether what follows a number leaves it plainly the score (see ``_REST_END_RE``)."""
+    if _REST_END_RE.fullmatch(rest):
+        return True
+    if not labelled and number.isdigit() and rest[:1] in ".)":
+        return False  # "1. The prediction gives ...": a list item
+    if not _REST_START_RE.match(rest):
+        return False  # "3-4", "0.5%", "0.5x"
+    for other in _REST_NUMBER_RE.finditer(rest):
+        before = rest[: other.start()].rstrip()
+        words = [w.lower() for w in re.findall(r"[A-Za-z]+", before)[-2:]]
+        if not re.search(r"[A-Za-z]$", before):
+            if not before.endswith("="):
+                return False  # "0.5 - 1.0", "(0.6)", "3, 4": a number of its own
+        elif words[-1] in _COMPETING_WORDS or (words[-1] in ("of", "a") and words[0] in _COMPETING_WORDS):
+            return False  # "or 1.0", "a score of 5", "out of 5"
+    return True
 
 
 def _clean_line(line: str) -> str:
@@ -240,9 +267,10 @@ class PredScoreDict:
     Read with `ast.literal_eval` (JSON ``true``/``null`` via `json.loads`), never ``eval``. ``pred`` must
     be exactly yes or no (any case, surrounding spaces and a full stop allowed) and comes back as a
     `~judgekit.parsing.Verdict`; ``score`` a number (or a numeric string) in ``score_range``, kept as
-    written (``4.8`` stays 4.8, ``4.0`` becomes 4). No dict, a missing key, another pred ("maybe", "not
-    sure"), a score out of range, text in braces that is not a literal dict, or two dicts that disagree
-    is a `ParseError`.
+    written (``4.8`` stays 4.8, ``4.0`` becomes 4). Text around the dict is not read, nor are braces with
+    no ``key: value`` in them (``{...} (the {answer} matches)``). No dict, a missing key, another pred
+    ("maybe", "not sure"), a score out of range, dict-like text in braces that is not a literal dict
+    (``{pred: yes}``), or two dicts that disagree is a `ParseError`.
     """
 
     score_range: tuple[float, float] = (0, 5)
@@ -259,7 +287,8 @@ class PredScoreDict:
     def __call__(self, text: str) -> PredScore:
         expected = f"a dict {{'{self.pred_key}': 'yes' or 'no', '{self.score_key}': number}}"
         answer = _final_answer(text, expected)
-        found = [self._read(text, body, expected) for body in _DICT_RE.findall(answer)]
+        # Braces with no "key: value" in them are prose ("the {answer} matches"), not a dict to read.
+        found = [self._read(text, body, expected) for body in _DICT_RE.findall(answer) if ":" in body]
         return _agreed(text, found, "dict", expected)
 
     def _read(self, raw: str, body: str, expected: str) -> PredScore:

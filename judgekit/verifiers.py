@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from judgekit.errors import ConfigError, MissingDependencyError
+from judgekit.final_answer import doubt_in, settle
 from judgekit.parsing import split_reasoning
 
 __all__ = [
@@ -72,8 +73,12 @@ class Verification:
 class _Final:
     text: str
     boxed: bool  # taken from \boxed{...} / \fbox{...}
+    after: str = ""  # the reply after the final answer
+    around: str = ""  # a boxed answer's line, the box written as _BOX_MARK
 
 
+_SENTENCE_END_RE = re.compile(r"(?<=[^\s.])\.\s+(?=[A-Z(\[])")
+_BOX_MARK = "\u2063ANSWER\u2063"  # a boxed answer in its line (an invisible separator keeps it one word)
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])\s*(\{)?")
 _BARE_BOX_RE = re.compile(r"[ \t]*([^\s$]+)")  # \boxed 5
 _MARKER_RE = re.compile(
@@ -88,8 +93,9 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def _last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` / ``\\fbox{...}`` that closes (one pass, braces balanced)."""
+def _last_boxed(text: str) -> tuple[int, int, int, int] | None:
+    """Where the last ``\\boxed{...}`` / ``\\fbox{...}`` that closes is: ``(start, content start, content
+    end, end)`` (one pass, braces balanced)."""
     opens: set[int] = set()
     found: tuple[int, int, int] | None = None  # (where, content start, content end)
     for match in _BOX_RE.finditer(text):
@@ -114,7 +120,10 @@ def _last_boxed(text: str) -> str | None:
                 if start in opens and (found is None or start > found[0]):
                     found = (start, start + 1, i)
             i += 1
-    return text[found[1] : found[2]] if found else None
+    if found is None:
+        return None
+    end = found[2] + 1 if text[found[2] : found[2] + 1] == "}" else found[2]
+    return found[0], found[1], found[2], end
 
 
 def _tidy(text: str) -> str:
@@ -124,23 +133,30 @@ def _tidy(text: str) -> str:
     return text
 
 
-def _next_line(text: str, start: int) -> str:
-    for line in text[start:].splitlines():
-        if line.strip():
-            return line
-    return ""
+def _next_line(text: str, start: int) -> tuple[str, int]:
+    """The next non-empty line after ``start`` and where it ends."""
+    for match in re.finditer(r"[^\n]*", text[start:]):
+        if match[0].strip():
+            return match[0], start + match.end()
+    return "", len(text)
 
 
-def _last_marked(text: str) -> str | None:
-    """What follows the last "final answer: X" (else the last "answer: X" / "the answer is X")."""
-    found: dict[bool, str] = {}
+def _last_marked(text: str) -> tuple[str, int] | None:
+    """What follows the last "final answer: X" (else the last "answer: X" / "the answer is X"), and where
+    the line that holds it ends."""
+    found: dict[bool, tuple[str, int]] = {}
     for match in _MARKER_RE.finditer(text):
         rest = match["rest"].strip()
         if match["sep"] is None and (match["final"] is None or rest):
             continue  # a bare "answer" in prose; "Final Answer" alone on its line announces the next one
-        value = _tidy(rest or _next_line(text, match.end()))
+        line, end = (rest, match.end()) if rest else _next_line(text, match.end())
+        sentence = _SENTENCE_END_RE.search(line)  # "12. She started with 20 ...": the rest explains
+        if sentence:
+            end -= len(line) - sentence.start()
+            line = line[: sentence.start()]
+        value = _tidy(line)
         if value:
-            found[match["final"] is not None] = value
+            found[match["final"] is not None] = (value, end)
     return found.get(True, found.get(False))
 
 
@@ -148,11 +164,15 @@ def _extract(answer: str) -> _Final:
     """The final answer of a reply whose reasoning is already removed."""
     boxed = _last_boxed(answer)
     if boxed is not None:
-        return _Final(boxed.strip(), boxed=True)
+        start, inner, inner_end, end = boxed
+        line_start, line_end = answer.rfind("\n", 0, start) + 1, answer.find("\n", end)
+        line_end = len(answer) if line_end < 0 else line_end
+        around = answer[line_start:start] + _BOX_MARK + answer[end:line_end]
+        return _Final(answer[inner:inner_end].strip(), True, answer[line_end:], around)
     plain = answer.replace("**", "")
     marked = _last_marked(plain)
     if marked is not None:
-        return _Final(marked, boxed=False)
+        return _Final(marked[0], False, plain[marked[1] :])
     lines = [line for line in plain.splitlines() if line.strip()]
     return _Final(_tidy(lines[-1]) if lines else "", boxed=False)
 
@@ -162,9 +182,10 @@ def extract_final_answer(text: str) -> str:
 
     ``<think>...</think>`` reasoning is dropped first. Then: the content of the last ``\\boxed{...}`` (or
     ``\\fbox{...}``, braces balanced); else what follows the last ``final answer:`` / ``answer:`` /
-    ``the answer is`` on its line (case-insensitive, markdown ``**`` and a trailing period removed; a
-    "final answer" marker wins over a plain "answer" one); else the last non-empty line. ``""`` when
-    nothing is left.
+    ``the answer is`` on its line, up to the end of its first sentence (case-insensitive, markdown ``**``
+    and a trailing period removed; a "final answer" marker wins over a plain "answer" one); else the last
+    non-empty line. ``""`` when nothing is left. `verify_answer` then reads what that answer asserts
+    (`judgekit.final_answer.settle`: negated, corrected-away and parenthetical parts left out).
     """
     answer = split_reasoning(_text(text))[0]
     return _extract(answer).text if answer else ""
@@ -675,10 +696,14 @@ def _verify_number(final: _Final, gold: str, rel_tol: float) -> Verification | N
 _DELIMITED_RE = re.compile(r"\$|\\\(|\\\[|\\boxed|\\fbox")
 
 
+MATH_TIMEOUT_S = 5
+"""Seconds math-verify may spend parsing or comparing one answer (a guard against pathological LaTeX)."""
+
+
 def _timeout() -> int | None:
     """math-verify's timeouts use SIGALRM, which only works in the main thread; elsewhere run without one."""
     if threading.current_thread() is threading.main_thread():
-        return 5
+        return MATH_TIMEOUT_S
     _quiet_timeout_warning()
     return None
 
@@ -818,14 +843,96 @@ def verify_answer(
     if not gold.strip():
         return Verification(False, rule, "empty reference answer", final.text)
     try:
-        if rule == "choice":
-            return _verify_choice(final, body, gold)
-        if rule == "number":
-            return _verify_number(final, gold, rel_tol) or _verify_text(final, body, gold)
-        if rule == "math":
-            return _verify_math(final, body, gold, rel_tol)
-        return _verify_text(final, body, gold)
+        return _settled_verdict(final, body, gold, rule, rel_tol)
     except ConfigError:
         raise
     except Exception as exc:  # a safety net: odd input is judged incorrect, never raised
         return Verification(False, rule, f"{rule}: could not verify ({type(exc).__name__})", final.text)
+
+
+def _by_rule(final: _Final, body: str, gold: str, rule: str, rel_tol: float) -> Verification:
+    if rule == "choice":
+        return _verify_choice(final, body, gold)
+    if rule == "number":
+        return _verify_number(final, gold, rel_tol) or _verify_text(final, body, gold)
+    if rule == "math":
+        return _verify_math(final, body, gold, rel_tol)
+    return _verify_text(final, body, gold)
+
+
+def _settled_verdict(final: _Final, body: str, gold: str, rule: str, rel_tol: float) -> Verification:
+    """The rule's verdict on what the final answer asserts (`judgekit.final_answer.settle`: negated,
+    corrected-away and parenthetical parts left out). It is refused, with the reason, when the answer hedges
+    ("maybe", "X or Y") or the reply rejects the reference ("not X", "X is wrong"); a correct verdict also
+    when the reply rejects its boxed answer, takes the answer back after it ("actually ...") or states
+    several numbers."""
+    if final.boxed:
+        line = settle(final.around)
+        asserted, stated = final, line.asserted.replace(_BOX_MARK, final.text)
+        rejected = [r.replace(_BOX_MARK, final.text) for r in line.rejected]
+    else:
+        line = settle(final.text)
+        asserted, stated, rejected = _Final(_tidy(line.asserted), False), line.asserted, list(line.rejected)
+    verdict = _by_rule(asserted, body, gold, rule, rel_tol)
+    if verdict.detail.startswith("ambiguous"):  # the rule's own reason (several option letters)
+        return verdict
+    tail = settle(final.after)
+    rejected += tail.rejected
+    doubt = doubt_in(stated, gold) or doubt_in(tail.asserted, gold, after=True)
+    if doubt:
+        return _refused(verdict, f"ambiguous: {doubt}, no single answer stated for sure")
+    named = next((r for r in rejected if _mentions(r, gold, rule, rel_tol)), None)
+    if named is not None:
+        return _refused(verdict, f"the reply rejects {named!r}")
+    if not verdict.correct:
+        return verdict
+    if final.boxed and _BOX_MARK not in line.asserted:
+        return _refused(verdict, "the reply rejects its boxed answer")
+    if tail.corrected:
+        return _refused(verdict, "the reply takes its final answer back after it")
+    numbers = _distinct_numbers(_result_part(asserted.text)) if verdict.rule == "number" else []
+    if not final.boxed and len(numbers) > 1:
+        return _refused(verdict, f"ambiguous: the final answer states several numbers ({', '.join(numbers)})")
+    return verdict
+
+
+def _refused(verdict: Verification, why: str) -> Verification:
+    return Verification(False, verdict.rule, f"{why}; not accepted ({verdict.detail})", verdict.extracted)
+
+
+_RESULT_RE = re.compile(r"=|\b(?:is|are|was|equals|makes|gives|be)\b", re.IGNORECASE)
+
+
+def _result_part(text: str) -> str:
+    """What follows the last "=" / "is" ("12 times 7 is 84" -> "84") when it holds a number, else ``text``."""
+    parts = _RESULT_RE.split(text)
+    return parts[-1] if re.search(r"\d", parts[-1]) else text
+
+
+def _distinct_numbers(text: str) -> list[str]:
+    """The numbers ``text`` states, one per value (an exponent's digits are no number of their own)."""
+    seen: dict[float, str] = {}
+    prepared = _prepare_number_text(text)
+    for match in _NUMBER_TOKEN_RE.finditer(prepared):
+        if prepared[: match.start()].rstrip().endswith("^"):
+            continue
+        parsed = _parse_number(match[0].strip())
+        if parsed is not None:
+            seen.setdefault(parsed[0], match[0].strip())
+    return list(seen.values())
+
+
+def _mentions(text: str, gold: str, rule: str, rel_tol: float) -> bool:
+    """Whether ``text`` names the reference answer anywhere (a number, an option letter, the words)."""
+    if rule == "choice":
+        expected = _gold_letter(gold)
+        formatted, standalone = _choice_letters(_unwrap(text))
+        return expected is not None and (expected in formatted or expected in standalone)
+    expected_number = _parse_number(gold)
+    if expected_number is not None:
+        for match in _NUMBER_TOKEN_RE.finditer(_prepare_number_text(text)):
+            found = _parse_number(match[0].strip())
+            if found is not None and _numbers_equal(found, expected_number, rel_tol) is not None:
+                return True
+    words = _normalize_text(gold)
+    return bool(words) and f" {words} " in f" {_normalize_text(text)} "

@@ -34,4 +34,20 @@ if ! .venv-verl/bin/python -c "import verl, cachetools, fastapi, pytest_asyncio"
     .venv-verl/bin/python -m pip install --quiet torch==2.13.0 verl==0.9.1 cachetools
 fi
 .venv-verl/bin/python -m pip install --quiet -e ".[rules,server]" pytest pytest-asyncio
-.venv-verl/bin/python -m pytest -q -m verl tests/test_verl_tier.py
+.venv-verl/bin/python -m pytest -q -m verl tests/test_verl_tier.py tests/test_verl_export.py
+# Fourth tier: judgekit inside lmms-eval 0.7.3 (its llm_judge, its own task code) and inspect-ai 0.3.285 (a real
+# eval, `inspect score`), in one venv of their own. Created once (about 10 minutes, 2.5 GB), skipped when it already
+# imports. torch is pinned in the same install as lmms-eval so its torchvision requirement cannot pull a CUDA
+# torch; that torchvision, built against another torch, fails to import beside this one and the judge path does
+# not need it. Levenshtein: mathvista's task code imports it without lmms-eval declaring it. judgekit is
+# installed into it each run so that both tools find its entry points.
+if ! .venv-lmms/bin/python -c "import lmms_eval.llm_judge, inspect_ai, Levenshtein, pytest_asyncio" >/dev/null 2>&1; then
+    python3 -m venv .venv-lmms
+    .venv-lmms/bin/python -m pip install --quiet --upgrade pip
+    .venv-lmms/bin/python -m pip install --quiet torch==2.13.0
+    .venv-lmms/bin/python -m pip install --quiet torch==2.13.0 torchvision==0.28.0 lmms-eval==0.7.3 \
+        inspect-ai==0.3.285 Levenshtein
+    .venv-lmms/bin/python -m pip uninstall --quiet -y torchvision
+fi
+.venv-lmms/bin/python -m pip install --quiet -e ".[rules,otel]" pytest pytest-asyncio
+.venv-lmms/bin/python -m pytest -q -m lmms tests/test_lmms_eval_tier.py tests/test_inspect_tier.py

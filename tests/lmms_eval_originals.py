@@ -108,3 +108,61 @@ def mix_evals_original_score(eval_answer: str, rng: random.Random | None = None)
     if match:
         return float(ast.literal_eval(match[1]))
     return round((rng or random.Random()).random(), 1)
+
+
+# -- the judge helpers that judgekit.legacy replaces: what each sends --------------------------------------------
+
+
+def _post_chat(messages: list[dict[str, str]], temperature: float, max_tokens: int, default_model: str) -> Any:
+    """One request as the ``requests``-based task helpers send it: their payload, to ``OPENAI_API_URL``."""
+    import os
+
+    import requests
+
+    payload = {
+        "model": os.getenv("MODEL_VERSION", default_model),
+        "messages": messages,
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+    }
+    headers = {
+        "Authorization": f"Bearer {os.getenv('OPENAI_API_KEY', 'YOUR_API_KEY')}",
+        "Content-Type": "application/json",
+    }
+    url = os.getenv("OPENAI_API_URL", "https://api.openai.com/v1/chat/completions")
+    response = requests.post(url, headers=headers, json=payload, timeout=60)
+    response.raise_for_status()
+    data = response.json()
+    return data["choices"][0]["message"]["content"].strip(), data["model"]
+
+
+def llava_get_eval_original(content: str, max_tokens: int) -> tuple[str, str]:
+    """llava-in-the-wild's / ferret's / multilingual-llava-bench's ``get_eval``: a system prompt, temperature
+    0.2, ``MODEL_VERSION`` else gpt-4o-2024-11-20 (one attempt; the retry loop sends the same body)."""
+    system = "You are a helpful and precise assistant for checking the quality of the answer."
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": content}]
+    return _post_chat(messages, 0.2, max_tokens, "gpt-4o-2024-11-20")
+
+
+def mia_bench_get_eval_original(content: str, max_tokens: int) -> tuple[str, str]:
+    """mia_bench's (and air_bench's) ``get_eval``: the user message alone, temperature 0, gpt-4o-2024-11-20."""
+    return _post_chat([{"role": "user", "content": content}], 0, max_tokens, "gpt-4o-2024-11-20")
+
+
+def mmmu_get_chat_response_original(content: str, max_tokens: int, base_url: str) -> str:
+    """The old mmmu ``get_chat_response`` (before lmms-eval 0.4): the ``openai`` client, a system prompt,
+    temperature 0.0, ``MODEL_VERSION`` else gpt-4o-2024-08-06. (It built ``OpenAI(api_key=...)`` with the
+    default base URL; the test points it at the local server.)"""
+    import os
+
+    from openai import OpenAI
+
+    client = OpenAI(api_key=os.getenv("OPENAI_API_KEY", "YOUR_API_KEY"), base_url=base_url, max_retries=0)
+    system = "You are a helpful and precise assistant for checking the correctness of the answer."
+    response = client.chat.completions.create(
+        model=os.getenv("MODEL_VERSION", "gpt-4o-2024-08-06"),
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": content}],
+        temperature=0.0,
+        max_tokens=max_tokens,
+    )
+    return response.choices[0].message.content.strip()

@@ -15,15 +15,39 @@ def test_mean_of_graded_items_only(log_lines: list[str]) -> None:
     result = graded_mean([1.0, None, 0.5, float("nan"), 0], name="mmvet")
     assert result == GradedMean(mean=0.5, graded=3, failed=2)
     assert float(result) == 0.5 and result.total == 5
-    assert log_lines == ["mmvet: 2 of 5 items left out (failed or not graded); mean 0.5"]
+    assert result.failed_share == 0.4
+    assert log_lines == [
+        "mmvet: 2 of 5 items left out (40.0%, failed or not graded); mean 0.5; more than 5% failed, so the mean may "
+        "be biased: read the failures"
+    ]
 
 
 def test_nothing_graded_is_nan_with_a_count(log_lines: list[str]) -> None:
     result = graded_mean([None, None, None], name="wild_vision")
     assert math.isnan(result.mean) and math.isnan(float(result))
     assert (result.graded, result.failed) == (0, 3)
-    assert log_lines == ["wild_vision: 3 of 3 items left out (failed or not graded); mean is NaN: nothing was graded"]
+    assert log_lines == [
+        "wild_vision: 3 of 3 items left out (100.0%, failed or not graded); mean is NaN: nothing was graded"
+    ]
     assert math.isnan(graded_mean([]).mean)
+
+
+def test_a_small_failed_share_is_reported_without_a_warning(log_lines: list[str]) -> None:
+    from loguru import logger
+
+    info: list[str] = []
+    sink = logger.add(lambda m: info.append(m.record["message"]), level="INFO")
+    try:
+        small = graded_mean([1.0] * 99 + [None], name="big task")
+    finally:
+        logger.remove(sink)
+    assert small.failed_share == 0.01 and small.mean == 1.0
+    assert log_lines == []  # 1% left out: no warning (the threshold is 5%) ...
+    assert info == ["big task: 1 of 100 items left out (1.0%, failed or not graded); mean 1"]  # ... but reported
+    assert graded_mean([1.0] * 99 + [None], warn_above=0.0).failed == 1
+    assert len(log_lines) == 1 and "may be biased" in log_lines[0]
+    with pytest.raises(ConfigError, match="warn_above"):
+        graded_mean([1.0], warn_above=5)
 
 
 def test_all_graded_logs_nothing(log_lines: list[str]) -> None:

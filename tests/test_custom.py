@@ -153,5 +153,5 @@ def test_the_custom_kind_is_in_the_spec_but_not_among_the_built_in_kinds() -> No
     cli_kinds = next(a for a in judge_command._actions if a.dest == "kind").choices
     assert "custom" not in cli_kinds  # a CLI flag cannot carry a Python parser
     assert JudgeConfig(judge_type="custom").judge_type == "custom"
-    with pytest.raises(ConfigError, match=r"did you mean 'custom'.*pairwise, custom"):
+    with pytest.raises(ConfigError, match=r"did you mean 'custom'.*pairwise, listwise, tournament, custom"):
         get_kind("custon")

@@ -25,7 +25,7 @@ def judge_reply(rec: RecordedRequest) -> str:
         ("Grade this essay", "Grade: B"),
         ("x = -1 or x = -5 |", "1.0"),
         ("x = 3 |", "0.0"),
-        ("| x = -1 |", "0.5\nExplanation: only one of the two roots."),
+        ("| x = -1 |", "0.5 The prediction names only one of the two roots."),  # as MM-Vet's judge writes
         ("Say OK", "OK"),
     ]:
         if needle in text:
@@ -40,6 +40,9 @@ CHECKS: dict[str, Any] = {
     "images=[image]": lambda ns: ns["graded"]["result"] == "B>A",
     "evaluate_batch(": lambda ns: [r["result"] for r in ns["results"]] == [0.5, 0.0, 1.0],
     "graded_mean": lambda ns: ns["mmvet_aggregate_results"]([{"score": 0.5}, {"score": None}, {"score": 1.0}]) == 75,
+    "def strict": lambda ns: (
+        (ns["biased"].mean, ns["biased"].failed_share, ns["honest"].mean, ns["honest"].failed) == (1.0, 0.4, 0.8, 0)
+    ),
     "temperature=0.5": lambda ns: ns["graded"]["result"] == 0.5,
     "judge.judge.evaluate": lambda ns: ns["response"].success and ns["response"].content == "OK",
 }

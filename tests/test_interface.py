@@ -295,7 +295,7 @@ def test_base_class_hooks_have_safe_defaults(server: FakeLLMServer, fast_config:
     responses = run_sync(judge.aevaluate_many([JudgeRequest(messages=[{"role": "user", "content": t}]) for t in texts]))
     assert [r.content for r in responses] == [t.upper() for t in texts]
     openai = make_judge(fast_config, model_name=None)
-    assert openai.model_for(openai.config) == "gpt-4o-2024-08-06"  # the provider's default model
+    assert openai.model_for(openai.config) == "gpt-4o-2024-11-20"  # the provider's default model
 
 
 def test_an_empty_reply_is_typed(server: FakeLLMServer, fast_config: JudgeConfig) -> None:

@@ -137,9 +137,9 @@ def test_get_eval_full_url_payload_and_reply(srv: FakeLLMServer, monkeypatch: py
 
 def test_get_eval_base_url_and_server_model(srv: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_URL", srv.base_url)
-    assert get_eval("q", 64, retry_pause=0) == ("7 8\nfine", "gpt-4o-2024-08-06")  # the provider's default model
+    assert get_eval("q", 64, retry_pause=0) == ("7 8\nfine", "gpt-4o-2024-11-20")  # the provider's default model
     assert srv.requests[-1].path == "/v1/chat/completions"
-    assert srv.requests[-1].json["model"] == "gpt-4o-2024-08-06"
+    assert srv.requests[-1].json["model"] == "gpt-4o-2024-11-20"
 
 
 def test_get_chat_response(srv: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,7 +174,7 @@ def test_empty_reply_returns_at_once(srv: FakeLLMServer) -> None:
 
 def test_faults_then_success(srv: FakeLLMServer) -> None:
     srv.enqueue(Fault.status_code(500), Fault.drop(), "9 10")
-    assert get_eval("q", 16, retries=3, retry_pause=0) == ("9 10", "gpt-4o-2024-08-06")
+    assert get_eval("q", 16, retries=3, retry_pause=0) == ("9 10", "gpt-4o-2024-11-20")
     assert srv.count() == 3
 
 
@@ -286,7 +286,7 @@ def test_a_task_local_signature_is_a_loud_error(srv: FakeLLMServer) -> None:
         get_chat_response("q", temperature="0")  # type: ignore[arg-type]
     assert srv.count() == 0
     # air_bench, openhermes, ... call get_eval(max_tokens=..., content=...) by keyword: that is a drop-in
-    assert get_eval(max_tokens=1024, content="q", retry_pause=0) == ("7 8\nfine", "gpt-4o-2024-08-06")
+    assert get_eval(max_tokens=1024, content="q", retry_pause=0) == ("7 8\nfine", "gpt-4o-2024-11-20")
 
 
 def test_get_chat_response_temperature_and_unpacking(srv: FakeLLMServer) -> None:

@@ -93,7 +93,10 @@ def test_mmvet(task_env: FakeLLMServer, log_lines: list[str]) -> None:
 
     log_lines.clear()
     assert mmvet.mmvet_aggregate_results(rows) == pytest.approx(100 * (0.5 + 1.0 + 0.5 + 0.8 + 1.0) / 5)
-    assert log_lines == ["mmvet: 4 of 9 items left out (failed or not graded); mean 0.76"]
+    assert log_lines == [
+        "mmvet: 4 of 9 items left out (44.4%, failed or not graded); mean 0.76; more than 5% failed, so the mean "
+        "may be biased: read the failures"
+    ]
     caps = mmvet.mmvet_capability_scores(rows)
     assert caps["math"].graded == 5 and caps["math"].failed == 4 and caps["rec"].total == 0
 
@@ -105,7 +108,7 @@ def test_mmvet_nothing_graded_is_nan_with_a_count(task_env: FakeLLMServer, log_l
     rows = [mmvet.mmvet_process_results(doc, ["p"])["gpt_eval_score"] for _ in range(3)]
     log_lines.clear()
     assert math.isnan(mmvet.mmvet_aggregate_results(rows))  # the original: 0.0
-    assert log_lines == ["mmvet: 3 of 3 items left out (failed or not graded); mean is NaN: nothing was graded"]
+    assert log_lines == ["mmvet: 3 of 3 items left out (100.0%, failed or not graded); mean is NaN: nothing was graded"]
 
 
 # -- ActivityNet-QA: {'pred': 'yes', 'score': 4} --------------------------------------------------------

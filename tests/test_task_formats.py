@@ -40,6 +40,7 @@ unit = NumberInRange(0, 1)
         ("0.5\nScore: 0.5", 0.5),  # stated twice, the same
         ("<think>Maybe 0.1? Score: 0.2</think>0.9", 0.9),  # reasoning is never read
         ("0.5\n1. x = -1 is right\n2. x = -5 is missing", 0.5),  # a later list is not a score
+        ("0.5 because only one root is right", 0.5),  # a leading number, then prose (MM-Vet's reader: 0.5 too)
         ("\uff10.\uff15", 0.5),  # full-width digits
     ],
 )
@@ -54,7 +55,6 @@ def test_number_in_range_reads(reply: str, score: float) -> None:
         ("   \n ", "empty"),
         ("I'm sorry, but I can't help with that.", "found no score"),
         ("The correctness is 0.5", "found no score"),  # a number inside a sentence
-        ("0.5 because only one root is right", "found no score"),
         ("1. The prediction gives x = -1\nIt misses -5.", "found no score"),  # a list item
         ("1.5", "out of range"),
         ("-0.5", "out of range"),

@@ -277,9 +277,13 @@ def test_reward_head_scalars_and_bradley_terry(reward_model: Path) -> None:
     )
     assert raw.success and raw.score == pytest.approx(r_plain, abs=1e-4)
 
-    with pytest.raises(ConfigError) as info:
-        judge.evaluate_binary(QUESTION, "Paris", "Paris")
-    assert info.value.field == "torch.mode"
+    # verdicts threshold P(yes) = sigmoid(r) (judgekit.scalars, the same mapping as api_type="reward_model")
+    binary = judge.evaluate_binary(QUESTION, "Paris", "Paris banana")
+    p_yes = 1 / (1 + math.exp(-r_banana))
+    assert binary.success and binary.p_yes == pytest.approx(p_yes, rel=1e-4) and binary.result == int(p_yes >= 0.5)
+    with pytest.raises(ConfigError, match="scalar judge") as info:
+        judge.evaluate_comparative(QUESTION, "Paris", "Lyon")
+    assert info.value.field == "kind"
     with pytest.raises(ConfigError, match=r"torch\.mode=.reward."):
         judge_for(reward_model).judge.reward_scores(QUESTION, ["x"])
 

@@ -327,3 +327,57 @@ def test_reward_router_address_is_the_judge(judge: FakeLLMServer, tokenizer_dir:
     assert [o["reward_score"] for o in outputs] == [1.0, 0.0, 1.0, 0.0]
     assert judge.count("/v1/chat/completions") == 4  # through the router
     assert all(o["reward_extra_info"]["judge_ok"] for o in outputs)
+
+
+def _group_samples(groups: dict[str, int], tag: str) -> list[dict[str, Any]]:
+    """``{uid: members}``: member k of group g says "quality q" with q = (3k + g) % 10 + 1."""
+    items = []
+    for g, (uid, size) in enumerate(groups.items()):
+        for k in range(size):
+            q = (3 * k + g) % 10 + 1
+            items.append(
+                {"question": f"{tag} group {uid}: what is {g} plus one?", "answer": str(g + 1),
+                 "response": f"{tag} member {k}, quality {q}", "uid": f"{tag}-{uid}", "quality": q}
+            )  # fmt: skip
+    return items
+
+
+def test_group_reward_through_verls_reward_loop(judge: FakeLLMServer, tokenizer_dir: Path, ray_cluster: None) -> None:
+    """4 groups of 8 through verl's reward loop with the cohort barrier: 4 judge requests, rewards by the judge's
+    order; then a group missing one member times out and is judged with the 7 that arrived."""
+    import re
+
+    from judgekit.testing.groups import rule_judge
+
+    config = compose(
+        "reward.custom_reward_function.name=acompute_group_score",
+        "+reward.custom_reward_function.reward_kwargs.group_size=8",
+        "+reward.custom_reward_function.reward_kwargs.group_timeout=3",
+        judge_url=judge.base_url,
+        tokenizer_dir=tokenizer_dir,
+    )
+    assert config.reward.reward_manager.name == "judgekit"  # it passes verl's uid to the reward function
+    saved = judge.default_reply
+    judge.default_reply = rule_judge(lambda text: float(re.search(r"quality (\d+)", text)[1]))
+    try:
+        items = _group_samples({"a": 8, "b": 8, "c": 8, "d": 8}, "full")
+        judge.reset()
+        out = run_reward_loop(config, make_batch(tokenizer_dir, items))
+        assert judge.count("/v1/chat/completions") == 4
+        rewards = out.batch["rm_scores"].sum(dim=-1).tolist()
+        assert rewards == [pytest.approx((s["quality"] - 1) / 9) for s in items]
+        assert list(out.non_tensor_batch["group_fallback"]) == [0.0] * 32
+
+        items = _group_samples({"a": 8, "b": 7, "c": 8, "d": 8}, "short")
+        judge.reset()
+        started = time.monotonic()
+        out = run_reward_loop(config, make_batch(tokenizer_dir, items))
+        assert time.monotonic() - started >= 3  # the short group waited for its timeout
+        assert judge.count("/v1/chat/completions") == 4
+        sizes = list(out.non_tensor_batch["group_size"])
+        assert sizes == [8.0] * 8 + [7.0] * 7 + [8.0] * 16
+        assert list(out.non_tensor_batch["group_fallback"]) == [0.0] * 8 + [1.0] * 7 + [0.0] * 16
+        rewards = out.batch["rm_scores"].sum(dim=-1).tolist()
+        assert rewards == [pytest.approx((s["quality"] - 1) / 9) for s in items]
+    finally:
+        judge.default_reply = saved

@@ -1,4 +1,4 @@
-"""The ``judgekit`` command: ``judge``, ``batch``, ``serve``, ``providers``, ``validate`` and ``demo``.
+"""The ``judgekit`` command: ``judge``, ``batch``, ``probe``, ``serve``, ``providers``, ``validate`` and ``demo``.
 
 This module builds the parser and dispatches; each command lives in its own module (`.judge`, `.batch`,
 `.serve`, `.providers`; ``validate`` in `judgekit.validation.command`) and `._common` holds what they share.
@@ -18,6 +18,7 @@ from judgekit import kinds
 from judgekit.cli._common import FIELD_HELP, FIELD_SHORT, UsageError, item_fields, make_judge, read_jsonl
 from judgekit.cli.batch import cmd_batch
 from judgekit.cli.judge import cmd_judge
+from judgekit.cli.probe import cmd_probe
 from judgekit.cli.providers import cmd_providers
 from judgekit.cli.serve import cmd_serve
 
@@ -208,6 +209,24 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     on_ray.add_argument("--actors", type=int, default=1, help="Ray actors, each with its own judge (default 1)")
     batch.set_defaults(handler=cmd_batch)
 
+    probe = commands.add_parser(
+        "probe",
+        help="bias probes: how often counterfactual copies flip the judge's verdict",
+        description="Judge each item and counterfactual copies of it (swap, padding, expert_prefix, "
+        "confident_claim, markdown); report per probe the share of flipped verdicts, its direction and a "
+        "95%% interval as JSON (docs/validation.md).",
+        formatter_class=fmt,
+    )
+    probe.add_argument("input", help="input JSONL file of the kind's fields ('-': stdin)")
+    probe.add_argument("-o", "--output", help="write the JSON report here (default: stdout)")
+    probe.add_argument(
+        "--kind", choices=("pairwise", "binary", "correctness", "pointwise"), default="pairwise", help="(pairwise)"
+    )
+    probe.add_argument("--probes", help="comma-separated probes (default: all that apply to the kind)")
+    probe.add_argument("--concurrency", type=int, help="requests in flight (default: --max-concurrent)")
+    _backend_options(probe, default_api_type=None, key_flag="--api-key-env")
+    probe.set_defaults(handler=cmd_probe)
+
     serve = commands.add_parser(
         "serve",
         help="run the judge HTTP server",
@@ -222,6 +241,11 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
         default="auto",
         choices=kinds.server_kinds(),
         help="auto: correctness when a request has an answer, else pointwise (default auto)",
+    )
+    serve.add_argument(
+        "--group-kind",
+        choices=tuple(kinds.GROUP_KINDS),
+        help="OpenRLHF's /get_reward judges each prompt's completions together this way (default: one by one)",
     )
     serve.add_argument(
         "--api-key-env",
@@ -261,6 +285,18 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     )
     providers.add_argument("--json", action="store_true", help="print JSON")
     providers.set_defaults(handler=cmd_providers)
+
+    from judgekit.cli import export as export_command
+
+    export = commands.add_parser(
+        "export",
+        help="judgements to judge-training data (SFT, Bradley-Terry, verl RM, GRPO)",
+        description="Turn judgements into training data for a judge model, in each trainer's format.",
+        epilog=export_command.EPILOG,
+        formatter_class=fmt,
+    )
+    export_command.add_arguments(export)
+    export.set_defaults(handler=export_command.cmd_export)
 
     validate = commands.add_parser(
         "validate",
@@ -327,6 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from judgekit.errors import ConfigError
 
     try:
+        _telemetry(args.command)
         return int(args.handler(args))
     except (UsageError, ConfigError) as exc:
         print(f"judgekit {args.command}: error: {_cli_hint(exc, args)}", file=sys.stderr)
@@ -344,6 +381,22 @@ def _cli_hint(exc: Exception, args: argparse.Namespace) -> str:
         flag = "--backend-api-key-env" if args.command == "serve" else "--api-key-env"
         text = text.replace("or pass api_key", f"or name the variable that holds it with {flag} VAR")
     return text
+
+
+def _telemetry(command: str) -> None:
+    """OpenTelemetry for the commands that judge, when the standard ``OTEL_*`` variables ask for it."""
+    from judgekit.config import otel_env
+
+    if command not in ("judge", "batch", "serve") or not otel_env():
+        return
+    from judgekit.errors import MissingDependencyError
+
+    try:
+        from judgekit.integrations.otel import configure_from_env
+    except MissingDependencyError as exc:  # OTEL_* set for other tools: judge on, say why there is no telemetry
+        print(f"judgekit {command}: warning: OTEL_* variables are set but {exc}", file=sys.stderr)
+        return
+    configure_from_env()
 
 
 # -------------------------------------------------------------------------------------------- validate

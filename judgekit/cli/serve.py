@@ -53,6 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         max_body_bytes=args.max_body_bytes,
         max_concurrent_batches=args.max_concurrent_batches,
+        group_kind=args.group_kind,
     )
     service = app.state.judge_service
     auth = f"on (key from {args.api_key_env})" if server_key else "off"

@@ -129,6 +129,11 @@ _BUILTINS = (
     ),
     ProviderSpec("decisions", "judgekit.providers.decisions:DecisionsJudge", _OPENAI_ENV),
     ProviderSpec("systemone", "judgekit.providers.systemone:SystemOneJudge", _VLLM_ENV),
+    ProviderSpec(
+        "reward_model",
+        "judgekit.providers.reward_model:RewardModelJudge",
+        ProviderEnv(api_key=("REWARD_MODEL_API_KEY",), base_url=("REWARD_MODEL_URL",)),
+    ),
 )
 
 _providers: dict[str, ProviderSpec] = {spec.name: spec for spec in _BUILTINS}

@@ -8,6 +8,7 @@ or gives ``None`` (tagged ``failed``; TRL leaves such samples out of the group b
 from judgekit.batching.dynamic import QueueFullError
 from judgekit.reward.circuit import CircuitBreaker
 from judgekit.reward.config import RewardConfig
+from judgekit.reward.group import GroupReward, consecutive_groups
 from judgekit.reward.multi import MultiJudgeReward
 from judgekit.reward.rubric import RubricItem, RubricReward, RubricScore
 from judgekit.reward.system import (
@@ -19,12 +20,13 @@ from judgekit.reward.system import (
     create_judge_reward,
     outcome_from_result,
 )
-from judgekit.reward.trl import make_grpo_reward
+from judgekit.reward.trl import make_group_reward, make_grpo_reward
 from judgekit.reward.verl import acompute_score, compute_score
 
 __all__ = [
     "BaseJudgeReward",
     "CircuitBreaker",
+    "GroupReward",
     "JudgeOutcome",
     "JudgeRewardSystem",
     "MultiJudgeReward",
@@ -37,7 +39,9 @@ __all__ = [
     "RubricScore",
     "acompute_score",
     "compute_score",
+    "consecutive_groups",
     "create_judge_reward",
+    "make_group_reward",
     "make_grpo_reward",
     "outcome_from_result",
 ]

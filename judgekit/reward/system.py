@@ -184,9 +184,24 @@ class BaseJudgeReward:
                 outcomes[i] = outcome_from_result(result, kind, self.judge.config.score_range, reward_head=reward_head)
         return outcomes  # type: ignore[return-value]
 
+    def _check_answers(self, answers: Sequence[str | None]) -> None:
+        """A configured kind that checks against a reference (correctness, binary) refuses a sample without
+        one rather than judging it pointwise behind the caller's back; ``auto`` judges those pointwise."""
+        kind = self.config.kind
+        if kind == "auto" or not get_kind(kind).verdict:
+            return
+        missing = [i for i, answer in enumerate(answers) if answer is None or not str(answer).strip()]
+        if missing:
+            raise ConfigError(
+                f"kind {kind!r} needs a reference answer, and {len(missing)} of {len(answers)} samples have none "
+                f"(first: sample {missing[0]}); give every sample its answer, or use kind='auto' to judge those "
+                "without one pointwise",
+                "answer",
+            )
+
     def _kind_for(self, request: RewardRequest) -> str:
-        """``auto`` -> correctness with a reference answer, pointwise without; a verdict kind with no
-        answer to check against also falls back to pointwise."""
+        """``auto`` -> correctness with a reference answer, pointwise without (a configured verdict kind never
+        gets here without one: `_check_answers`)."""
         kind = resolve_kind(None, self.config.kind, request.answer)
         return "pointwise" if get_kind(kind).verdict and not request.answer else kind
 
@@ -243,6 +258,7 @@ class BaseJudgeReward:
                 f"answer_types ({len(answer_types)}) must have the same length",
                 "completions",
             )
+        self._check_answers(answers)
         requests = [
             RewardRequest(str(p), str(c), None if a is None else str(a), t)
             for p, c, a, t in zip(prompts, completions, answers, answer_types, strict=True)

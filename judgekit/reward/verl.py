@@ -13,19 +13,24 @@ silent 0), with ``judge_ok: False``; ``algorithm.adv_estimator=judgekit_grpo``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
 
 from judgekit.errors import ConfigError
+from judgekit.reward.cohort import CohortBarrier
 from judgekit.reward.config import RewardConfig
+from judgekit.reward.group import GroupReward
 from judgekit.reward.system import JudgeRewardSystem
 
-__all__ = ["acompute_score", "compute_score"]
+__all__ = ["GROUP_KEYWORDS", "acompute_group_score", "acompute_score", "compute_score"]
 
 QUESTION_KEYS = ("question", "prompt", "problem")
 # keywords verl passes that need no judge setting: used, or knowingly ignored
@@ -223,3 +228,85 @@ async def acompute_score(
     )
     scores = plan.fold(await system.areward_batch(*plan.requests()), system.config.failure_reward)
     return scores if batched else scores[0]
+
+
+# -- a group judged together: the cohort barrier -------------------------------------------------------------
+
+GROUP_KEYWORDS = ("group_size", "group_kind", "group_timeout")
+"""``reward_kwargs`` of `acompute_group_score` (the rest configure the judge, as for `acompute_score`)."""
+DEFAULT_GROUP_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class _Member:
+    question: str
+    solution: str
+    answer: str | None
+    answer_type: str | None
+
+
+_Barrier = CohortBarrier[_Member, dict[str, Any]]
+_barriers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Barrier]] = weakref.WeakKeyDictionary()
+"""Each event loop's barriers (a barrier's futures belong to one loop), by settings."""
+
+
+def _group_key(extra_info: Any, question: str) -> str:
+    """verl's group id (``uid``, which the ``judgekit`` reward manager puts in ``extra_info``), else the
+    question."""
+    uid = extra_info.get("uid") if isinstance(extra_info, Mapping) else None
+    return f"uid:{uid}" if uid is not None else f"question:{question}"
+
+
+def _barrier(kwargs: dict[str, Any]) -> _Barrier:
+    """The running loop's barrier for these settings (one group judge per process and settings)."""
+    group = {k: kwargs.pop(k) for k in GROUP_KEYWORDS if k in kwargs}
+    if "group_size" not in group:
+        raise ConfigError(
+            "acompute_group_score needs reward_kwargs.group_size (= actor_rollout_ref.rollout.n)", "group_size"
+        )
+    system = _system(kwargs)
+    key = json.dumps([group, kwargs], sort_keys=True, default=str)
+    with _lock:
+        barriers = _barriers.setdefault(asyncio.get_running_loop(), {})
+        barrier = barriers.get(key)
+        if barrier is None:
+            rewards = GroupReward(system, kind=str(group.get("group_kind", "listwise")))
+
+            async def judge(members: list[_Member], complete: bool) -> list[dict[str, Any]]:
+                first = members[0]
+                results = await rewards.areward_group(
+                    first.question, [m.solution for m in members], first.answer, first.answer_type
+                )
+                extra = {"group_size": float(len(members)), "group_fallback": float(not complete)}
+                return [{**_as_verl(r, system.config.failure_reward), **extra} for r in results]
+
+            timeout = float(group.get("group_timeout", DEFAULT_GROUP_TIMEOUT))
+            barrier = barriers[key] = CohortBarrier(judge, int(group["group_size"]), timeout)
+        return barrier
+
+
+async def acompute_group_score(
+    data_source: Any = None,
+    solution_str: str | None = None,
+    ground_truth: Any = None,
+    extra_info: Any = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """verl's reward function for judging each GRPO group together (``reward.custom_reward_function.name=
+    acompute_group_score``, ``reward_kwargs.group_size`` = ``actor_rollout_ref.rollout.n``).
+
+    verl's reward loop awaits one sample at a time, all of a batch concurrently: each call waits at a
+    `CohortBarrier` until its group (keyed by verl's ``uid``, which ``reward.reward_manager.name=judgekit``
+    passes in ``extra_info``, else by the question) has ``group_size`` members, the group is judged once
+    (``group_kind``: ``listwise`` or ``tournament``) and every member gets its reward. A group still
+    incomplete ``group_timeout`` seconds (default 60) after its first member arrived is judged with the
+    members that arrived (``group_fallback`` = 1). The result has `acompute_score`'s keys plus
+    ``group_size`` (members judged together) and ``group_fallback``. The group's reference answer is its
+    first member's (the first of several acceptable answers).
+    """
+    if solution_str is None:
+        raise ConfigError("acompute_group_score judges one sample at a time: solution_str is required", "solution_str")
+    barrier = _barrier(dict(kwargs))
+    question = _question(extra_info)
+    member = _Member(question, str(solution_str), _truths(ground_truth)[0], _answer_type(extra_info))
+    return await barrier.submit(_group_key(extra_info, question), member)

@@ -1,10 +1,12 @@
-"""A verl reward-loop manager, ``reward.reward_manager.name=judgekit``: verl's ``naive`` one plus the question.
+"""A verl reward-loop manager, ``reward.reward_manager.name=judgekit``: verl's ``naive`` one plus the question
+and the group id.
 
 verl's reward managers hand the reward function the response, the ground truth and the dataset's
 ``extra_info``, but not the prompt. A judge needs the question; when ``extra_info`` has none of
 `judgekit.reward.verl.QUESTION_KEYS`, this manager puts the prompt's last user message there as
-``extra_info["prompt"]`` (from the sample's ``raw_prompt`` chat, which verl's datasets keep), then scores
-exactly as ``naive`` does. Registered through judgekit's ``verl.plugins`` entry point.
+``extra_info["prompt"]`` (from the sample's ``raw_prompt`` chat, which verl's datasets keep). It also puts
+verl's group id (``uid``) in ``extra_info["uid"]``, which `judgekit.reward.verl.acompute_group_score` groups
+by. Then it scores exactly as ``naive`` does. Registered through judgekit's ``verl.plugins`` entry point.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class JudgeRewardManager(NaiveRewardManager):
         if "extra_info" not in batch:
             batch["extra_info"] = np.array([{} for _ in range(len(data))], dtype=object)
         extra_info = batch["extra_info"][-1]
+        if isinstance(extra_info, dict) and "uid" in batch:  # verl's group id, for group rewards
+            extra_info["uid"] = str(batch["uid"][-1])
         if isinstance(extra_info, dict) and not any(extra_info.get(k) for k in QUESTION_KEYS):
             question = question_from_chat(batch.get("raw_prompt", [None])[-1])
             if question:

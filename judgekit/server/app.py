@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -36,7 +37,14 @@ from judgekit.interface import JudgeInterface
 from judgekit.kinds import get_kind, server_kinds
 from judgekit.scoring import resolve_kind, score_result
 from judgekit.server._metrics import ServerMetrics
-from judgekit.server.protocol import BatchJudgeBody, JudgeItem, failure_reply, fields_for
+from judgekit.server.protocol import (
+    BatchJudgeBody,
+    GroupJudgeBody,
+    JudgeItem,
+    RemoteRewardBody,
+    failure_reply,
+    fields_for,
+)
 from judgekit.simplified import SimplifiedJudge
 
 __all__ = ["BatchJudgeBody", "JudgeItem", "JudgeService", "create_app"]
@@ -74,7 +82,11 @@ class JudgeService:
         max_body_bytes: int = 1_000_000,
         max_concurrent_batches: int = 4,
         retry_after_s: float = 1,
+        group_kind: str | None = None,
     ) -> None:
+        if group_kind is not None and not (get_kind(group_kind, field="group_kind").group):
+            raise ConfigError(f"group_kind must be listwise or tournament, got {group_kind!r}", "group_kind")
+        self.group_kind = group_kind
         if kind not in server_kinds():
             raise ConfigError(f"kind must be one of {', '.join(server_kinds())}, got {kind!r}", "kind")
         for name, value in (
@@ -247,7 +259,11 @@ class JudgeService:
                 f"requests: at most {self.max_queue} items per call, got {len(items)}",
                 field="requests",
             )
-        works = [self._work(item, f"requests[{i}].") for i, item in enumerate(items)]
+        return 200, {"responses": await self._judge_items(items, "requests", started)}
+
+    async def _judge_items(self, items: list[JudgeItem], where: str, started: float) -> list[dict[str, Any]]:
+        """One reply per item, in order, each through the batcher (the server's kind)."""
+        works = [self._work(item, f"{where}[{i}].") for i, item in enumerate(items)]
         if self.max_queue and self.batcher.queue_size + len(works) > self.max_queue:
             raise self._queue_full()
         waits: list[Any] = []
@@ -257,11 +273,102 @@ class JudgeService:
             except _HTTPError as exc:  # the queue filled up meanwhile: only these items fail
                 waits.append(_raise(exc))
         outcomes = await asyncio.gather(*waits, return_exceptions=True)
-        replies = [
+        return [
             self._reply(item, work.kind, outcome, started)
             for item, work, outcome in zip(items, works, outcomes, strict=True)
         ]
-        return 200, {"responses": replies}
+
+    async def judge_group(self, body: bytes, started: float) -> tuple[int, Any]:
+        group = _parse(GroupJudgeBody, body)
+        request_id = group.request_id or uuid.uuid4().hex
+        replies = await self._judge_group(
+            group.prompt, list(group.completions), group.answer, group.kind, request_id, started
+        )
+        return 200, {"request_id": request_id, "kind": group.kind, "responses": replies}
+
+    async def _judge_group(
+        self, prompt: str, completions: list[str], answer: str | None, kind: str, request_id: str, started: float
+    ) -> list[dict[str, Any]]:
+        """One reply per member of a group judged together; ``score`` is the member's reward in [0, 1]."""
+        if self.closing:
+            raise _HTTPError(503, "shutting_down", "the server is shutting down", {"Retry-After": self._retry_after})
+        try:
+            results: list[Any] = await self.judge.aevaluate_group(prompt, completions, answer, kind=kind)
+        except ConfigError as exc:
+            raise _HTTPError(422, "validation_error", str(exc), field=exc.field) from None
+        except Exception as exc:  # a bug or a broken backend: every member fails, honestly
+            results = [exc] * len(completions)
+        replies = []
+        for i, result in enumerate(results):
+            member_id = f"{request_id}/{i}"
+            if isinstance(result, BaseException):
+                error = type(result).__name__
+                replies.append(self._failed(kind, member_id, f"{error}: {result}", error))
+                continue
+            if not result["success"]:
+                replies.append(self._failed(kind, member_id, result["error_message"], result["error_type"]))
+                continue
+            self.metrics.judgement(kind, True)
+            metadata = {
+                "latency": round(time.perf_counter() - started, 6),
+                "model": result.get("model") or self.model,
+                "kind": kind,
+                "raw_score": result["scores"],
+                "position": result.get("position"),
+                "group_size": len(completions),
+                "requests": result["requests"],
+            }
+            explanation = result.get("reasoning") or result.get("raw_response") or ""
+            replies.append(
+                {
+                    "score": result["reward"],
+                    "request_id": member_id,
+                    "explanation": explanation[:_EXPLANATION_CHARS],
+                    "metadata": metadata,
+                }
+            )
+        return replies
+
+    async def remote_reward(self, body: bytes, started: float) -> tuple[int, Any]:
+        """OpenRLHF's remote reward model: ``{query, prompts, labels}`` -> ``{rewards, scores, extra_logs}``.
+
+        Each response is its query less its prompt. With a ``group_kind`` the completions of each prompt are
+        judged together as one group; otherwise each is judged as ``/batch_judge`` judges it. OpenRLHF has no
+        way to leave a sample out, so a failed judgement is NaN (loud, never 0) and ``extra_logs.judge_failed``
+        says which."""
+        request = _parse(RemoteRewardBody, body)
+        n = len(request.query)
+        prompts = list(request.prompts) if request.prompts is not None else [""] * n
+        labels = [label or None for label in request.labels] if request.labels is not None else [None] * n
+        for name, column in (("prompts", prompts), ("labels", labels)):
+            if len(column) != n:
+                raise _HTTPError(422, "validation_error", f"{name}: {len(column)} entries for {n} queries", field=name)
+        responses = [q[len(p) :] if p and q.startswith(p) else q for q, p in zip(request.query, prompts, strict=True)]
+        if self.group_kind is None:
+            items = [
+                JudgeItem(prompt=p, completion=r, answer=a) for p, r, a in zip(prompts, responses, labels, strict=True)
+            ]
+            replies = await self._judge_items(items, "query", started)
+        else:
+            groups: dict[str, list[int]] = {}
+            for i, prompt in enumerate(prompts):
+                groups.setdefault(prompt, []).append(i)
+            request_id = uuid.uuid4().hex
+            judged = await asyncio.gather(
+                *(
+                    self._judge_group(
+                        p, [responses[i] for i in idx], labels[idx[0]], self.group_kind, f"{request_id}/{g}", started
+                    )
+                    for g, (p, idx) in enumerate(groups.items())
+                )
+            )
+            replies = [{}] * n
+            for idx, group_replies in zip(groups.values(), judged, strict=True):
+                for i, reply in zip(idx, group_replies, strict=True):
+                    replies[i] = reply
+        rewards = [math.nan if r["score"] is None else r["score"] for r in replies]
+        failed = [float(r["score"] is None) for r in replies]
+        return 200, {"rewards": rewards, "scores": rewards, "extra_logs": {"judge_failed": failed}}
 
     def _reply(self, item: JudgeItem, kind: str, outcome: Any, started: float) -> dict[str, Any]:
         request_id = item.request_id or uuid.uuid4().hex
@@ -340,6 +447,7 @@ def create_app(
     max_body_bytes: int = 1_000_000,
     max_concurrent_batches: int = 4,
     retry_after_s: float = 1,
+    group_kind: str | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``judge`` with the judge-server protocol (see docs/server.md).
 
@@ -349,6 +457,8 @@ def create_app(
       ``max_concurrent_batches`` backend calls may run at once.
     - ``max_queue``: items allowed to wait; beyond it requests get 503 with ``Retry-After: retry_after_s``.
     - ``max_body_bytes``: larger bodies get 413 (from Content-Length, or while reading a chunked body).
+    - ``group_kind``: listwise | tournament: OpenRLHF's ``/get_reward`` judges each prompt's completions
+      together (``/group_judge`` always does, with the kind its body names).
 
     The app's state holds the `JudgeService` as ``app.state.judge_service``. The judge itself is not closed
     when the app stops: whoever made it closes it.
@@ -363,6 +473,7 @@ def create_app(
         max_body_bytes=max_body_bytes,
         max_concurrent_batches=max_concurrent_batches,
         retry_after_s=retry_after_s,
+        group_kind=group_kind,
     )
 
     @asynccontextmanager
@@ -391,6 +502,16 @@ def create_app(
     async def batch_endpoint(request: Request) -> Response:
         """Judge many items: ``{requests: [...]}`` -> ``{responses: [...]}``, one per request, in order."""
         return await service.handle(request, "/batch_judge", service.judge_batch)
+
+    @app.post("/group_judge", openapi_extra=body_doc(GroupJudgeBody.model_json_schema()))
+    async def group_endpoint(request: Request) -> Response:
+        """Judge one prompt's group together: ``{prompt, completions, answer?, kind?}`` -> ``{responses: [...]}``."""
+        return await service.handle(request, "/group_judge", service.judge_group)
+
+    @app.post("/get_reward", openapi_extra=body_doc(RemoteRewardBody.model_json_schema()))
+    async def remote_reward_endpoint(request: Request) -> Response:
+        """OpenRLHF's remote reward model (``--remote_rm_url http://host:port/get_reward``)."""
+        return await service.handle(request, "/get_reward", service.remote_reward)
 
     @app.get("/health")
     async def health_endpoint() -> Response:

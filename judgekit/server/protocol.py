@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -33,8 +33,10 @@ __all__ = [
     "ITEM_FIELDS",
     "BatchJudgeBody",
     "BatchJudgeReply",
+    "GroupJudgeBody",
     "JudgeItem",
     "JudgeReply",
+    "RemoteRewardBody",
     "failure_reply",
     "fields_for",
     "item_from_task",
@@ -79,6 +81,34 @@ class BatchJudgeBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     requests: list[JudgeItem] = Field(default_factory=list)
+
+
+class GroupJudgeBody(BaseModel):
+    """A ``POST /group_judge`` body: one prompt's group of completions, judged together (``kind``: listwise,
+    one request; tournament, every pair in both orders). The answer is ``{responses: [...]}``, one reply per
+    completion in order, each ``score`` the member's group-normalised reward in [0, 1] (docs/reward.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+    prompt: str
+    completions: list[str] = Field(min_length=1)
+    answer: str | None = None
+    answer_type: str | None = None
+    kind: Literal["listwise", "tournament"] = "listwise"
+    request_id: str | None = None
+
+
+class RemoteRewardBody(BaseModel):
+    """OpenRLHF's remote reward-model request (``--remote_rm_url http://host:port/get_reward``):
+    ``query`` holds prompt + response texts, ``prompts`` the prompts and ``labels`` the references (one each).
+    Fields OpenRLHF versions add (``datasources`` ...) are ignored. The answer is ``{"rewards": [...],
+    "scores": [...], "extra_logs": {...}}``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    query: list[str]
+    prompts: list[str] | None = None
+    labels: list[str | None] | None = None
 
 
 class JudgeReply(TypedDict, total=False):

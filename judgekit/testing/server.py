@@ -2,8 +2,8 @@
 
 `FakeLLMServer` runs an aiohttp server in a daemon thread (with its own event loop) and answers
 chat requests from a FIFO queue of scripted `Reply`/`Fault` items, falling back to a default reply.
-It records every request, counts concurrency and can add latency, so tests and benchmarks can drive
-real clients (official SDKs, aiohttp, httpx) over 127.0.0.1.
+It records every request, counts concurrency and can add latency (per request and per prompt token), so
+tests and benchmarks can drive real clients (official SDKs, aiohttp, httpx) over 127.0.0.1.
 
 The per-request path is kept small (no logging, one JSON encode, one socket write per response) so
 the server can sustain benchmark loads of thousands of requests at high concurrency.
@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeAlias
 
 from aiohttp import web
 
-from judgekit.testing import decisions
+from judgekit.testing import decisions, rewards
 from judgekit.testing.batches import FakeBatches
 
 __all__ = ["FakeLLMServer", "Fault", "RecordedRequest", "Reply", "ReplySource"]
@@ -199,9 +199,12 @@ class FakeLLMServer:
         stream_only: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
+        latency_per_token: float = 0.0,
     ) -> None:
         self.model_name = model_name
         self.latency = latency
+        self.latency_per_token = latency_per_token
+        """Seconds added per prompt token (whitespace word) of a chat request, as prefill would take."""
         self.default_reply = default_reply
         self.api_key = api_key
         self.stream_only = stream_only
@@ -308,6 +311,7 @@ class FakeLLMServer:
         app.router.add_get("/v1/models", self._wrap(self._models))
         app.router.add_get("/health", self._wrap(self._health))
         self.batches.add_routes(app.router, self._wrap)
+        rewards.add_routes(self, app.router, self._wrap)
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.05, handler_cancellation=True
         )
@@ -464,8 +468,11 @@ class FakeLLMServer:
         if error is None and self.stream_only and not stream:
             error = self._error(provider, 400, "This model only supports stream mode")
         item = self._next_item(rec) if error is None else None  # picked on arrival: FIFO by arrival
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
+        delay = self.latency
+        if self.latency_per_token > 0 and isinstance(payload, dict):
+            delay += self.latency_per_token * _prompt_words(payload)
+        if delay > 0:
+            await asyncio.sleep(delay)
         if error is not None:
             return error
         while isinstance(item, Fault) and item.kind == "slow":

@@ -4,15 +4,16 @@ The JSON keys are stable: ``n``, ``n_failed``, ``accuracy``, ``cohen_kappa``, ``
 ``f1``, ``spearman``, ``kendall_tau``, ``pearson``, ``mae``, ``position_consistency``, ``length_bias``,
 ``ece``, ``brier``, ``auc`` (plus ``agreement`` and ``tie_rate``), each ``{"value", "ci_low", "ci_high"}``
 (``value`` None where the metric does not apply to the kind), then ``kind``, ``confusion_matrix``,
-``failures`` and, when computed, ``calibration`` and ``ppi``; then ``meta`` (judgekit version, judge, model,
-settings, input, date), ``disagreements`` (the judged items whose value differs from the label) and
-``failed_items`` (with the error and the judge's raw reply).
+``failures`` and, when computed, ``calibration``, ``ppi`` and ``bias`` (a `judgekit.bias.probe` report);
+then ``meta`` (judgekit version, judge, model, settings, input, date), ``disagreements`` (the judged items
+whose value differs from the label) and ``failed_items`` (with the error and the judge's raw reply).
 
 The HTML report is a page for a person: the summary and metadata, the metrics table, the figures (embedded
 PNG, matplotlib: the confusion matrix with its colour scale from 0, the reliability diagram with the items per
 bin, drawn on the held-out part when a calibrator was fitted, and the score scatter), the disagreements with
-the judge's replies, the failures with their raw replies, and the JSON behind a link (`save_html` writes it
-beside the page; `to_html` alone folds it into a closed ``<details>``).
+the judge's replies, the failures with their raw replies, a section of bias probes when ``bias`` is set, and
+the JSON behind a link (`save_html` writes it beside the page; `to_html` alone folds it into a closed
+``<details>``).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class ValidationReport:
     meta: dict[str, Any] = field(default_factory=dict)
     disagreements: list[dict[str, Any]] = field(default_factory=list, repr=False)
     failed_items: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    bias: dict[str, Any] | None = None
+    """A `judgekit.bias.probe` report on the same judge, shown as its own section of the HTML page."""
 
     def metric(self, name: str) -> Metric:
         """The named metric (``Metric(None)`` when it does not apply)."""
@@ -99,6 +102,7 @@ class ValidationReport:
             meta=self.meta,
             disagreements=self.disagreements,
             failed_items=self.failed_items,
+            bias=self.bias,
         )
         return out
 
@@ -235,6 +239,8 @@ class ValidationReport:
             parts.append(self._calibration_html())
         if self.ppi:
             parts.append(self._ppi_html())
+        if self.bias:
+            parts.append(self._bias_html())
         parts.append(self._disagreements_html())
         parts.append(self._failures_html())
         parts.append('<h2 id="json">Data</h2>')
@@ -247,6 +253,23 @@ class ValidationReport:
             f"<title>judgekit validation: {_e(self.kind)}</title><style>{_CSS}</style></head><body>\n"
             + "\n".join(parts)
             + "\n</body></html>\n"
+        )
+
+    def _bias_html(self) -> str:
+        """The bias probes section: one row per probe (flip rate, its 95% interval, direction)."""
+        if not self.bias:
+            return ""
+        rows = []
+        for name, row in self.bias.get("probes", {}).items():
+            rate = "n/a" if row["flip_rate"] is None else f"{row['flip_rate']:.1%}"
+            ci = "" if row["ci95"] is None else f"[{row['ci95'][0]:.1%}, {row['ci95'][1]:.1%}]"
+            cells = (name, rate, ci, row["direction"], row["judged"], row["failed"])
+            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        head = "".join(f"<th>{h}</th>" for h in ("probe", "flip rate", "95% interval", "direction", "judged", "failed"))
+        kind = html.escape(str(self.bias.get("kind")))
+        return (
+            f'<section id="bias"><h2>Bias probes ({kind})</h2><table><tr>{head}</tr>{"".join(rows)}</table>'
+            "<p>Each item judged beside counterfactual copies (docs/validation.md, section 5).</p></section>\n"
         )
 
     def save_html(self, path: str | Path) -> Path:

@@ -22,13 +22,13 @@ from judgekit.providers.torch._runner import Result, _Item, _sigmoid, _text
 from judgekit.providers.torch.generate import GenerateMode
 from judgekit.providers.torch.loading import load_model, load_tokenizer, resolve_device, resolve_model_source
 from judgekit.providers.torch.logprob import LogprobMode
-from judgekit.providers.torch.reward import RewardMode, reward_chat
+from judgekit.providers.torch.reward import RewardMode
+from judgekit.scalars import ScalarMap, conversations
 from judgekit.types import JudgeRequest, JudgeResponse
 
 __all__ = ["TorchJudge"]
 
 _LOGPROB_KINDS = tuple(name for name, spec in KINDS.items() if spec.logprob)
-_REWARD_KINDS = ("pointwise", "pairwise")  # a reward head scores one response, or compares two
 
 
 class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
@@ -78,7 +78,10 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
         return True
 
     def native_score_type(self) -> Literal["probability", "unbounded"] | None:
-        """``logprob`` mode scores with P(yes); a ``reward`` head's scalar is unbounded; ``generate`` has none."""
+        """``logprob`` mode scores with P(yes); a ``reward`` head's raw scalar is unbounded (mapped onto
+        ``score_range`` by ``reward_model.scale="score_range"``, it is read like any score); ``generate`` has none."""
+        if self.config.torch.mode == "reward" and self.config.reward_model.scale != "raw":
+            return None
         return {"logprob": "probability", "reward": "unbounded"}.get(self.config.torch.mode)  # type: ignore[return-value]
 
     def serving_defaults(self, *, max_batch_size: int) -> dict[str, Any]:
@@ -212,20 +215,10 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
                     "torch.mode='reward' scores a conversation that ends with an assistant message",
                     field="messages",
                 )
-            return _Item("reward", [messages], None, model=label)
-        if task.kind not in _REWARD_KINDS:
-            raise ConfigError(
-                f"torch.mode='reward' judges {', '.join(_REWARD_KINDS)}, not {task.kind}; use torch.mode='generate'"
-                " or 'logprob' for it",
-                field="torch.mode",
-            )
-        question = str(task.fields.get("question", ""))
-        if task.kind == "pairwise":
-            responses = [task.fields.get("response1", ""), task.fields.get("response2", "")]
-        else:
-            responses = [task.fields.get("response", task.fields.get("prediction", ""))]
-        chats = [reward_chat(question, str(r)) for r in responses]
-        return _Item("reward", chats, task.kind, model=label)
+            return _Item("reward", [messages], None, options={"label": config.reward_model.label}, model=label)
+        options = {"output_format": config.output_format, "score_range": config.score_range, **task.options}
+        options.update(map=ScalarMap.from_config(config), label=config.reward_model.label)
+        return _Item("reward", conversations(task.kind, task.fields), task.kind, options=options, model=label)
 
     # -- reward helpers ---------------------------------------------------------------------------
 
@@ -234,9 +227,9 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
         if self.config.torch.mode != "reward":
             raise ConfigError("reward_scores needs torch.mode='reward' (a reward-model head)", field="torch.mode")
         await self._aload("reward")
-        items = [
-            _Item("reward", [reward_chat(question, r)], None, model=self.config.model_name or "") for r in responses
-        ]
+        label, options = self.config.model_name or "", {"label": self.config.reward_model.label}
+        chats = [conversations("pointwise", {"question": question, "response": r}) for r in responses]
+        items = [_Item("reward", chat, None, options, model=label) for chat in chats]
         return [float(response.score) for response in await self._submit(items)]  # type: ignore[arg-type]
 
     def reward_scores(self, question: str, responses: Sequence[str]) -> list[float]:

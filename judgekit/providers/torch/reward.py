@@ -1,13 +1,17 @@
-"""``torch.mode="reward"``: a sequence-classification head with one label gives a scalar per (question,
-response); pairwise preference is Bradley-Terry, ``sigmoid(r_A - r_B)``."""
+"""``torch.mode="reward"``: a sequence-classification head gives a scalar per (question, response), mapped onto
+each kind by `judgekit.scalars` exactly as the HTTP reward-model provider maps a served head's scalar (pairwise
+preference is Bradley-Terry, ``sigmoid(r_A - r_B)``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from judgekit.providers.torch._runner import ModelRunner, Result, _Item, _sigmoid
+from judgekit.providers.torch._runner import ModelRunner, Result, _Item
 from judgekit.providers.torch.loading import torch
+from judgekit.scalars import ScalarMap
 from judgekit.types import JudgeResponse, Usage
+
+_RAW = ScalarMap()  # a raw conversation (no task): its reward as the score
 
 
 class RewardMode(ModelRunner):
@@ -31,33 +35,25 @@ class RewardMode(ModelRunner):
             with torch.inference_mode():
                 return model(**inputs.forward_kwargs()).logits
 
-        scores = self._with_shared_prefix(run)[:, 0].float().tolist()
+        outputs = self._with_shared_prefix(run).float().tolist()  # one row of head outputs per chat
         results: list[Result] = []
         at = 0
         for i in indices:
             item, n = items[i], len(rows[i])
-            rewards, at = scores[at : at + n], at + n
+            rewards, at = [row[item.options.get("label", 0)] for row in outputs[at : at + n]], at + n
             tokens = sum(len(r) for r in rows[i])
             usage = Usage(prompt_tokens=tokens, completion_tokens=0, total_tokens=tokens)
-            if item.kind == "pairwise":
-                p_a = _sigmoid(rewards[0] - rewards[1])
-                content, score = f"<better>{'A' if p_a >= 0.5 else 'B'}</better>", p_a
-            else:
-                content, score = f"<score>{rewards[0]:.6g}</score>", rewards[0]
+            answer = item.options.get("map", _RAW).answer(item.kind, item.options, rewards)
             results.append(
                 JudgeResponse(
-                    content=content,
+                    content=answer.content,
                     model_used=item.model,
                     usage=usage,
                     finish_reason="stop",
-                    score=score,
+                    score=answer.score,
+                    decisions=answer.decisions,
                     raw_response={"mode": "reward", "rewards": rewards},
                     provider=self.provider_name,
                 )
             )
         return results
-
-
-def reward_chat(question: str, response: str) -> list[dict[str, str]]:
-    """The conversation a reward head scores: the question, then the response."""
-    return [{"role": "user", "content": question}, {"role": "assistant", "content": response}]
