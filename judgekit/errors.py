@@ -109,9 +109,15 @@ def _rebuild(cls: type[ProviderError], message: str, state: dict[str, Any]) -> P
 
 
 class ProviderConnectionError(ProviderError):
-    """The backend could not be reached, or dropped the connection."""
+    """The backend could not be reached, or dropped the connection. ``unreachable`` is True when no
+    connection could be made at all (refused, unknown host, no route): what ``fail_fast`` counts."""
 
     retryable_default = True
+    unreachable = False
+
+    def __init__(self, message: str, *, unreachable: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.unreachable = unreachable
 
 
 class JudgeTimeoutError(ProviderConnectionError):

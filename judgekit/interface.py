@@ -102,6 +102,11 @@ class JudgeInterface:
     async def aclose(self) -> None:
         """Release connections held on the running loop."""
 
+    def base_urls(self, config: JudgeConfig) -> list[str]:
+        """Where requests with ``config`` go (none: an in-process backend): the endpoints ``fail_fast``
+        watches (`judgekit.circuit.FailFast`)."""
+        return config.base_urls
+
     # -- capabilities (hooks generic code calls; providers override) --------------------------------
 
     def model_for(self, config: JudgeConfig) -> str | None:

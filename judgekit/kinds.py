@@ -47,6 +47,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "GROUP_KINDS",
     "KINDS",
+    "METADATA_KEYS",
     "REQUEST_OPTIONS",
     "SERVER_KINDS",  # noqa: F822 (read from the registry at each use, see __getattr__)
     "VERDICT_WORDS",
@@ -72,6 +73,10 @@ REQUEST_OPTIONS = ("temperature", "max_tokens", "system_prompt")
 
 CALL_OPTIONS = ("custom_prompt", "images", "logprob_score", "n_samples", *REQUEST_OPTIONS)
 """Keyword options every ``evaluate_*`` method accepts, besides its kind's own."""
+
+METADATA_KEYS = ("id", "pair_id", "kind", "label", "part")
+"""Keys of a (labelled) item that are about the item, not judge inputs: ``judgekit batch`` and ``validate``
+keep them out of the judge call (``batch`` carries them to its output)."""
 
 
 def suggest(name: str, known: Collection[str]) -> str:

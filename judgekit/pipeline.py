@@ -32,6 +32,7 @@ from typing import Any, Protocol, TypeVar
 from loguru import logger
 from pydantic import BaseModel
 
+from judgekit._logtally import RETRY_WARNINGS
 from judgekit._ratelimit import AdaptiveLimit, BatchScope, ConcurrencyGate, RateLimiter, estimate_prompt_tokens
 from judgekit._sync import LoopLocal, run_sync
 from judgekit.cache import JudgeCache, cache_from_config, cache_key
@@ -74,6 +75,7 @@ class Provider(Protocol):
 
     def send(self, request: JudgeRequest, config: JudgeConfig) -> Awaitable[JudgeResponse]: ...
     def should_retry(self, exc: ProviderError) -> bool: ...
+    def base_urls(self, config: JudgeConfig) -> list[str]: ...
     def model_for(self, config: JudgeConfig) -> str | None: ...
     def cache_key_data(self, request: JudgeRequest, config: JudgeConfig) -> dict[str, Any] | None: ...
     async def aevaluate_many(self, requests: Sequence[JudgeRequest]) -> list[JudgeResponse]: ...
@@ -91,6 +93,9 @@ class AttemptPolicy:
 
     async def attempt(self, send: Callable[[], Awaitable[T]], config: JudgeConfig) -> T:
         return await send()
+
+    async def preflight(self, config: JudgeConfig) -> None:
+        """Before a batch (`Pipeline.preflight`): a cheap check, e.g. that the endpoint can be reached."""
 
 
 class Tries:
@@ -110,9 +115,14 @@ class Pipeline:
     """
 
     def __init__(self, provider: Provider, *, policies: Sequence[AttemptPolicy] = ()) -> None:
+        from judgekit.circuit import FailFast  # it is an AttemptPolicy: imported here, not in a cycle
+
         self.provider = provider
         self.policies: list[AttemptPolicy] = list(policies)
         """Attempt-level stages (`AttemptPolicy`), outermost first."""
+        self.fail_fast = FailFast(provider)
+        """The innermost attempt stage, next to the endpoint: ``config.fail_fast``'s circuit of each endpoint
+        (`judgekit.circuit.FailFast`)."""
         self._flow_settings: tuple[Any, ...] | None = None
         self._limit: AdaptiveLimit
         self._gates: LoopLocal[ConcurrencyGate]
@@ -259,14 +269,15 @@ class Pipeline:
         tries: Tries | None = None,
         scope: BatchScope | None = None,
     ) -> T:
-        """Run ``send()`` as attempts: each through the `policies`, inside a concurrency slot and the rate
-        limits, under the per-attempt ``timeout``; retrying what ``should_retry`` allows (``num_retries``
+        """Run ``send()`` as attempts: each through the `policies` and `fail_fast`, inside a concurrency slot
+        and the rate limits, under the per-attempt ``timeout``; retrying what ``should_retry`` allows (``num_retries``
         times, backoff with jitter, ``Retry-After`` honoured). Returns what ``send`` returns; raises the last
         `ProviderError`. For any round trip that should share the judge's limits (a batch API upload, a
         native batch call); ``estimate_tokens`` is the prompt's size for the tokens-per-minute limit."""
         tries = tries or Tries()
         backoff: _Backoff | None = None
         attempt = functools.partial(self._attempt, send, config, estimate_tokens, scope)
+        attempt = functools.partial(self.fail_fast.attempt, attempt, config)
         for policy in reversed(self.policies):
             attempt = functools.partial(policy.attempt, attempt, config)
         while True:
@@ -276,12 +287,11 @@ class Pipeline:
             except ProviderError as exc:
                 if tries.count > config.num_retries or not self.provider.should_retry(exc):
                     raise
-                logger.warning(
-                    "judgekit: {} attempt {}/{} failed: {}; retrying",
-                    self.provider_name,
-                    tries.count,
-                    config.num_retries + 1,
-                    exc,
+                status = f" (HTTP {exc.status_code})" if exc.status_code else ""
+                RETRY_WARNINGS.warn(  # the first of a kind is logged, the repeats counted
+                    f"{self.provider_name} retries after {type(exc).__name__}{status}",
+                    f"judgekit: {self.provider_name} attempt {tries.count}/{config.num_retries + 1} failed: {exc}; "
+                    "retrying",
                 )
                 backoff = backoff or _Backoff(config)
                 await asyncio.sleep(backoff(exc, tries.count))
@@ -417,6 +427,16 @@ class Pipeline:
             model_used=config.model_name or "",
             provider=self.provider_name,
         )
+
+    async def preflight(self) -> None:
+        """Before a batch: each policy's cheap check (`FailFast`: a TCP connect to the endpoint; when it fails,
+        the batch's requests wait for it and fail at once with "cannot reach" after ``fail_fast_after``). A
+        provider that is not configured (no key) is not probed: its own error ("no API key; set ...") comes at
+        once on the first request, not a "cannot reach" after ``fail_fast_after``."""
+        if not self.provider.is_available():
+            return
+        for policy in (*self.policies, self.fail_fast):
+            await policy.preflight(self.config)
 
     def scope(self, max_concurrency: int | None) -> BatchScope | None:
         """The `BatchScope` of a batch asking for ``max_concurrency`` requests in flight (None: the judge's

@@ -411,6 +411,7 @@ class SimplifiedJudge:
         jobs = [self._prepare_or_fail(spec, item, i, on_invalid) for i, item in enumerate(items)]
         if batch_api:
             return await self._through_batch_api(jobs, batch_api, progress, max_cost, max_tokens_total)
+        await pipeline.preflight()
         scope = pipeline.scope(max_concurrency)
 
         async def run(job: _Job | JudgeResult) -> JudgeResult:

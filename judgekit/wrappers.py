@@ -19,6 +19,7 @@ from typing import TypeVar
 from judgekit._ratelimit import AdaptiveLimit, ConcurrencyGate
 from judgekit._sync import LoopLocal
 from judgekit.cache import JudgeCache
+from judgekit.circuit import FailFast
 from judgekit.config import JudgeConfig
 from judgekit.pipeline import BUDGET_EXCEEDED, AttemptPolicy, BatchScope, Pipeline, Provider, Tries
 from judgekit.types import JudgeRequest, JudgeResponse
@@ -48,6 +49,13 @@ class PipelineWrapper(Pipeline):
     @property  # type: ignore[override]
     def policies(self) -> list[AttemptPolicy]:
         return self.inner.policies
+
+    @property  # type: ignore[override]
+    def fail_fast(self) -> FailFast:
+        return self.inner.fail_fast
+
+    async def preflight(self) -> None:
+        await self.inner.preflight()
 
     async def aevaluate(self, request: JudgeRequest, *, scope: BatchScope | None = None) -> JudgeResponse:
         return await self.inner.aevaluate(request, scope=scope)

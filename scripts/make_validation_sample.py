@@ -1,11 +1,13 @@
 """Generate judgekit/data/validation_sample.jsonl: a labelled sample for `judgekit validate`.
 
-Every label is known by construction, from facts the script computes: arithmetic, unit conversions and
-multiple-choice questions about numbers. Rows:
+Every label is known by construction: from facts the script computes (arithmetic, unit conversions and
+multiple-choice questions about numbers), or from short factual questions written for this project. Rows:
 
-- ``kind: "binary"``: question, reference ``answer``, a ``prediction`` phrased in one of several ways (short,
-  in a sentence, with working, long-winded, in words, wrong by a little, wrong after mentioning the right
-  number...), and ``label`` 1 when the prediction's final answer is right, else 0;
+- ``kind: "binary"``, ``part: "closed"``: question, reference ``answer``, a ``prediction`` phrased in one of
+  several ways (short, in a sentence, with working, long-winded, in words, wrong by a little, wrong after
+  mentioning the right number...), and ``label`` 1 when the prediction's final answer is right, else 0;
+- ``kind: "binary"``, ``part: "open"``: an open-ended factual question (`OPEN_ENDED`) with its reference answer,
+  once with a right answer in other words (``label`` 1) and once with a plainly wrong one (``label`` 0);
 - ``kind: "pairwise"``: question, ``response1``, ``response2``, ``label`` "A", "B" or "tie" (both right), and a
   ``pair_id`` shared by the pair in its original and its swapped order (for position consistency).
 
@@ -161,6 +163,196 @@ def choice_item(rng: random.Random) -> tuple[str, str, str, str, bool]:
     return question, answer, prediction, str(value), correct
 
 
+OPEN_ENDED = [
+    (
+        "What gas do plants absorb from the air for photosynthesis?",
+        "carbon dioxide",
+        "They take in CO2.",
+        "Plants absorb oxygen for photosynthesis.",
+    ),
+    (
+        "What is the capital of Australia?",
+        "Canberra",
+        "Australia's capital city is Canberra.",
+        "The capital is Sydney.",
+    ),
+    (
+        "Who wrote the play Romeo and Juliet?",
+        "William Shakespeare",
+        "It was written by Shakespeare.",
+        "Charles Dickens wrote it.",
+    ),
+    (
+        "What is the largest planet in the Solar System?",
+        "Jupiter",
+        "The biggest planet is Jupiter.",
+        "Saturn is the largest planet.",
+    ),
+    (
+        "What is the chemical symbol for gold?",
+        "Au",
+        "Gold's symbol is Au, from the Latin aurum.",
+        "The symbol for gold is Ag.",
+    ),
+    (
+        "Which organ pumps blood through the human body?",
+        "the heart",
+        "The heart does that.",
+        "The lungs pump the blood.",
+    ),
+    (
+        "What is the boiling point of water at sea level in degrees Celsius?",
+        "100 degrees Celsius",
+        "It boils at one hundred degrees C.",
+        "Water boils at 50 degrees Celsius.",
+    ),
+    (
+        "Which language is mainly spoken in Brazil?",
+        "Portuguese",
+        "Brazilians mostly speak Portuguese.",
+        "Spanish is the main language of Brazil.",
+    ),
+    (
+        "What is the hardest natural substance?",
+        "diamond",
+        "Diamonds are the hardest natural material.",
+        "Gold is the hardest natural substance.",
+    ),
+    (
+        "Who painted the Mona Lisa?",
+        "Leonardo da Vinci",
+        "Da Vinci painted it.",
+        "Vincent van Gogh painted the Mona Lisa.",
+    ),
+    ("What do bees make from nectar?", "honey", "They turn nectar into honey.", "Bees make milk from nectar."),
+    (
+        "Which planet is known as the Red Planet?",
+        "Mars",
+        "That nickname belongs to Mars.",
+        "Venus is called the Red Planet.",
+    ),
+    ("What is frozen water called?", "ice", "When water freezes it becomes ice.", "Frozen water is called steam."),
+    (
+        "What is the longest river in South America?",
+        "the Amazon",
+        "The Amazon River is the longest there.",
+        "The Mississippi is the longest river in South America.",
+    ),
+    (
+        "What is the main ingredient of guacamole?",
+        "avocado",
+        "Guacamole is made mostly from avocados.",
+        "Guacamole is mainly made of potatoes.",
+    ),
+    (
+        "Which animal is known as the king of the jungle?",
+        "the lion",
+        "Lions are called the king of the jungle.",
+        "The rabbit is known as the king of the jungle.",
+    ),
+    (
+        "What force keeps the planets in orbit around the Sun?",
+        "gravity",
+        "The Sun's gravitational pull keeps them in orbit.",
+        "Magnetism keeps the planets in orbit.",
+    ),
+    ("What is the opposite of 'ancient'?", "modern", "Something new or modern.", "The opposite of ancient is old."),
+    ("Which continent is Egypt in?", "Africa", "Egypt is an African country.", "Egypt is in South America."),
+    (
+        "What device is used to measure temperature?",
+        "a thermometer",
+        "You use a thermometer.",
+        "A barometer measures temperature.",
+    ),
+    (
+        "Who was the first person to walk on the Moon?",
+        "Neil Armstrong",
+        "Armstrong, in 1969.",
+        "Yuri Gagarin was the first person on the Moon.",
+    ),
+    (
+        "What is the primary language of Mexico?",
+        "Spanish",
+        "Most people in Mexico speak Spanish.",
+        "The primary language of Mexico is French.",
+    ),
+    (
+        "What is the largest ocean on Earth?",
+        "the Pacific Ocean",
+        "The Pacific is the biggest ocean.",
+        "The Indian Ocean is the largest.",
+    ),
+    (
+        "What vitamin does the skin make from sunlight?",
+        "vitamin D",
+        "Sunlight lets the skin produce vitamin D.",
+        "The skin makes vitamin C from sunlight.",
+    ),
+    ("What is the currency of Japan?", "the yen", "Japan uses the yen.", "The currency of Japan is the euro."),
+    (
+        "Which part of the plant takes up water from the soil?",
+        "the roots",
+        "Water is absorbed through the roots.",
+        "The flowers take up water from the soil.",
+    ),
+    ("What is the smallest prime number?", "2", "It is two.", "The smallest prime number is 1."),
+    ("What is H2O commonly called?", "water", "That is the formula for water.", "H2O is hydrogen peroxide."),
+    (
+        "Who developed the theory of relativity?",
+        "Albert Einstein",
+        "Einstein came up with it.",
+        "Isaac Newton developed the theory of relativity.",
+    ),
+    ("What is the capital of Canada?", "Ottawa", "Canada's capital is Ottawa.", "Toronto is the capital of Canada."),
+    ("How many continents are there?", "seven", "There are 7 continents.", "There are five continents."),
+    ("What instrument has 88 keys?", "the piano", "A standard piano has 88 keys.", "The violin has 88 keys."),
+    (
+        "What is the tallest mountain in the world above sea level?",
+        "Mount Everest",
+        "Everest is the highest mountain.",
+        "Mont Blanc is the tallest mountain in the world.",
+    ),
+    (
+        "Which blood cells carry oxygen?",
+        "red blood cells",
+        "Oxygen is carried by the red cells (erythrocytes).",
+        "White blood cells carry oxygen.",
+    ),
+    (
+        "What do caterpillars turn into?",
+        "butterflies or moths",
+        "They become butterflies.",
+        "Caterpillars turn into frogs.",
+    ),
+    (
+        "In which country are the pyramids of Giza?",
+        "Egypt",
+        "They are in Egypt, near Cairo.",
+        "The pyramids of Giza are in Mexico.",
+    ),
+    (
+        "What is the freezing point of water in Fahrenheit?",
+        "32 degrees Fahrenheit",
+        "Thirty-two degrees F.",
+        "Water freezes at 0 degrees Fahrenheit.",
+    ),
+    (
+        "What is the name of our galaxy?",
+        "the Milky Way",
+        "We live in the Milky Way galaxy.",
+        "Our galaxy is called Andromeda.",
+    ),
+    ("What gas do humans need to breathe to live?", "oxygen", "We need O2.", "Humans need to breathe helium to live."),
+    (
+        "What is the study of living things called?",
+        "biology",
+        "It is called biology.",
+        "The study of living things is geology.",
+    ),
+]
+"""Open-ended questions: (question, reference answer, a right answer in other words, a plainly wrong answer)."""
+
+
 def binary_rows(rng: random.Random, count: int) -> list[dict]:
     rows = []
     for i in range(count):
@@ -175,6 +367,7 @@ def binary_rows(rng: random.Random, count: int) -> list[dict]:
                     "answer": answer,
                     "prediction": prediction,
                     "label": int(label),
+                    "part": "closed",
                 }
             )
             continue
@@ -188,8 +381,29 @@ def binary_rows(rng: random.Random, count: int) -> list[dict]:
                 "answer": num(value),
                 "prediction": numeric_prediction(rng, value, working, correct),
                 "label": int(correct),
+                "part": "closed",
             }
         )
+    return rows
+
+
+def open_rows(rng: random.Random) -> list[dict]:
+    rows = []
+    for question, answer, right, wrong in OPEN_ENDED:
+        pair = [(right, 1), (wrong, 0)]
+        rng.shuffle(pair)
+        for prediction, label in pair:
+            rows.append(
+                {
+                    "id": f"oe-{len(rows):03d}",
+                    "kind": "binary",
+                    "question": question,
+                    "answer": answer,
+                    "prediction": prediction,
+                    "label": label,
+                    "part": "open",
+                }
+            )
     return rows
 
 
@@ -235,7 +449,8 @@ def pairwise_rows(rng: random.Random, pairs: int) -> list[dict]:
 
 def main() -> None:
     rng = random.Random(13)
-    rows = binary_rows(rng, 240) + pairwise_rows(rng, 60)
+    closed = binary_rows(rng, 240)
+    rows = closed + open_rows(random.Random(7)) + pairwise_rows(rng, 60)
     OUT.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
     print(f"wrote {len(rows)} rows to {OUT}")
 

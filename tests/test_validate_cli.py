@@ -48,7 +48,10 @@ def test_help_has_examples():
 
 def test_rules_judge_on_the_shipped_sample(tmp_path):
     report = tmp_path / "report.html"
-    out = run_cli("validate", "--kind", "binary", "--api-type", "rules", "--report", str(report), "--resamples", "200")
+    out = run_cli(
+        "validate", "--kind", "binary", "--api-type", "rules", "--part", "closed", "--report", str(report),
+        "--resamples", "200",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "judge validation: binary (rules)" in out.stdout
     assert re.search(r"accuracy\s+0\.9\d\d\s+\[0\.\d+, 0\.\d+\]", out.stdout), out.stdout
@@ -85,7 +88,7 @@ def test_json_and_reusing_a_batch_output(tmp_path):
 
 
 def test_ppi_from_the_command_line(tmp_path):
-    rows = load_sample("binary")
+    rows = load_sample("binary", part="closed")
     labelled, unlabelled = rows[:60], rows[60:]
     (tmp_path / "labelled.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labelled))
     (tmp_path / "unlabelled.jsonl").write_text(
@@ -188,6 +191,8 @@ def test_smollm2_calibrator_lowers_held_out_ece(tmp_path):
         "validate",
         "--judged",
         str(SMOLLM2_JUDGED),
+        "--part",
+        "closed",
         "--fit-calibrator",
         str(calibrator),
         "--report",
@@ -209,3 +214,50 @@ def test_the_report_json_never_overwrites_the_calibrator(tmp_path):
     out = run_cli("validate", "--report", str(tmp_path / "r.html"), "--fit-calibrator", str(tmp_path / "r.json"))
     assert out.returncode == 2 and "writes its JSON to" in out.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_part_and_threshold(tmp_path):
+    """--part picks a part of the shipped sample; --threshold re-reads each verdict as P(yes) >= it."""
+    common = ("validate", "--judged", str(SMOLLM2_JUDGED), "--part", "closed", "--json", "--resamples", "50")
+    as_judged = json.loads(run_cli(*common).stdout)
+    assert as_judged["n"]["value"] == 240
+    every_yes = json.loads(run_cli(*common, "--threshold", "0.01").stdout)
+    assert [row[1] for row in every_yes["confusion_matrix"]] == [0, 0]  # nothing judged 0
+    assert every_yes["auc"] == as_judged["auc"]  # the ranking is the judge's P(yes), whatever the threshold
+    out = run_cli("validate", "--judged", str(SMOLLM2_JUDGED), "--part", "open")
+    assert out.returncode == 2 and "no judged record for item 'oe-000'" in out.stderr
+    out = run_cli("validate", "--api-type", "rules", "--part", "opne")
+    assert out.returncode == 2 and "no binary items with \"part\": 'opne'" in out.stderr
+    out = run_cli(*common, "--threshold", "1.5")
+    assert out.returncode == 2 and "--threshold must be between 0 and 1" in out.stderr
+
+
+QWEN_JUDGED = DATA / "qwen2.5-coder-1.5b_validation_judged.jsonl"
+"""`judgekit batch` of the shipped sample's open part and the first judged closed rows with the default embedded
+judge (``--model qwen2.5-coder-1.5b --output-format yes/no --set torch_mode=logprob``): the numbers in the README
+and docs/validation.md come from it (the 1.1 GB model is not needed to check them)."""
+
+
+def test_documented_default_judge_numbers():
+    out = run_cli("validate", "--judged", str(QWEN_JUDGED), "--part", "open", "--json", "--resamples", "1000")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    docs = (DATA.parent.parent / "docs" / "validation.md").read_text()
+    readme = (DATA.parent.parent / "README.md").read_text()
+    acc, auc = data["accuracy"], data["auc"]
+    stated = f"{acc['value']:.3f} [{acc['ci_low']:.3f}, {acc['ci_high']:.3f}]"
+    assert stated in docs and stated in readme and f"AUC {auc['value']:.3f}" in readme
+    assert acc["value"] >= 0.8 and data["n"]["value"] == 80  # the bar: open part, threshold not fitted on it
+    rows = {r["id"]: r for r in load_sample("binary", part="closed")}
+    judged_closed = [json.loads(line) for line in QWEN_JUDGED.read_text().splitlines()]
+    judged_closed = [r for r in judged_closed if r["id"] in rows]
+    report = build_report(
+        judged(
+            "binary",
+            [rows[r["id"]] for r in judged_closed],
+            [rows[r["id"]]["label"] for r in judged_closed],
+            judged_closed,
+        )
+    )
+    closed = f"{report.metrics['accuracy'].value:.3f} [{report.metrics['accuracy'].ci_low:.3f}, "
+    assert closed in docs and f"first {len(judged_closed)} judged" in docs

@@ -18,7 +18,7 @@ from judgekit.validation.report import METRIC_KEYS
 
 @pytest.fixture(scope="module")
 def rules_report() -> ValidationReport:
-    rows = load_sample("binary")
+    rows = load_sample("binary", part="closed")
     return validate(SimplifiedJudge(api_type="rules"), "binary", rows, [r["label"] for r in rows], n_resamples=200)
 
 
@@ -286,3 +286,13 @@ def test_report_settings_show_no_secret():
     settings = judge_settings(judge.config)
     assert settings["temperature"] == 0.2 and settings["extra_headers"] == {"Authorization": "***"}
     assert "sk-never-shown" not in json.dumps(settings) and "model_name" not in settings
+
+
+def test_disagreements_follow_the_verdicts_the_metrics_read(judged_with_everything):
+    """With --threshold a verdict is re-read from P(yes): the listed disagreements are those verdicts'."""
+    items, labels, results = judged_with_everything
+    report = build_report(judged("binary", items, labels, results, threshold=0.01), n_resamples=20)
+    assert all(case["judge"] == 1 for case in report.disagreements)  # every P(yes) >= 0.01 reads as yes
+    assert [c["index"] for c in report.disagreements] == [
+        i for i, (r, y) in enumerate(zip(results, labels, strict=True)) if r["success"] and y == 0
+    ]

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
+from judgekit._logtally import RETRY_WARNINGS
 from judgekit.errors import ConfigError
 from judgekit.pipeline import BUDGET_EXCEEDED
 
@@ -52,7 +53,8 @@ async def gather_ordered(
     the caller is cancelled (Ctrl-C in a notebook), every in-flight call is cancelled and awaited
     before the exception propagates: nothing is left running.
 
-    ``progress`` shows a tqdm bar (notebook-aware); a dict is passed to tqdm as keyword arguments.
+    ``progress`` shows a tqdm bar (notebook-aware; plain lines every few seconds when stderr is not a
+    terminal); a dict is passed to tqdm as keyword arguments.
     ``failed`` counts failures for the bar; ``postfix`` adds fields (cost, ...) to it. ``on_result`` sees
     every result as it lands. Before each item starts, ``stop`` may return a reason: that item and every
     later one is then not run but filled in with ``skip(item, reason)``.
@@ -102,12 +104,12 @@ async def gather_ordered(
 
 
 def make_bar(total: int, progress: bool | dict[str, Any]) -> Any:
+    """A tqdm bar on a terminal or in a notebook, else plain lines every few seconds (`judgekit._progress`)."""
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from judgekit._progress import progress_bar
 
-    options = progress if isinstance(progress, dict) else {}
-    return tqdm(total=total, **{"desc": "judging", "unit": "item", **options})
+    return progress_bar(total, **(progress if isinstance(progress, dict) else {}))
 
 
 # ------------------------------------------------------------------------------------------------ stats
@@ -250,17 +252,18 @@ async def run_batch(
     budget = _Budget(stats, max_cost, max_tokens_total)
     limited = max_cost is not None or max_tokens_total is not None
     started = time.perf_counter()
-    results = await gather_ordered(
-        items,
-        fn,
-        concurrency=concurrency,
-        progress=progress,
-        failed=lambda r: not _outcome(r)[0],
-        postfix=stats.postfix,
-        on_result=stats.add,
-        stop=budget.exceeded if limited else None,
-        skip=skipped,
-    )
+    with RETRY_WARNINGS.batch():  # repeated retry warnings: counted, reported when the batch ends
+        results = await gather_ordered(
+            items,
+            fn,
+            concurrency=concurrency,
+            progress=progress,
+            failed=lambda r: not _outcome(r)[0],
+            postfix=stats.postfix,
+            on_result=stats.add,
+            stop=budget.exceeded if limited else None,
+            skip=skipped,
+        )
     stats.wall_s = time.perf_counter() - started
     if stats.skipped:
         stats.stopped = budget.exceeded()

@@ -39,6 +39,7 @@ async def evaluate_requests(
             pipeline, requests, options, progress=progress, max_cost=max_cost, max_tokens_total=max_tokens_total
         )
         return api_results, api_stats
+    await pipeline.preflight()
     return await run_batch(
         requests,
         functools.partial(pipeline.aevaluate, scope=pipeline.scope(max_concurrency)),

