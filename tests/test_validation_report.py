@@ -159,3 +159,140 @@ def test_validate_a_jury():
     jury = Jury([SimplifiedJudge(api_type="rules") for _ in range(3)])
     report = validate(jury, "binary", rows, [r["label"] for r in rows], n_resamples=50)
     assert report.judge == "jury of 3: rules, rules, rules" and report.n == 30 and report.n_failed == 0
+
+
+# ------------------------------------------------------------------------------------------- the HTML page
+
+
+@pytest.fixture
+def judged_with_everything():
+    """40 binary items with P(yes): some judged wrongly (with replies), 3 failed (2 with a raw reply)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    items, labels, results = [], [], []
+    for i in range(40):
+        label = i % 2
+        p = float(rng.uniform(0.55, 0.95) if (label == 1) == (i % 5 != 0) else rng.uniform(0.05, 0.45))
+        items.append({"id": f"it-{i}", "question": f"What is {i} + 1?", "answer": str(i + 1), "prediction": "x"})
+        labels.append(label)
+        if i in (7, 8, 9):
+            reply = None if i == 9 else f"I would rather not say ({i})"
+            results.append(
+                JudgeResult(
+                    success=False,
+                    result=None,
+                    raw_response=reply,
+                    error_type="ParseError",
+                    error_message="binary: no verdict in the reply",
+                )
+            )
+        else:
+            results.append(JudgeResult(success=True, result=int(p > 0.5), p_yes=p, raw_response=f"reply {i}"))
+    return items, labels, results
+
+
+def test_html_report_for_a_person(judged_with_everything, tmp_path):
+    items, labels, results = judged_with_everything
+    data = judged("binary", items, labels, results)
+    report = build_report(
+        data,
+        n_resamples=50,
+        judge="openai m",
+        meta={"model": "m", "input": "labelled.jsonl", "settings": {"temperature": 0.0}},
+    )
+    wrong = [i for i, (r, y) in enumerate(zip(results, labels, strict=True)) if r["success"] and r["result"] != y]
+    assert wrong and [c["index"] for c in report.disagreements] == wrong
+    assert [c["index"] for c in report.failed_items] == [7, 8, 9]
+    fit_calibrator(report, heldout=0.5)
+    path = report.save_html(tmp_path / "report.html")
+    page = path.read_text()
+    # summary and metadata
+    assert "judged <b>37</b> of <b>40</b> labelled items (<b>3</b> failed" in page
+    assert f"<b>{len(wrong)}</b> disagreements with the label" in page
+    for shown in ("judgekit version", "openai m", "temperature=0.0", "labelled.jsonl", " UTC"):
+        assert shown in page, shown
+    # the disagreements: question, prediction, label, judge, the judge's reply
+    assert f'<h2 id="disagreements">Disagreements ({len(wrong)})</h2>' in page
+    first = wrong[0]
+    assert f"What is {first} + 1?" in page and f"reply {first}" in page
+    # failures with their raw replies, counted by reason
+    assert '<h2 id="failures">Failures (3)</h2>' in page
+    assert "I would rather not say (7)" in page and "I would rather not say (8)" in page and "no reply" in page
+    assert "<td>3</td><td>binary: no verdict in the reply</td>" in page
+    # the figures, the calibration on the held-out part, the JSON behind a link (not on the page)
+    assert 'id="confusion_matrix"' in page and 'id="reliability_diagram"' in page
+    assert "tested on the other 19 (held out" in page
+    assert 'href="report.json"' in page and '"ci_low"' not in page
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["n_failed"]["value"] == 3 and len(saved["disagreements"]) == len(wrong)
+    assert saved["failed_items"][0]["reply"] == "I would rather not say (7)"
+    alone = report.to_html()  # without a file beside it: the JSON folded away
+    assert "<details><summary>The report as JSON</summary>" in alone and "<details open" not in alone
+
+
+def test_the_reliability_diagram_is_drawn_on_held_out_items_only(judged_with_everything, monkeypatch):
+    from sklearn.model_selection import train_test_split
+
+    from judgekit.validation import report as report_module
+
+    items, labels, results = judged_with_everything
+    report = build_report(judged("binary", items, labels, results), n_resamples=50)
+    p_yes = report.data["p_yes"]
+    assert len(set(p_yes)) == len(p_yes) == 37  # distinct values: the split can be told apart
+    drawn: list = []
+    real = report_module._reliability
+    monkeypatch.setattr(
+        report_module, "_reliability", lambda fig, y, series: drawn.append((y, series)) or real(fig, y, series)
+    )
+    report.figures()
+    assert [len(p) for _, p in drawn[0][1]] == [37]  # before calibration: every judged item, one series
+    fit_calibrator(report, heldout=0.5, seed=0)
+    stratify = report.data["labels"]
+    p_fit, p_held, _, y_held = train_test_split(p_yes, stratify, test_size=0.5, random_state=0, stratify=stratify)
+    report.figures()
+    labels_drawn, series = drawn[1]
+    assert [name.split(",")[0] for name, _ in series] == ["raw P(yes)", "calibrated"]
+    assert series[0][1] == p_held and labels_drawn == y_held
+    assert not set(series[0][1]) & set(p_fit)  # none of the items the calibrator was fitted on
+    assert len(series[1][1]) == report.calibration["n_heldout"] == len(p_held)
+
+
+def test_bins_count_items_and_the_confusion_scale_starts_at_zero(monkeypatch):
+    from matplotlib.axes import Axes
+
+    from judgekit.validation.report import _bins
+
+    mean_p, share, counts = _bins([1, 0, 1, 1], [0.05, 0.05, 0.95, 0.55])
+    assert counts.tolist() == [2, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+    assert share[0] == 0.5 and mean_p[9] == 0.95
+    seen: list = []
+    real = Axes.imshow
+    monkeypatch.setattr(Axes, "imshow", lambda self, *a, **k: seen.append(k) or real(self, *a, **k))
+    report = ValidationReport(
+        kind="binary", n=30, n_failed=0, metrics={}, confusion_matrix=[[10, 5], [7, 8]], classes=[1, 0]
+    )
+    report.figures()
+    assert seen[0]["vmin"] == 0 and seen[0]["vmax"] == 10
+
+
+def test_report_settings_show_no_secret():
+    from judgekit.validation._run import judge_settings
+
+    judge = SimplifiedJudge(
+        api_type="openai", api_key="sk-never-shown-123456", model_name="m", temperature=0.2,
+        extra_headers={"Authorization": "Bearer sk-never-shown-123456"},
+    )  # fmt: skip
+    settings = judge_settings(judge.config)
+    assert settings["temperature"] == 0.2 and settings["extra_headers"] == {"Authorization": "***"}
+    assert "sk-never-shown" not in json.dumps(settings) and "model_name" not in settings
+
+
+def test_disagreements_follow_the_verdicts_the_metrics_read(judged_with_everything):
+    """With --threshold a verdict is re-read from P(yes): the listed disagreements are those verdicts'."""
+    items, labels, results = judged_with_everything
+    report = build_report(judged("binary", items, labels, results, threshold=0.01), n_resamples=20)
+    assert all(case["judge"] == 1 for case in report.disagreements)  # every P(yes) >= 0.01 reads as yes
+    assert [c["index"] for c in report.disagreements] == [
+        i for i, (r, y) in enumerate(zip(results, labels, strict=True)) if r["success"] and y == 0
+    ]

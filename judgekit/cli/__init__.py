@@ -110,7 +110,8 @@ examples:
   judgekit providers
   judgekit demo
 
-exit codes: 0 success, 1 a judge failure, 2 a usage or configuration error, 130 interrupted.
+exit codes: 0 success, 1 a judge failure, 2 a usage or configuration error, 3 serve cannot listen on its
+port, 130 interrupted.
 """
 
 _JUDGE_EPILOG = """\
@@ -406,11 +407,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         _telemetry(args.command)
         return int(args.handler(args))
     except (UsageError, ConfigError) as exc:
-        print(f"judgekit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"judgekit {args.command}: error: {_cli_hint(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"judgekit {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _cli_hint(exc: Exception, args: argparse.Namespace) -> str:
+    """The error as a command-line user can act on it: a missing API key is named with the flag that sets
+    one here (``--api-key-env``; ``--backend-api-key-env`` for serve), not the Python argument ``api_key``."""
+    text = str(exc)
+    if getattr(exc, "field", None) == "api_key":
+        flag = "--backend-api-key-env" if args.command == "serve" else "--api-key-env"
+        text = text.replace("or pass api_key", f"or name the variable that holds it with {flag} VAR")
+    return text
 
 
 def _telemetry(command: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from judgekit._logtally import RETRY_WARNINGS
 from judgekit.cli._common import UsageError, item_for, make_judge, plain, read_jsonl
 from judgekit.kinds import METADATA_KEYS
+from judgekit.providers.registry import provider_env
 
 
 class _Tally:
@@ -73,7 +74,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     judge = make_judge(args)
     if not judge.judge.is_available():
         judge.close()
-        raise UsageError(f"the {judge.judge.provider_name} backend is not configured (no API key or base URL?)")
+        env = provider_env(judge.config.api_type or judge.judge.provider_name)
+        key_vars = " or ".join(env.api_key) or "the backend's key variable"
+        raise UsageError(
+            f"the {judge.judge.provider_name} backend is not configured: no API key (set {key_vars}, or name "
+            "the variable that holds it with --api-key-env VAR) or no base URL (--base-url)"
+        )
     concurrency = args.concurrency or judge.config.max_concurrent
     try:
         with RETRY_WARNINGS.batch():  # repeated retry warnings: counted, reported once at the end

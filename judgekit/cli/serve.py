@@ -10,10 +10,24 @@ from typing import Any
 from judgekit.cli._common import UsageError, make_judge, read_object
 from judgekit.config import env_value
 
+PORT_UNAVAILABLE = 3
+"""Exit code of ``judgekit serve`` when it cannot listen on ``--host``/``--port`` (checked before loading)."""
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from judgekit.server import create_app, serve
+    from judgekit.server.runner import check_port
 
+    if not args.ray:  # before the model loads: a busy port is a quick, clear error (Ray Serve binds its own)
+        try:
+            check_port(args.host, args.port)
+        except OSError as exc:
+            print(
+                f"judgekit serve: error: cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+                "is another server running there? Choose another --port",
+                file=sys.stderr,
+            )
+            return PORT_UNAVAILABLE
     server_key = env_value(args.api_key_env) if args.api_key_env else None
     judge = make_judge(args)
     given = {item.partition("=")[0].strip() for item in args.set}

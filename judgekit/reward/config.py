@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from judgekit.config import reward_env
 from judgekit.errors import ConfigError
+from judgekit.kinds import suggest
 
 __all__ = ["RewardConfig"]
 
@@ -62,5 +63,9 @@ class RewardConfig(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":  # a misspelt key: the closest real one, never its value
+                raise ConfigError(
+                    f"reward config: {field}: unknown key{suggest(field, cls.model_fields)}", field=field
+                ) from None
             shown = "" if "key" in field else f" (got {err.get('input')!r:.60})"
             raise ConfigError(f"reward config: {field}: {err['msg']}{shown}", field=field) from None

@@ -19,7 +19,16 @@ try:
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise missing_server_extra(_exc) from _exc
 
-__all__ = ["ServerThread", "serve"]
+__all__ = ["ServerThread", "check_port", "serve"]
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise `OSError` when ``host:port`` cannot be listened on (another server has it, or the address is not
+    this machine's), before anything slow is loaded. Binds and closes at once, as uvicorn will bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no obstacle
+        probe.bind((host, port))
 
 
 def _config(app: Any, host: str, port: int, log_level: str, timeout_graceful_shutdown: float) -> uvicorn.Config:

@@ -3,6 +3,7 @@ a preference or a score (read from the kind spec), then the metrics of that grou
 
 from __future__ import annotations
 
+import datetime
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -97,6 +98,9 @@ class Judged:
     kind: str
     group: Group
     n: int
+    cases: list[dict[str, Any]] = field(default_factory=list)
+    """Every item as the report shows it: ``index``, ``id``, ``inputs``, ``label``, and either ``judge`` (the
+    judge's value) or ``error_type`` / ``error_message``, with the judge's ``reply``."""
     labels: list[Any] = field(default_factory=list)
     verdicts: list[Any] = field(default_factory=list)
     p_yes: list[float] | None = None
@@ -158,7 +162,31 @@ def judged(
         out.lengths = lengths
     if group == "preference":
         out.pairs = _pairs(items, results, ok_index, out.verdicts)
+    out.cases = [
+        _case(group, i, items[i], labels[i], result, out.verdicts[ok_index[i]] if i in ok_index else None)
+        for i, result in enumerate(results)
+    ]
     return out
+
+
+def _case(
+    group: Group, index: int, item: Mapping[str, Any], label: Any, result: Mapping[str, Any], verdict: Any
+) -> dict[str, Any]:
+    """One item for the report's tables: what the judge saw, the label, and what it answered (``verdict``, as
+    the metrics read it) or why not."""
+    case: dict[str, Any] = {
+        "index": index,
+        "id": item.get("id"),
+        "inputs": {k: v for k, v in item.items() if k not in METADATA_KEYS},
+        "label": label_of(group, label, f"labels[{index}]"),
+        "reply": result.get("raw_response"),
+    }
+    if result.get("success"):
+        case["judge"] = verdict
+    else:
+        case["error_type"] = str(result.get("error_type") or "error")
+        case["error_message"] = str(result.get("error_message") or "")
+    return case
 
 
 def _reason(result: Mapping[str, Any]) -> str:
@@ -203,8 +231,16 @@ def _pairs(
     return (first, second) if first else None
 
 
-def build_report(data: Judged, *, n_resamples: int = 1000, seed: int | None = 0, judge: str = "") -> ValidationReport:
-    """The metrics of ``data``'s group, with bootstrap intervals."""
+def build_report(
+    data: Judged,
+    *,
+    n_resamples: int = 1000,
+    seed: int | None = 0,
+    judge: str = "",
+    meta: Mapping[str, Any] | None = None,
+) -> ValidationReport:
+    """The metrics of ``data``'s group, with bootstrap intervals, the items the judge got wrong and the failed
+    ones. ``meta`` adds to the report's metadata (``judgekit`` version, ``kind``, ``date`` are always there)."""
     classes: list[Any] | None = None
     matrix = None
     if data.group == "verdict":
@@ -236,7 +272,40 @@ def build_report(data: Judged, *, n_resamples: int = 1000, seed: int | None = 0,
         failures=dict(data.failures),
         data=figures,
         judge=judge,
+        meta=report_meta(data.kind, judge, meta),
+        disagreements=disagreements(data),
+        failed_items=[case for case in data.cases if "error_type" in case],
     )
+
+
+def report_meta(kind: str, judge: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a report was made from: judgekit's version, the kind, the judge, the UTC date, plus ``extra``
+    (``model``, ``settings``, ``input``, ... as the caller knows them)."""
+    from judgekit import __version__
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return {"judgekit": __version__, "kind": kind, "judge": judge, "date": now, **(extra or {})}
+
+
+def disagreements(data: Judged) -> list[dict[str, Any]]:
+    """The judged items whose value differs from the label: every one for verdicts and preferences (in input
+    order), for scores those off by the most first (``error``: judge minus label)."""
+    judged_cases = [case for case in data.cases if "judge" in case]
+    if data.group != "score":
+        return [case for case in judged_cases if case["judge"] != case["label"]]
+    off = [{**case, "error": case["judge"] - case["label"]} for case in judged_cases if case["judge"] != case["label"]]
+    return sorted(off, key=lambda case: -abs(case["error"]))
+
+
+def judge_settings(config: Any) -> dict[str, Any]:
+    """A judge config's settings that differ from the defaults, without secrets (the key; header values, which
+    may carry one), model or backend."""
+    if config is None or not hasattr(config, "model_dump"):
+        return {}
+    shown = config.model_dump(mode="json", exclude_defaults=True, exclude={"api_key", "api_type", "model_name"})
+    if isinstance(shown.get("extra_headers"), dict):
+        shown["extra_headers"] = {name: "***" for name in shown["extra_headers"]}
+    return {k: v for k, v in shown.items() if "key" not in k and "secret" not in k}
 
 
 def fit_calibrator(
@@ -248,8 +317,8 @@ def fit_calibrator(
     path: str | Path | None = None,
 ) -> Calibrator:
     """Fit a calibrator on part of the report's P(yes) (stratified split) and record the ECE before and after
-    on the held-out part in ``report.calibration``; the returned calibrator is refit on every item (saved to
-    ``path`` when given)."""
+    on the held-out part in ``report.calibration`` (the report's reliability diagram draws that held-out part,
+    raw and calibrated); the returned calibrator is refit on every item (saved to ``path`` when given)."""
     from sklearn.model_selection import train_test_split
 
     labels, p_yes = report.data.get("labels") or [], report.data.get("p_yes") or []
@@ -278,7 +347,8 @@ def fit_calibrator(
         "brier_after": m.brier(y_held, calibrated),
         "path": str(path) if path is not None else None,
     }
-    report.data["p_yes_calibrated"] = [final(p) for p in p_yes]
+    # the figure compares raw and calibrated P(yes) on the held-out items only: never on the fitted ones
+    report.data["heldout"] = {"labels": list(y_held), "p_yes": list(p_held), "calibrated": calibrated}
     return final
 
 
@@ -329,7 +399,15 @@ def validate(
     inputs = [{k: v for k, v in item.items() if k not in METADATA_KEYS} for item in items]
     results = judge.evaluate_batch(spec.name, inputs, max_concurrency=max_concurrency, progress=progress)
     return build_report(
-        judged(spec.name, items, checked, results), n_resamples=n_resamples, seed=seed, judge=_judge_name(judge)
+        judged(spec.name, items, checked, results),
+        n_resamples=n_resamples,
+        seed=seed,
+        judge=_judge_name(judge),
+        meta={
+            "model": getattr(getattr(judge, "config", None), "model_name", None),
+            "settings": judge_settings(getattr(judge, "config", None)),
+            "input": f"{len(items)} items passed to validate()",
+        },
     )
 
 

@@ -83,6 +83,7 @@ def run(
         build_report,
         fit_calibrator,
         group_of,
+        judge_settings,
         judged,
         label_of,
         with_ppi,
@@ -90,6 +91,8 @@ def run(
     from judgekit.validation.sample import load_sample
 
     spec = get_kind(args.kind)
+    if args.report and args.fit_calibrator and Path(args.report).with_suffix(".json") == Path(args.fit_calibrator):
+        raise usage_error(f"--report {args.report} writes its JSON to {args.fit_calibrator}: choose another path")
     if args.input is None:
         rows = [(i, row) for i, row in enumerate(load_sample(spec.name))]
         source = "the shipped sample"
@@ -114,6 +117,7 @@ def run(
         first = next((r for r in results if r.get("provider") or r.get("model")), {})
         made_by = " ".join(str(first[k]) for k in ("provider", "model") if first.get(k))
         judge_name = f"{made_by}, judged file {Path(args.judged).name}" if made_by else f"judged file {args.judged}"
+        used = {"model": first.get("model"), "settings": "not recorded in a judged file", "judged_file": args.judged}
     else:
         if args.api_type == "torch":  # as in the demo: P(yes) in one forward pass, and time for a CPU queue
             if not any(s.startswith("torch_mode=") for s in args.set):
@@ -127,6 +131,7 @@ def run(
         finally:
             judge.close()
         judge_name = " ".join(x for x in (judge.judge.provider_name, judge.config.model_name or "") if x)
+        used = {"model": judge.config.model_name, "settings": judge_settings(judge.config)}
     if args.threshold is not None and not 0.0 < args.threshold < 1.0:
         raise usage_error(f"--threshold must be between 0 and 1, got {args.threshold}")
     data = judged(spec.name, items, labels, results, threshold=args.threshold)
@@ -134,6 +139,7 @@ def run(
         print(f"judgekit validate: {data.why_nothing_judged()}", file=sys.stderr)
         return 1
     report = build_report(data, n_resamples=args.resamples, seed=args.seed, judge=judge_name)
+    report.meta.update(input=source, **used)
     if args.fit_calibrator:
         fit_calibrator(
             report, method=args.calibration_method, heldout=args.heldout, seed=args.seed, path=args.fit_calibrator
@@ -144,7 +150,7 @@ def run(
     print(report.to_json() if args.json else report.table())
     if args.report:
         path = report.save_html(args.report)
-        print(f"judgekit validate: wrote {path}", file=sys.stderr)
+        print(f"judgekit validate: wrote {path} (and its JSON, {path.with_suffix('.json')})", file=sys.stderr)
     return 0 if report.n_failed < report.n else 1
 
 

@@ -4,9 +4,16 @@ The JSON keys are stable: ``n``, ``n_failed``, ``accuracy``, ``cohen_kappa``, ``
 ``f1``, ``spearman``, ``kendall_tau``, ``pearson``, ``mae``, ``position_consistency``, ``length_bias``,
 ``ece``, ``brier``, ``auc`` (plus ``agreement`` and ``tie_rate``), each ``{"value", "ci_low", "ci_high"}``
 (``value`` None where the metric does not apply to the kind), then ``kind``, ``confusion_matrix``,
-``failures`` and, when computed, ``calibration``, ``ppi`` and ``bias`` (a `judgekit.bias.probe` report). The
-HTML report embeds its figures as PNG (matplotlib): the confusion matrix, the reliability diagram (with
-P(yes)) and the score scatter (scores); and a section of bias probes when ``bias`` is set.
+``failures`` and, when computed, ``calibration``, ``ppi`` and ``bias`` (a `judgekit.bias.probe` report);
+then ``meta`` (judgekit version, judge, model, settings, input, date), ``disagreements`` (the judged items
+whose value differs from the label) and ``failed_items`` (with the error and the judge's raw reply).
+
+The HTML report is a page for a person: the summary and metadata, the metrics table, the figures (embedded
+PNG, matplotlib: the confusion matrix with its colour scale from 0, the reliability diagram with the items per
+bin, drawn on the held-out part when a calibrator was fitted, and the score scatter), the disagreements with
+the judge's replies, the failures with their raw replies, a section of bias probes when ``bias`` is set, and
+the JSON behind a link (`save_html` writes it beside the page; `to_html` alone folds it into a closed
+``<details>``).
 """
 
 from __future__ import annotations
@@ -64,6 +71,9 @@ class ValidationReport:
     calibration: dict[str, Any] | None = None
     ppi: dict[str, Any] | None = None
     judge: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    disagreements: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    failed_items: list[dict[str, Any]] = field(default_factory=list, repr=False)
     bias: dict[str, Any] | None = None
     """A `judgekit.bias.probe` report on the same judge, shown as its own section of the HTML page."""
 
@@ -89,13 +99,16 @@ class ValidationReport:
             failures=self.failures,
             calibration=self.calibration,
             ppi=self.ppi,
+            meta=self.meta,
+            disagreements=self.disagreements,
+            failed_items=self.failed_items,
             bias=self.bias,
         )
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
         """`to_dict` as a JSON string."""
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, default=str)
 
     # ------------------------------------------------------------------------------------ terminal
 
@@ -164,13 +177,13 @@ class ValidationReport:
         if self.confusion_matrix is not None and self.classes is not None:
             fig = Figure(figsize=(4, 3.6))
             ax = fig.subplots()
-            image = ax.imshow(self.confusion_matrix, cmap="Blues")
+            top = max(max(row) for row in self.confusion_matrix) or 1
+            image = ax.imshow(self.confusion_matrix, cmap="Blues", vmin=0, vmax=top)  # the scale starts at 0
             ticks = range(len(self.classes))
             ax.set_xticks(list(ticks), [str(c) for c in self.classes])
             ax.set_yticks(list(ticks), [str(c) for c in self.classes])
             ax.set_xlabel("judge")
             ax.set_ylabel("label")
-            top = max(max(row) for row in self.confusion_matrix) or 1
             for i, row in enumerate(self.confusion_matrix):
                 for j, count in enumerate(row):
                     ax.text(j, i, str(count), ha="center", va="center", color="white" if count > top / 2 else "black")
@@ -178,9 +191,17 @@ class ValidationReport:
             ax.set_title("Confusion matrix")
             out["confusion_matrix"] = _png(fig)
         if self.data.get("p_yes"):
-            out["reliability_diagram"] = _png(
-                _reliability(Figure, self.data["labels"], self.data["p_yes"], self.data.get("p_yes_calibrated"))
-            )
+            heldout = self.data.get("heldout")
+            if heldout:  # raw and calibrated on the same held-out items, none of which the calibrator saw
+                n = len(heldout["labels"])
+                series = [
+                    (f"raw P(yes), held-out ({n})", heldout["p_yes"]),
+                    (f"calibrated, held-out ({n})", heldout["calibrated"]),
+                ]
+                labels = heldout["labels"]
+            else:
+                series, labels = [(f"judge P(yes), all judged ({len(self.data['p_yes'])})", self.data["p_yes"])], None
+            out["reliability_diagram"] = _png(_reliability(Figure, labels or self.data["labels"], series))
         if self.data.get("scores"):
             fig = Figure(figsize=(4.2, 3.6))
             ax = fig.subplots()
@@ -191,26 +212,47 @@ class ValidationReport:
             out["score_scatter"] = _png(fig)
         return out
 
-    def to_html(self) -> str:
-        """A self-contained HTML page: the table, the figures (embedded PNG) and the JSON."""
-        titles = {
-            "confusion_matrix": "Confusion matrix",
-            "reliability_diagram": "Reliability diagram",
-            "score_scatter": "Score scatter",
-        }
-        figures = "\n".join(
-            f'<figure id="{name}"><img alt="{titles[name]}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{titles[name]}</figcaption></figure>"
-            for name, data in self.figures().items()
-        )
+    def to_html(self, json_href: str | None = None) -> str:
+        """A self-contained HTML page: summary, metadata, metrics, figures (embedded PNG), the disagreements,
+        the failures and the JSON (a link to ``json_href`` when given, else folded into a closed
+        ``<details>``)."""
+        parts = [
+            f"<h1>Judge validation: {_e(self.kind)}</h1>",
+            f'<p class="summary">{self._summary()}</p>',
+            _table(["", ""], [[_e(_META_LABELS.get(k, k)), _meta_value(v)] for k, v in self.meta.items()], "meta"),
+            "<h2>Metrics</h2>",
+            _table(["metric", "value", "95% interval"], self._metric_rows(), "metrics"),
+        ]
+        figures = self.figures()
+        if figures:
+            parts.append("<h2>Figures</h2>")
+            parts.append(
+                '<div class="figures">'
+                + "".join(
+                    f'<figure id="{name}"><img alt="{_FIGURES[name][0]}" src="data:image/png;base64,{data}">'
+                    f"<figcaption>{_FIGURES[name][1]}</figcaption></figure>"
+                    for name, data in figures.items()
+                )
+                + "</div>"
+            )
+        if self.calibration:
+            parts.append(self._calibration_html())
+        if self.ppi:
+            parts.append(self._ppi_html())
+        if self.bias:
+            parts.append(self._bias_html())
+        parts.append(self._disagreements_html())
+        parts.append(self._failures_html())
+        parts.append('<h2 id="json">Data</h2>')
+        if json_href is not None:
+            parts.append(f'<p>Everything above as JSON: <a href="{_e(json_href)}">{_e(json_href)}</a></p>')
+        else:
+            parts.append(f"<details><summary>The report as JSON</summary><pre>{_e(self.to_json())}</pre></details>")
         return (
-            '<!doctype html>\n<html><head><meta charset="utf-8">'
-            f"<title>judgekit validation: {html.escape(self.kind)}</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}figure{display:inline-block;"
-            "margin:0 1em 1em 0}pre{background:#f6f6f6;padding:1em;overflow-x:auto}</style></head><body>\n"
-            f"<h1>judgekit validation: {html.escape(self.kind)}</h1>\n"
-            f"<pre>{html.escape(self.table())}</pre>\n{figures}\n{self._bias_html()}"
-            f"<h2>JSON</h2><pre>{html.escape(self.to_json())}</pre>\n</body></html>\n"
+            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>judgekit validation: {_e(self.kind)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(parts)
+            + "\n</body></html>\n"
         )
 
     def _bias_html(self) -> str:
@@ -231,10 +273,178 @@ class ValidationReport:
         )
 
     def save_html(self, path: str | Path) -> Path:
-        """Write `to_html` to ``path``; returns the path."""
+        """Write `to_html` to ``path`` and the JSON beside it (same name, ``.json``), linked from the page;
+        returns the page's path."""
         path = Path(path)
-        path.write_text(self.to_html(), encoding="utf-8")
+        data = path.with_suffix(".json")
+        data.write_text(self.to_json() + "\n", encoding="utf-8")
+        path.write_text(self.to_html(json_href=data.name), encoding="utf-8")
         return path
+
+    def _summary(self) -> str:
+        judged = self.n - self.n_failed
+        text = (
+            f"{_e(self.judge or 'The judge')} judged <b>{judged}</b> of <b>{self.n}</b> labelled items"
+            f" (<b>{self.n_failed}</b> failed: not scored, listed below)"
+        )
+        headline = [key for key in _TABLE_ORDER if key in self.metrics and self.metrics[key].value is not None][:2]
+        if headline:
+            text += "; " + ", ".join(
+                f"{_LABELS[k]} <b>{_fmt(self.metrics[k].value)}</b>{_ci(self.metrics[k])}" for k in headline
+            )
+        if judged:
+            noun = "items it scored off the label" if self._group == "score" else "disagreements with the label"
+            text += f"; <b>{len(self.disagreements)}</b> {noun}"
+        return text + "."
+
+    @property
+    def _group(self) -> str:
+        """``verdict``, ``preference`` or ``score``: how the kind's results were compared."""
+        if self.classes == [1, 0]:
+            return "verdict"
+        return "preference" if self.classes else "score"
+
+    def _metric_rows(self) -> list[list[str]]:
+        rows = [[_LABELS["n"], str(self.n), ""], [_LABELS["n_failed"], str(self.n_failed), ""]]
+        for key in _TABLE_ORDER:
+            m = self.metrics.get(key)
+            if m is not None:
+                rows.append([_LABELS[key], _fmt(m.value), _ci(m).strip()])
+        return rows
+
+    def _calibration_html(self) -> str:
+        cal = self.calibration or {}
+        saved = f" Saved to <code>{_e(cal['path'])}</code>." if cal.get("path") else ""
+        return (
+            f'<h2 id="calibration">Calibration</h2><p>The {_e(cal["method"])} calibrator was fitted on '
+            f"{cal['n_fit']} items and tested on the other {cal['n_heldout']} (held out, never seen by the fit): "
+            f"ECE {_fmt(cal['ece_before'])} &rarr; <b>{_fmt(cal['ece_after'])}</b>, Brier "
+            f"{_fmt(cal.get('brier_before'))} &rarr; <b>{_fmt(cal.get('brier_after'))}</b>. The reliability "
+            f"diagram above shows these held-out items, raw and calibrated. The saved calibrator is refitted on "
+            f"all {cal['n_fit'] + cal['n_heldout']} items.{saved}</p>"
+        )
+
+    def _ppi_html(self) -> str:
+        ppi = self.ppi or {}
+        level = int(100 * (1 - ppi["alpha"]))
+        rows = [
+            ["judge alone (biased)", _fmt(ppi["judge_only"]), ""],
+            ["human labels alone", _fmt(ppi["classical"]["value"]), _interval(ppi["classical"])],
+            ["prediction-powered (PPI++)", _fmt(ppi["ppi"]["value"]), _interval(ppi["ppi"])],
+        ]
+        return (
+            f'<h2 id="ppi">Estimated mean label</h2><p>Over {ppi["n_unlabelled"]} unlabelled and '
+            f"{ppi['n_labelled']} labelled items ({level}% intervals; {ppi.get('n_unlabelled_failed', 0)} "
+            "unlabelled judgements failed and are left out).</p>"
+            + _table(["estimate", "value", f"{level}% interval"], rows, "ppi")
+        )
+
+    def _disagreements_html(self) -> str:
+        cases = self.disagreements
+        score = self._group == "score"
+        title = "Scored off the label" if score else "Disagreements"
+        intro = (
+            "Judged items whose score differs from the label, the largest differences first."
+            if score
+            else "Judged items where the judge's verdict is not the label."
+        )
+        if not cases:
+            return f'<h2 id="disagreements">{title} (0)</h2><p>None: the judge agrees with every label it gave.</p>'
+        rows = [
+            [_item_ref(c), _inputs(c["inputs"]), _e(c["label"]),
+             _e(c["judge"]) + (f" ({c['error']:+g})" if score else ""), _text(c.get("reply"), "no reply text")]
+            for c in cases[:_MAX_ROWS]
+        ]  # fmt: skip
+        return f'<h2 id="disagreements">{title} ({len(cases)})</h2><p>{intro}{_more(len(cases))}</p>' + _table(
+            ["item", "judge input", "label", "judge", "judge's reply"], rows, "cases"
+        )
+
+    def _failures_html(self) -> str:
+        if not self.n_failed:
+            return '<h2 id="failures">Failures (0)</h2><p>Every item was judged.</p>'
+        reasons = _table(
+            ["items", "reason"],
+            [[str(count), _e(reason)] for reason, count in Counter(self.failures).most_common()],
+            "reasons",
+        )
+        rows = [
+            [_item_ref(c), _inputs(c["inputs"]), _e(c["error_type"]), _text(c["error_message"], ""),
+             _text(c.get("reply"), "no reply")]
+            for c in self.failed_items[:_MAX_ROWS]
+        ]  # fmt: skip
+        return (
+            f'<h2 id="failures">Failures ({self.n_failed})</h2><p>Failed judgements are left out of every '
+            f"metric, never counted as wrong.{_more(len(self.failed_items))}</p>{reasons}"
+            + _table(["item", "judge input", "error", "message", "raw reply"], rows, "cases")
+        )
+
+
+_MAX_ROWS = 50
+_FIGURES = {
+    "confusion_matrix": ("Confusion matrix", "Confusion matrix: rows are labels, columns the judge's values."),
+    "reliability_diagram": (
+        "Reliability diagram",
+        "Reliability: share labelled 1 against P(yes); numbers and bars give the items per bin.",
+    ),
+    "score_scatter": ("Score scatter", "The judge's score against the label."),
+}
+_META_LABELS = {
+    "judgekit": "judgekit version", "kind": "kind", "judge": "judge", "model": "model", "settings": "settings",
+    "input": "input", "judged_file": "judged file", "date": "date",
+}  # fmt: skip
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:72em;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}"
+    "h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}.summary{font-size:1.1em}"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.3em .6em;"
+    "text-align:left;vertical-align:top}th{background:#f4f4f4}table.meta td:first-child{font-weight:600}"
+    "table.metrics td:nth-child(2){text-align:right;font-variant-numeric:tabular-nums}"
+    "table.cases{width:100%;font-size:.9em}.cell{max-height:10em;overflow:auto;white-space:pre-wrap}"
+    ".field{color:#666;font-size:.85em}.none{color:#999;font-style:italic}"
+    ".figures{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}figure{margin:0}"
+    "figcaption{font-size:.85em;color:#555;max-width:30em}pre{background:#f6f6f6;padding:1em;overflow-x:auto}"
+)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _ci(m: Metric) -> str:
+    return f" [{m.ci_low:.3f}, {m.ci_high:.3f}]" if m.ci_low is not None and m.ci_high is not None else ""
+
+
+def _interval(d: dict[str, Any]) -> str:
+    return f"[{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
+
+
+def _more(n: int) -> str:
+    return f" The first {_MAX_ROWS} of {n} are shown; all are in the JSON." if n > _MAX_ROWS else ""
+
+
+def _text(value: Any, empty: str) -> str:
+    if value is None or value == "":
+        return f'<span class="none">{_e(empty)}</span>' if empty else ""
+    return f'<div class="cell">{_e(value)}</div>'
+
+
+def _item_ref(case: dict[str, Any]) -> str:
+    return _e(case["id"]) if case.get("id") is not None else f"line {case['index'] + 1}"
+
+
+def _inputs(inputs: dict[str, Any]) -> str:
+    return "".join(f'<div class="field">{_e(k)}</div>{_text(v, "(empty)")}' for k, v in inputs.items())
+
+
+def _meta_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{_e(k)}={_e(json.dumps(v, default=str))}" for k, v in value.items()) or "defaults"
+    return _e(value) if value not in (None, "") else '<span class="none">not recorded</span>'
+
+
+def _table(header: list[str], rows: list[list[str]], css: str) -> str:
+    head = "" if not any(header) else "<tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f'<table class="{css}">{head}{body}</table>'
 
 
 def _fmt(value: float | None) -> str:
@@ -248,22 +458,45 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _reliability(figure: Any, labels: list[int], p_yes: list[float], calibrated: list[float] | None) -> Any:
-    """Mean label against mean P(yes) in ten equal-width bins (`sklearn.calibration.calibration_curve`)."""
-    from sklearn.calibration import calibration_curve
+def _bins(labels: list[int], probs: list[float], n_bins: int = 10) -> tuple[Any, Any, Any]:
+    """Per equal-width bin of P(yes) (the bins of the ECE): mean P(yes), share labelled 1, items; empty bins
+    give NaN."""
+    import numpy as np
 
-    fig = figure(figsize=(4.2, 3.8))
-    ax = fig.subplots()
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    series = [("judge P(yes)", p_yes)] + ([("calibrated", calibrated)] if calibrated else [])
-    for name, probs in series:
-        if len(set(labels)) > 1:
-            true, pred = calibration_curve(labels, probs, n_bins=10, strategy="uniform")
-            ax.plot(pred, true, marker="o", label=name)
-    ax.set_xlabel("mean P(yes) in bin")
-    ax.set_ylabel("share labelled 1")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.legend(loc="upper left", fontsize="small")
-    ax.set_title("Reliability diagram")
+    p, y = np.asarray(probs, dtype=float), np.asarray(labels, dtype=float)
+    ids = np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], p)
+    counts = np.bincount(ids, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(ids, weights=p, minlength=n_bins) / counts
+        share = np.bincount(ids, weights=y, minlength=n_bins) / counts
+    return mean_p, share, counts
+
+
+def _reliability(figure: Any, labels: list[int], series: list[tuple[str, list[float]]]) -> Any:
+    """Share labelled 1 against mean P(yes) in ten equal-width bins, each point marked with its number of
+    items, and below it the items per bin (a point on 3 items says little)."""
+    import numpy as np
+
+    fig = figure(figsize=(5.2, 5.4))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    width = 0.1 / (len(series) + 1)
+    for k, (name, probs) in enumerate(series):
+        mean_p, share, counts = _bins(labels, probs)
+        shown = counts > 0
+        (line,) = top.plot(mean_p[shown], share[shown], marker="o", label=name)
+        for x, y, n in zip(mean_p[shown], share[shown], counts[shown], strict=True):
+            top.annotate(
+                str(n), (x, y), textcoords="offset points", xytext=(4, 4 - 12 * k), fontsize=7, color=line.get_color()
+            )
+        centres = np.arange(10) / 10 + width * (k + 1)
+        bottom.bar(centres, counts, width=width, color=line.get_color(), label=name)
+    top.set_ylabel("share labelled 1")
+    top.set_xlim(0, 1)
+    top.set_ylim(-0.04, 1.08)
+    top.legend(loc="lower right", fontsize="small")
+    top.set_title("Reliability diagram (numbers: items in the bin)", fontsize="medium")
+    bottom.set_xlabel("P(yes), ten equal-width bins")
+    bottom.set_ylabel("items")
+    bottom.set_xticks(np.linspace(0, 1, 11))
     return fig

@@ -87,6 +87,17 @@ def _common_prefix(rows: list[list[int]]) -> int:
     return n
 
 
+def context_length(model: Any, tokenizer: Any) -> int | None:
+    """The most tokens ``model`` reads: its config's ``max_position_embeddings`` (a GGUF's context length
+    lands there too) or ``n_positions``, else the tokenizer's ``model_max_length`` when it is a real limit."""
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(getattr(model, "config", None), name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = getattr(tokenizer, "model_max_length", None)
+    return value if isinstance(value, int) and 0 < value < 10_000_000 else None  # unset: a huge sentinel
+
+
 class ModelRunner:
     """Model-side state and helpers the mode mixins share; `TorchJudge` sets ``_tokenizer``, ``_models``,
     ``_chat_template``, ``_memo`` and ``_share_prefix``."""
@@ -105,12 +116,22 @@ class ModelRunner:
         return ProviderError(f"model call failed: {type(exc).__name__}: {exc}", provider="torch", model=model)
 
     def _guarded(
-        self, items: list[_Item], lengths: list[int], run: Callable[[list[int]], list[Result]]
+        self, items: list[_Item], lengths: list[int], run: Callable[[list[int]], list[Result]], model: Any
     ) -> list[Result]:
-        """``run`` over the items sorted by length (less padding); an out-of-memory batch is split in halves."""
-        order = sorted(range(len(items)), key=lambda i: lengths[i])
-        outputs = self._split_on_oom(order, items, lengths, run)
+        """``run`` over the items sorted by length (less padding); an out-of-memory batch is split in halves.
+        An item longer than ``model``'s context fails alone, with its length and the limit, and never runs."""
         results: list[Result | None] = [None] * len(items)
+        limit = context_length(model, self._tokenizer)
+        for i, n in enumerate(lengths):
+            if limit is not None and n > limit:
+                results[i] = ProviderError(
+                    f"the prompt is {n} tokens, longer than the model's context of {limit} tokens; shorten the "
+                    "input or use a model with a longer context",
+                    provider="torch",
+                    model=items[i].model,
+                )
+        order = sorted((i for i in range(len(items)) if results[i] is None), key=lambda i: lengths[i])
+        outputs = self._split_on_oom(order, items, lengths, run) if order else []
         for i, output in zip(order, outputs, strict=True):
             results[i] = output
         return results  # type: ignore[return-value]

@@ -44,7 +44,9 @@ class GenerateMode(ModelRunner):
 
     def _run_generate(self, items: list[_Item]) -> list[Result]:
         prompts = self._encode([item.chats[0] for item in items], generation=True)
-        return self._guarded(items, [len(p) for p in prompts], lambda idx: self._generate(items, prompts, idx))
+        return self._guarded(
+            items, [len(p) for p in prompts], lambda idx: self._generate(items, prompts, idx), self._models["causal"]
+        )
 
     def _generate(self, items: list[_Item], prompts: list[list[int]], indices: list[int]) -> list[Result]:
         model, tokenizer = self._models["causal"], self._tokenizer

@@ -46,6 +46,7 @@ class LogprobMode(ModelRunner):
                 lambda idx: self._score(
                     [items[ok[j]] for j in idx], [prompts[ok[j]] for j in idx], [plans[ok[j]] for j in idx]
                 ),
+                self._models["causal"],
             )
             for i, output in zip(ok, outputs, strict=True):
                 results[i] = output

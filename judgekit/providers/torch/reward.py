@@ -20,7 +20,10 @@ class RewardMode(ModelRunner):
     def _run_reward(self, items: list[_Item]) -> list[Result]:
         rows = [self._encode(item.chats, generation=False) for item in items]
         return self._guarded(
-            items, [max(len(r) for r in rs) for rs in rows], lambda idx: self._reward(items, rows, idx)
+            items,
+            [max(len(r) for r in rs) for rs in rows],
+            lambda idx: self._reward(items, rows, idx),
+            self._models["reward"],
         )
 
     def _reward(self, items: list[_Item], rows: list[list[list[int]]], indices: list[int]) -> list[Result]:
