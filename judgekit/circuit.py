@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from judgekit.errors import JudgeTimeoutError, ProviderConnectionError, ProviderError
-from judgekit.pipeline import AttemptPolicy, Provider
+from judgekit.stages import AttemptPolicy, Provider
 
 if TYPE_CHECKING:
     from judgekit.config import JudgeConfig
