@@ -119,11 +119,14 @@ def test_a_dead_server_is_judgekits_failure_in_the_task_log(
     evaluator = module.MathVistaEvaluator()
     # the task's own loop: `patience` calls, each with its per-request ServerConfig(num_retries=patience, retry_delay=0)
     assert evaluator.get_chat_response("Extract the answer: 42", patience=2) == ""
-    failures = [line for line in errors_logged if "connection failed" in line]
-    assert len(failures) == 2, errors_logged  # one per call of the task's loop, each judgekit's reason ...
-    assert all(f"openai/{MODEL}: connection failed" in line for line in failures)
+    # one per call of the task's loop, each judgekit's reason: the first call's connection failures, then the
+    # endpoint circuit's "cannot reach" once it has given the endpoint up (docs/performance.md, fail fast) ...
+    failures = [line for line in errors_logged if f"openai/{MODEL}: " in line]
+    assert len(failures) == 2, errors_logged
+    assert f"openai/{MODEL}: connection failed" in failures[0]
+    assert f"openai/{MODEL}: cannot reach {url}" in failures[1]
     assert all("after 2 attempts" in line for line in failures)  # ... after ServerConfig.num_retries=2 attempts
-    with pytest.raises(ProviderConnectionError, match="after 2 attempts"):
+    with pytest.raises(ProviderConnectionError, match="cannot reach"):  # the circuit is open: at once, not retried
         from lmms_eval.llm_judge import Request, ServerConfig
 
         config = ServerConfig(model_name=MODEL, num_retries=2, retry_delay=0)
