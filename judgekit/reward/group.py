@@ -17,7 +17,7 @@ from judgekit._sync import run_sync
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
 from judgekit.kinds import get_kind
-from judgekit.reward.system import BaseJudgeReward, JudgeRewardSystem
+from judgekit.reward.system import BaseJudgeReward, JudgeRewardSystem, batch_columns
 from judgekit.simplified import SimplifiedJudge
 from judgekit.types import JudgeResult
 from judgekit.verifiers import verify_answer
@@ -126,10 +126,7 @@ class GroupReward:
         """Rewards for a flat batch whose groups are consecutive (`consecutive_groups`), one judgement per group,
         all groups concurrently; one dict per completion, in order."""
         n = len(completions)
-        answers = list(answers) if answers is not None else [None] * n
-        answer_types = list(answer_types) if answer_types is not None else [None] * n
-        if not len(prompts) == n == len(answers) == len(answer_types):
-            raise ConfigError("prompts, completions, answers and answer_types must have the same length", "prompts")
+        answers, answer_types = batch_columns(prompts, completions, answers, answer_types)
         groups = consecutive_groups(prompts, group_size)
         rewards = await asyncio.gather(
             *(

@@ -249,15 +249,7 @@ class BaseJudgeReward:
         answer_types: Sequence[str | None] | None = None,
     ) -> list[dict[str, Any]]:
         """Rewards for many samples; one dict per sample, in order (async twin of `reward_batch`)."""
-        n = len(completions)
-        answers = list(answers) if answers is not None else [None] * n
-        answer_types = list(answer_types) if answer_types is not None else [None] * n
-        if not (len(prompts) == n == len(answers) == len(answer_types)):
-            raise ConfigError(
-                f"reward_batch: prompts ({len(prompts)}), completions ({n}), answers ({len(answers)}) and "
-                f"answer_types ({len(answer_types)}) must have the same length",
-                "completions",
-            )
+        answers, answer_types = batch_columns(prompts, completions, answers, answer_types)
         self._check_answers(answers)
         requests = [
             RewardRequest(str(p), str(c), None if a is None else str(a), t)
@@ -426,3 +418,23 @@ def _percentiles(values: list[float]) -> dict[str, float]:
         return values[min(len(values) - 1, int(q * len(values)))]
 
     return {"mean": statistics.fmean(values), "p50": at(0.5), "p90": at(0.9), "p99": at(0.99)}
+
+
+def batch_columns(
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    answers: Sequence[str | None] | None,
+    answer_types: Sequence[str | None] | None,
+) -> tuple[list[str | None], list[str | None]]:
+    """A reward batch's answers and answer types as lists (None: one None per completion), every column checked
+    to be as long as ``completions``."""
+    n = len(completions)
+    answers = list(answers) if answers is not None else [None] * n
+    answer_types = list(answer_types) if answer_types is not None else [None] * n
+    if not (len(prompts) == n == len(answers) == len(answer_types)):
+        raise ConfigError(
+            f"reward_batch: prompts ({len(prompts)}), completions ({n}), answers ({len(answers)}) and "
+            f"answer_types ({len(answer_types)}) must have the same length",
+            "completions",
+        )
+    return answers, answer_types
