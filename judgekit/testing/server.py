@@ -7,6 +7,9 @@ tests and benchmarks can drive real clients (official SDKs, aiohttp, httpx) over
 
 The per-request path is kept small (no logging, one JSON encode, one socket write per response) so
 the server can sustain benchmark loads of thousands of requests at high concurrency.
+
+The other endpoint families are modules of their own (`judgekit.testing.batches`, ``decisions``, ``rewards``)
+registered here; they and this module share `judgekit.testing.wire` and never import this one.
 """
 
 from __future__ import annotations
