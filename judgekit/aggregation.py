@@ -22,7 +22,7 @@ from typing import Any
 from loguru import logger
 
 from judgekit.errors import ConfigError
-from judgekit.parsing import Verdict
+from judgekit.parsers import Verdict
 
 __all__ = ["FAILED_SHARE_WARNING", "GradedMean", "graded_mean"]
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from judgekit.errors import ConfigError
 from judgekit.kinds import get_kind, suggest
-from judgekit.providers.registry import SETTINGS, provider_env
-from judgekit.providers.registry import env_variables as _declared_variables
+from judgekit.provider_registry import SETTINGS, provider_env
+from judgekit.provider_registry import env_variables as _declared_variables
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
@@ -296,7 +296,7 @@ class JudgeConfig(BaseModel):
 
     def with_env_defaults(self, environ: Mapping[str, str] | None = None) -> JudgeConfig:
         """A copy whose unset key, URL, API version and model are filled from the environment variables the
-        provider registered for its ``api_type`` declares (`judgekit.providers.registry.ProviderEnv`), then from
+        provider registered for its ``api_type`` declares (`judgekit.provider_registry.ProviderEnv`), then from
         its declared defaults."""
         environ = os.environ if environ is None else environ
         api_type = self.api_type or environ.get("API_TYPE") or "openai"

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from judgekit.config import JudgeConfig, default_api_type
 from judgekit.errors import ConfigError
 from judgekit.interface import JudgeInterface
-from judgekit.providers.registry import ProviderEnv, get_provider, load_class, provider_names, register_provider
+from judgekit.provider_registry import ProviderEnv, get_provider, load_class, provider_names, register_provider
 
 __all__ = ["JudgeFactory"]
 
@@ -21,7 +21,7 @@ J = TypeVar("J", bound=type[JudgeInterface])
 class JudgeFactory:
     """Creates judges by name. ``register_judge`` adds a backend (also usable as a decorator).
 
-    The names, classes and declared environments live in `judgekit.providers.registry`; built-ins (and entry
+    The names, classes and declared environments live in `judgekit.provider_registry`; built-ins (and entry
     points of the ``judgekit.providers`` group) are ``"module:Class"`` there, imported on first use, so optional
     SDKs load only when used."""
 
@@ -29,7 +29,7 @@ class JudgeFactory:
     def register_judge(cls, name: str, judge_class: J | str | None = None, *, env: ProviderEnv | None = None) -> Any:
         """Register ``judge_class`` (a `JudgeInterface` subclass, or ``"module:Class"`` imported on first use)
         under ``name``; without a class, return a decorator. ``env`` declares the environment variables it reads
-        (default: the class's ``env`` attribute, a `~judgekit.providers.registry.ProviderEnv`)."""
+        (default: the class's ``env`` attribute, a `~judgekit.provider_registry.ProviderEnv`)."""
         if judge_class is None:
 
             def decorator(klass: J) -> J:

@@ -20,7 +20,7 @@ from judgekit.cache import JudgeCache, request_key_data
 from judgekit.config import JudgeConfig
 from judgekit.errors import ProviderError
 from judgekit.pipeline import Pipeline
-from judgekit.providers.registry import ProviderEnv
+from judgekit.provider_registry import ProviderEnv
 from judgekit.types import JudgeRequest, JudgeResponse
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class JudgeInterface:
     provider_name: ClassVar[str] = "base"
     env: ClassVar[ProviderEnv | None] = None
     """The environment variables the provider reads (key, URL, API version, model) and its defaults, read by
-    `JudgeConfig.from_env` for its ``api_type`` (`judgekit.providers.registry`); built-ins declare theirs in
+    `JudgeConfig.from_env` for its ``api_type`` (`judgekit.provider_registry`); built-ins declare theirs in
     the registry, so that declaring imports no SDK."""
     batch_backend_class: ClassVar[str | None] = None
     """``"module:Class"`` of the provider's batch API backend (`judgekit.batching.batch_api`); None: none."""

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import entry_points
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
-from judgekit import parsing
+from judgekit import parsers
 from judgekit.errors import ConfigError, ParseError
 from judgekit.questions import (
     DecisionSpec,
@@ -36,9 +36,7 @@ from judgekit.questions import (
     read_verdict,
     yes_no,
 )
-
-if TYPE_CHECKING:
-    from judgekit.config import JudgeConfig
+from judgekit.templates import builtin_template, template_fields
 
 __all__ = [
     "BUILTIN_KINDS",
@@ -48,9 +46,11 @@ __all__ = [
     "GROUP_KINDS",
     "KINDS",
     "METADATA_KEYS",
+    "PARSERS",  # noqa: F822 (read from the registry at each use, see __getattr__)
     "REQUEST_OPTIONS",
     "SERVER_KINDS",  # noqa: F822 (read from the registry at each use, see __getattr__)
     "VERDICT_WORDS",
+    "JudgeDefaults",
     "KindSpec",
     "get_kind",
     "kind_names",
@@ -79,6 +79,16 @@ METADATA_KEYS = ("id", "pair_id", "kind", "label", "part")
 keep them out of the judge call (``batch`` carries them to its output)."""
 
 
+class JudgeDefaults(Protocol):
+    """The judge settings a kind falls back on (`~judgekit.JudgeConfig` is one): see `KindSpec.resolve_options`."""
+
+    @property
+    def output_format(self) -> str: ...
+
+    @property
+    def score_range(self) -> tuple[float, float]: ...
+
+
 def suggest(name: str, known: Collection[str]) -> str:
     """``"; did you mean 'x'?"`` when ``name`` is close to one of ``known``, else ``""``."""
     close = difflib.get_close_matches(str(name), sorted(known), n=1)
@@ -97,7 +107,7 @@ class KindSpec:
       ``{negative}`` come from `verdict_words`.
     - ``logprob``: the log-probability score it supports (``p_yes``, ``expected_score``) or None.
     - ``scorable``: a judge server / reward adapter can turn its result into one score in [0, 1].
-    - ``parser``: the `judgekit.parsing` function that reads a reply; ``parser_options`` the resolved
+    - ``parser``: the `judgekit.parsers` function that reads a reply; ``parser_options`` the resolved
       options it takes as keywords (see `parse`).
     - ``native_score``: a backend-native ``score`` (a reward-model head's scalar) stands for the parsed value.
     - ``prepare``: turns structured inputs (a rubric) into prompt values and extra options; see `prompt_values`;
@@ -235,7 +245,7 @@ class KindSpec:
             )
         return words
 
-    def resolve_options(self, given: Mapping[str, Any], config: JudgeConfig) -> dict[str, Any]:
+    def resolve_options(self, given: Mapping[str, Any], config: JudgeDefaults) -> dict[str, Any]:
         """This kind's options with the judge's defaults filled in and checked (``swap`` is False unless set)."""
         resolved: dict[str, Any] = {}
         for name in self.options:
@@ -387,7 +397,7 @@ _SPECS = (
         verdict=True,
         logprob="p_yes",
         scorable=True,
-        parser=parsing.parse_binary,
+        parser=parsers.parse_binary,
         parser_options=("output_format",),
         decision=DecisionSpec(
             "decision_binary",
@@ -403,7 +413,7 @@ _SPECS = (
         verdict=True,
         logprob="p_yes",
         scorable=True,
-        parser=parsing.parse_correctness,
+        parser=parsers.parse_correctness,
         decision=DecisionSpec(
             "decision_correctness",
             yes_no("Is the solution's final answer equivalent to the correct answer?"),
@@ -417,7 +427,7 @@ _SPECS = (
         optional_fields=("context",),
         options=("score_range", "swap"),
         slot="scores",
-        parser=parsing.parse_comparative,
+        parser=parsers.parse_comparative,
         parser_options=("score_range",),
         combine=_combine_scores,
         decision=DecisionSpec(
@@ -443,7 +453,7 @@ _SPECS = (
         options=("score_range",),
         slot="scores",
         aliases=("with_rubric",),
-        parser=parsing.parse_rubric,
+        parser=parsers.parse_rubric,
         parser_options=("criteria", "score_range"),
         prepare=_prepare_rubric,
         extra_placeholders=("example",),
@@ -462,7 +472,7 @@ _SPECS = (
         slot="scores",
         logprob="expected_score",
         scorable=True,
-        parser=parsing.parse_pointwise,
+        parser=parsers.parse_pointwise,
         parser_options=("score_range",),
         native_score=True,
         decision=DecisionSpec(
@@ -483,7 +493,7 @@ _SPECS = (
         ("question", "response1", "response2"),
         optional_fields=("context",),
         options=("swap",),
-        parser=parsing.parse_pairwise,
+        parser=parsers.parse_pairwise,
         combine=_combine_preferences,
         decision=DecisionSpec(
             "decision_pairwise", ask_better("Which response is better?"), read_better, combine=combine_better
@@ -499,7 +509,7 @@ _GROUP_SPECS = (
         optional_fields=("answer", "context"),
         options=("score_range", "seed"),
         slot="scores",
-        parser=parsing.parse_listwise,
+        parser=parsers.parse_listwise,
         parser_options=("order", "score_range"),
         prepare=_prepare_listwise,
         extra_placeholders=("n", "example"),
@@ -527,7 +537,7 @@ CUSTOM = KindSpec(
     (),
     optional_fields=("prompt", "messages"),
     options=("parse",),
-    parser=parsing.parse_custom,
+    parser=parsers.parse_custom,
     parser_options=("parse",),
     caller_prompt=True,
 )
@@ -605,8 +615,6 @@ def register_kind(spec: KindSpec, *, replace: bool = False) -> KindSpec:
     ``evaluate_``, a ``parser`` is given, the prompt exists (``prompt`` text, or the built-in file) and names
     only values the kind fills (`KindSpec.placeholders`), and a ``scale`` is (low, high) with low < high.
     """
-    from judgekit.prompts import load_template, template_fields
-
     if not isinstance(spec, KindSpec):
         raise ConfigError(f"register_kind takes a KindSpec, got {type(spec).__name__}", "spec")
     where = f"register_kind({spec.name!r})"
@@ -636,7 +644,7 @@ def register_kind(spec: KindSpec, *, replace: bool = False) -> KindSpec:
             owner = _aliases.get(alias) if alias == spec.name else current.get(alias) or _aliases.get(alias)
             if owner is not None and owner is not old:
                 raise ConfigError(f"{where}: the alias {alias!r} belongs to the kind {owner.name!r}", "aliases")
-        template = spec.prompt if spec.prompt is not None else load_template(spec.template)
+        template = spec.prompt if spec.prompt is not None else builtin_template(spec.template)
         unknown = sorted(template_fields(template) - spec.placeholders)
         if unknown:
             raise ConfigError(
@@ -670,8 +678,11 @@ def server_kinds() -> tuple[str, ...]:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "SERVER_KINDS":  # the old constant, now read from the registry at each use
+    # The old constants, now read from the registry at each use.
+    if name == "SERVER_KINDS":
         return server_kinds()
+    if name == "PARSERS":  # the parser of each kind (also `judgekit.parsing.PARSERS`)
+        return {kind: spec.parser for kind, spec in KINDS.items() if spec.parser is not None}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -38,7 +38,7 @@ from judgekit._sync import LoopLocal, run_sync
 from judgekit.cache import JudgeCache, cache_from_config, cache_key
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, JudgeTimeoutError, ProviderError, ProviderResponseError, RateLimitError
-from judgekit.parsing import split_reasoning
+from judgekit.parsers import split_reasoning
 from judgekit.pricing import cost_usd, price_for
 from judgekit.stages import AttemptPolicy, Provider
 from judgekit.types import JudgeRequest, JudgeResponse

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from judgekit.errors import ConfigError
-from judgekit.parsing import Verdict
+from judgekit.parsers import Verdict
+from judgekit.templates import builtin_template, fill_template
 
 __all__ = [
     "MAX_LEVELS",
@@ -167,14 +168,12 @@ class DecisionSpec:
 
     def input_text(self, fields: Mapping[str, Any]) -> str:
         """The input every question is about: the kind's template filled with the task's fields."""
-        from judgekit.prompts import fill_template, load_template  # prompts reads the kinds, which hold this
-
         values = {
             **fields,
             "context_section": _section("Context", fields.get("context")),
             "reference_section": _section("Reference Answer", fields.get("answer"), lead="\n"),
         }
-        return fill_template(load_template(self.template), values)
+        return fill_template(builtin_template(self.template), values)
 
     def judge(self, task: Any, decisions: Mapping[str, Mapping[str, Any]], threshold: float = 0.5) -> Judgement:
         """The `Judgement` of a `~judgekit.types.JudgeTask` from a backend's answers

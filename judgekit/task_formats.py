@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, NoReturn
 
 from judgekit.errors import ConfigError, ParseError
-from judgekit.parsing import Verdict, _normalize, split_reasoning
+from judgekit.parsers import Verdict, _normalize, split_reasoning
 
 __all__ = [
     "ARENA_VERDICTS",

@@ -25,7 +25,7 @@ from typing import Any
 from judgekit import instructions as instructions  # judgekit.verifiers.instructions: ready instruction checks
 from judgekit.errors import ConfigError, MissingDependencyError
 from judgekit.final_answer import doubt_in, settle
-from judgekit.parsing import split_reasoning
+from judgekit.parsers import split_reasoning
 
 __all__ = [
     "ANSWER_TYPES",

@@ -706,10 +706,12 @@ def test_parse_json_unreadable(text: str) -> None:
 
 
 def test_parsers_registry() -> None:
-    from judgekit import parsing
+    from judgekit import kinds, parsers, parsing
     from judgekit.kinds import KINDS
 
-    assert {name: spec.parser for name, spec in KINDS.items()} == parsing.PARSERS  # read from the registry
+    assert {name: spec.parser for name, spec in KINDS.items()} == parsing.PARSERS == kinds.PARSERS  # the registry's
+    assert set(parsing.__all__) == {"PARSERS", *parsers.__all__}  # the public face hands on every parser
+    assert all(getattr(parsing, name) is getattr(parsers, name) for name in parsers.__all__)
     assert {
         "binary": parse_binary,
         "correctness": parse_correctness,

@@ -23,9 +23,9 @@ from judgekit import (
     JudgeResponse,
     SimplifiedJudge,
 )
+from judgekit import provider_registry as registry
 from judgekit.errors import ProviderError
 from judgekit.pipeline import AttemptPolicy, BatchScope, Pipeline
-from judgekit.providers import registry
 from judgekit.testing import FakeLLMServer, Fault, Reply
 from judgekit.wrappers import FallbackPipeline, PipelineWrapper, SharedConcurrency, SharedLimit
 

@@ -21,7 +21,7 @@ from PIL import Image
 
 import judgekit
 from judgekit import JudgeRequest
-from judgekit.providers import registry
+from judgekit import provider_registry as registry
 from judgekit.testing import FakeLLMServer
 
 BASIC_USAGE = """

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from judgekit._logtally import RETRY_WARNINGS
 from judgekit.cli._common import UsageError, item_for, make_judge, plain, read_jsonl
 from judgekit.kinds import METADATA_KEYS
-from judgekit.providers.registry import provider_env
+from judgekit.provider_registry import provider_env
 
 
 class _Tally:

@@ -35,7 +35,7 @@ from judgekit.config import JudgeConfig, env_value
 from judgekit.errors import ConfigError, ParseError, ProviderError
 from judgekit.factory import JudgeFactory
 from judgekit.interface import JudgeInterface
-from judgekit.parsing import parse_binary, parse_comparative
+from judgekit.parsers import parse_binary, parse_comparative
 from judgekit.types import JudgeRequest, JudgeResponse
 
 __all__ = ["API_TYPE", "BACKEND_ENV", "JudgekitProvider", "judge_config", "register"]

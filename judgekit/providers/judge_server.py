@@ -1,11 +1,11 @@
 """The judge-server client: `JudgeServerJudge` (api_type ``judge_server``) talks to ``judgekit serve`` or any
-server speaking the same protocol (``POST /judge``, ``POST /batch_judge``; `judgekit.server.protocol`,
+server speaking the same protocol (``POST /judge``, ``POST /batch_judge``; `judgekit.server_protocol`,
 docs/server.md).
 
 The server builds its own prompt from fields, so this provider reads ``request.task`` (the structured form
 every ``SimplifiedJudge.evaluate_*`` call carries), never the chat messages. The server's score in [0, 1]
 comes back as ``JudgeResponse.score`` and as a verdict text the kind's parser reads (see
-`judgekit.server.protocol.response_from_reply`); the server's explanation is ``reasoning``. Comparative,
+`judgekit.server_protocol.response_from_reply`); the server's explanation is ``reasoning``. Comparative,
 rubric and pairwise tasks, images and custom prompts cannot be sent over this protocol and raise
 `ConfigError`. `aevaluate_many` sends many tasks as ``/batch_judge`` calls.
 """
@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from judgekit import server_protocol as protocol
 from judgekit._sync import run_sync
 from judgekit._transport import HTTPTransport
 from judgekit.batching.engine import gather_ordered
@@ -23,7 +24,6 @@ from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError, ProviderError, ProviderResponseError
 from judgekit.interface import JudgeInterface, ScoreType
 from judgekit.pool import EndpointPool
-from judgekit.server import protocol
 from judgekit.types import JudgeRequest, JudgeResponse
 
 __all__ = ["JudgeServerJudge"]

@@ -2,7 +2,7 @@
 
 The idea of inspect-ai's ``openai-api/<service>``: the key, URL and model come from ``ACME_API_KEY``,
 ``ACME_BASE_URL`` and ``ACME_MODEL`` (the ``{SERVICE}_*`` names this provider declares in
-`judgekit.providers.registry`; explicit settings win). Requests are the OpenAI wire format, as for `VLLMJudge`:
+`judgekit.provider_registry`; explicit settings win). Requests are the OpenAI wire format, as for `VLLMJudge`:
 without a model name the served one is read from ``GET {base}/models``; the key is a Bearer token when set.
 """
 
@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError
-from judgekit.providers.registry import provider_env
+from judgekit.provider_registry import provider_env
 from judgekit.providers.vllm import VLLMJudge, with_v1
 
 __all__ = ["OpenAICompatibleJudge"]

@@ -21,6 +21,7 @@ from typing import Any
 
 from loguru import logger
 
+from judgekit import server_protocol as protocol
 from judgekit._sync import run_sync
 from judgekit.batching.dynamic import DynamicBatcher
 from judgekit.cache import MemoryCache, cache_key
@@ -30,7 +31,6 @@ from judgekit.interface import JudgeInterface
 from judgekit.kinds import get_kind
 from judgekit.reward.config import RewardConfig
 from judgekit.scoring import resolve_kind, score_result
-from judgekit.server import protocol
 from judgekit.simplified import SimplifiedJudge
 from judgekit.types import JudgeRequest, JudgeResponse, JudgeResult
 from judgekit.verifiers import verify_answer

@@ -6,7 +6,7 @@
 ...     print(srv.url)
 
 The app and the runner need the ``server`` extra (fastapi, uvicorn), imported when first used;
-`judgekit.server.protocol` (the request and answer bodies, shared with the ``judge_server`` client) and
+`judgekit.server_protocol` (the request and answer bodies, shared with the ``judge_server`` client) and
 `judgekit.scoring` (how a result becomes a score in [0, 1]) need neither. See docs/server.md.
 """
 
@@ -19,16 +19,16 @@ from judgekit.errors import MissingDependencyError
 
 if TYPE_CHECKING:
     from judgekit.server.app import JudgeService, create_app
-    from judgekit.server.protocol import BatchJudgeBody, JudgeItem
     from judgekit.server.runner import ServerThread, serve
+    from judgekit.server_protocol import BatchJudgeBody, JudgeItem
 
 __all__ = ["BatchJudgeBody", "JudgeItem", "JudgeService", "ServerThread", "create_app", "serve"]
 
 __getattr__ = lazy_getattr(
     __name__,
     {
-        "BatchJudgeBody": "judgekit.server.protocol",
-        "JudgeItem": "judgekit.server.protocol",
+        "BatchJudgeBody": "judgekit.server_protocol",
+        "JudgeItem": "judgekit.server_protocol",
         "JudgeService": "judgekit.server.app",
         "create_app": "judgekit.server.app",
         "ServerThread": "judgekit.server.runner",

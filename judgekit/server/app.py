@@ -37,7 +37,7 @@ from judgekit.interface import JudgeInterface
 from judgekit.kinds import get_kind, server_kinds
 from judgekit.scoring import resolve_kind, score_result
 from judgekit.server._metrics import ServerMetrics
-from judgekit.server.protocol import (
+from judgekit.server_protocol import (
     BatchJudgeBody,
     GroupJudgeBody,
     JudgeItem,

@@ -25,16 +25,15 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from judgekit.testing.server import FakeLLMServer, RecordedRequest
+from judgekit.testing.wire import Headers, RecordedRequest, ScriptedServer, error_response
 
 __all__ = ["FakeBatches"]
 
-_Handler = Callable[[web.Request, "RecordedRequest", bool], Awaitable[web.StreamResponse]]
+_Handler = Callable[[web.Request, RecordedRequest, bool], Awaitable[web.StreamResponse]]
 _Wrap = Callable[[_Handler], Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
 _OPENAI_TERMINAL = ("completed", "failed", "expired", "cancelled")
@@ -111,7 +110,7 @@ class FakeBatches:
     - ``max_requests`` / ``max_bytes``: the provider limits per batch (a batch over them fails / is rejected).
     """
 
-    def __init__(self, server: FakeLLMServer) -> None:
+    def __init__(self, server: ScriptedServer) -> None:
         self.server = server
         self.completion_delay = 0.0
         self.expire_after: int | None = None
@@ -189,7 +188,7 @@ class FakeBatches:
         return None if ok else self._error(provider, 401, "invalid API key")
 
     def _error(self, provider: str, status: int, message: str) -> web.Response:
-        return self.server._error("anthropic" if provider == "anthropic" else "openai", status, message)
+        return error_response("anthropic" if provider == "anthropic" else "openai", status, message)
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):024x}"
@@ -454,13 +453,11 @@ class FakeBatches:
 
     async def _answer(self, provider: str, body: dict[str, Any]) -> tuple[int, Any]:
         """HTTP status and decoded body of the live reply to ``body`` (a non-JSON body stays text)."""
-        from judgekit.testing.server import RecordedRequest, _Headers
-
         path = "/v1/messages" if provider == "anthropic" else "/v1/chat/completions"
-        rec = RecordedRequest("POST", path, {}, _Headers(), body, time.time())
+        rec = RecordedRequest("POST", path, {}, Headers(), body, time.time())
         deployment = body.get("model") if provider == "azure" else None
         live = "openai" if provider == "azure" else provider  # an Azure batch line answers like OpenAI's
-        response = await self.server._chat(_NoTransport(), rec, False, live, deployment, None)  # type: ignore[arg-type]
+        response = await self.server.chat_response(_NoTransport(), rec, False, live, deployment, None)  # type: ignore[arg-type]
         raw = response.body if isinstance(response, web.Response) else b""
         try:
             decoded: Any = json.loads(raw) if raw else ""

@@ -14,12 +14,11 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from judgekit.testing.server import FakeLLMServer, RecordedRequest
+from judgekit.testing.wire import Fault, RecordedRequest, ScriptedServer, error_response, scripted_item
 
 __all__ = ["UNSUPPORTED", "Decision", "openai_decisions", "systemone"]
 
@@ -69,52 +68,43 @@ def _words(value: Any) -> int:
     return 0
 
 
-async def _item(server: FakeLLMServer, rec: RecordedRequest) -> Any:
-    from judgekit.testing.server import Fault
-
-    item = server._next_item(rec)
-    if server.latency > 0:
-        await asyncio.sleep(server.latency)
-    while isinstance(item, Fault) and item.kind == "slow":
-        await asyncio.sleep(item.seconds)
-        item = server._resolve(server.default_reply, rec)
+async def _item(server: ScriptedServer, rec: RecordedRequest) -> Any:
+    item = await scripted_item(server, rec)
     if isinstance(item, Decision) and item.delay > 0:
         await asyncio.sleep(item.delay)
     return item
 
 
-async def _serve(server: FakeLLMServer, request: web.Request, rec: RecordedRequest, bad_json: bool, answer: Any):
+async def _serve(server: ScriptedServer, request: web.Request, rec: RecordedRequest, bad_json: bool, answer: Any):
     """Auth, the queue, faults and validation shared by both shapes; ``answer(payload, decision)`` builds the body."""
-    from judgekit.testing.server import Fault
-
     if server.api_key is not None and rec.headers.get("authorization") != f"Bearer {server.api_key}":
-        return server._error("openai", 401, "Incorrect API key provided.")
+        return error_response("openai", 401, "Incorrect API key provided.")
     payload = rec.json
     if bad_json or not isinstance(payload, dict):
-        return server._error("openai", 400, "Request body must be a JSON object.")
+        return error_response("openai", 400, "Request body must be a JSON object.")
     item = await _item(server, rec)
     if isinstance(item, Fault):
         if item.kind == "empty":
             return web.json_response({"model": server.model_name, "answers": [], "usage": {}})
-        return server._fault(request, item, "openai", payload, False, None)
+        return server.fault_response(request, item, "openai", payload, False, None)
     decision = item if isinstance(item, Decision) else Decision()
     try:
         return web.json_response(answer(server, payload, decision))
     except _Invalid as exc:
-        return server._error("openai", 400, str(exc))
+        return error_response("openai", 400, str(exc))
 
 
 # -- the OpenAI Decisions shape -------------------------------------------------------------------------------
 
 
 async def openai_decisions(
-    server: FakeLLMServer, request: web.Request, rec: RecordedRequest, bad_json: bool
+    server: ScriptedServer, request: web.Request, rec: RecordedRequest, bad_json: bool
 ) -> web.StreamResponse:
     """``POST /v1/decisions``."""
     return await _serve(server, request, rec, bad_json, _openai_body)
 
 
-def _openai_body(server: FakeLLMServer, payload: dict[str, Any], decision: Decision) -> dict[str, Any]:
+def _openai_body(server: ScriptedServer, payload: dict[str, Any], decision: Decision) -> dict[str, Any]:
     questions = payload.get("questions")
     if not isinstance(payload.get("model"), str) or "input" not in payload:
         raise _Invalid("'model' and 'input' are required")
@@ -169,13 +159,13 @@ def _openai_answer(question: Any, index: int, decision: Decision) -> dict[str, A
 
 
 async def systemone(
-    server: FakeLLMServer, request: web.Request, rec: RecordedRequest, bad_json: bool
+    server: ScriptedServer, request: web.Request, rec: RecordedRequest, bad_json: bool
 ) -> web.StreamResponse:
     """``POST /v1/systemone``."""
     return await _serve(server, request, rec, bad_json, _systemone_body)
 
 
-def _systemone_body(server: FakeLLMServer, payload: dict[str, Any], decision: Decision) -> dict[str, Any]:
+def _systemone_body(server: ScriptedServer, payload: dict[str, Any], decision: Decision) -> dict[str, Any]:
     questions = payload.get("questions")
     if "state" not in payload:
         raise _Invalid("body.state: Field required")

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 
-from judgekit.testing.server import RecordedRequest
+from judgekit.testing.wire import RecordedRequest
 
 __all__ = ["prompt_of", "rule_judge", "shown_responses"]
 

@@ -13,16 +13,14 @@ classify request needs exactly one of ``input`` and ``messages`` (``messages`` i
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from judgekit.testing.server import FakeLLMServer, RecordedRequest
+from judgekit.testing.wire import Fault, RecordedRequest, ScriptedServer, error_response, scripted_item
 
 __all__ = ["Rewards", "add_routes", "render", "reward_of"]
 
@@ -70,27 +68,20 @@ def _texts(payload: dict[str, Any]) -> list[str]:
     raise _Invalid("'input' must be a string, a list of strings, token ids or lists of token ids")
 
 
-async def _scored(server: FakeLLMServer, request: web.Request, rec: RecordedRequest, bad_json: bool, body: Any):
+async def _scored(server: ScriptedServer, request: web.Request, rec: RecordedRequest, bad_json: bool, body: Any):
     """Auth, validation, the queue and faults shared by every scoring endpoint; ``body(texts, values)``."""
-    from judgekit.testing.server import Fault
-
     if server.api_key is not None and rec.headers.get("authorization") != f"Bearer {server.api_key}":
-        return server._error("openai", 401, "Unauthorized.")
+        return error_response("openai", 401, "Unauthorized.")
     payload = rec.json
     if bad_json or not isinstance(payload, dict):
-        return server._error("openai", 400, "Request body must be a JSON object.")
-    item = server._next_item(rec)
-    if server.latency > 0:
-        await asyncio.sleep(server.latency)
-    while isinstance(item, Fault) and item.kind == "slow":
-        await asyncio.sleep(item.seconds)
-        item = server._resolve(server.default_reply, rec)
+        return error_response("openai", 400, "Request body must be a JSON object.")
+    item = await scripted_item(server, rec)
     if isinstance(item, Fault):
-        return server._fault(request, item, "openai", payload, False, None)
+        return server.fault_response(request, item, "openai", payload, False, None)
     try:
         return web.json_response(body(payload, item.values if isinstance(item, Rewards) else None))
     except _Invalid as exc:
-        return server._error("openai", 400, str(exc))
+        return error_response("openai", 400, str(exc))
 
 
 def _values(texts: list[str], scripted: list[Any] | None, activation: bool) -> list[Any]:
@@ -105,7 +96,7 @@ def _usage(texts: list[str]) -> dict[str, Any]:
     return {"prompt_tokens": tokens, "total_tokens": tokens, "completion_tokens": 0}
 
 
-def _envelope(server: FakeLLMServer, payload: dict[str, Any], prefix: str, data: list[Any], texts: list[str]):
+def _envelope(server: ScriptedServer, payload: dict[str, Any], prefix: str, data: list[Any], texts: list[str]):
     return {
         "id": f"{prefix}-{time.monotonic_ns()}",
         "object": "list",
@@ -116,7 +107,7 @@ def _envelope(server: FakeLLMServer, payload: dict[str, Any], prefix: str, data:
     }
 
 
-def add_routes(server: FakeLLMServer, router: web.UrlDispatcher, wrap: Any) -> None:
+def add_routes(server: ScriptedServer, router: web.UrlDispatcher, wrap: Any) -> None:
     """Add the reward-model endpoints to the server's router."""
 
     def classify_body(payload: dict[str, Any], scripted: list[Any] | None) -> dict[str, Any]:
@@ -154,7 +145,7 @@ def add_routes(server: FakeLLMServer, router: web.UrlDispatcher, wrap: Any) -> N
         elif isinstance(payload.get("prompt"), str):
             text = payload["prompt"]
         else:
-            return server._error("openai", 400, "'messages' or 'prompt' is required")
+            return error_response("openai", 400, "'messages' or 'prompt' is required")
         tokens = [ord(c) for c in text]
         return web.json_response({"count": len(tokens), "max_model_len": 4096, "tokens": tokens, "token_strs": None})
 

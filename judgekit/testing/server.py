@@ -7,6 +7,9 @@ tests and benchmarks can drive real clients (official SDKs, aiohttp, httpx) over
 
 The per-request path is kept small (no logging, one JSON encode, one socket write per response) so
 the server can sustain benchmark loads of thousands of requests at high concurrency.
+
+The other endpoint families are modules of their own (`judgekit.testing.batches`, ``decisions``, ``rewards``)
+registered here; they and this module share `judgekit.testing.wire` and never import this one.
 """
 
 from __future__ import annotations
@@ -19,133 +22,33 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 from aiohttp import web
 
 from judgekit.testing import decisions, rewards
 from judgekit.testing.batches import FakeBatches
+from judgekit.testing.wire import (
+    Fault,
+    Headers,
+    Provider,
+    RecordedRequest,
+    Reply,
+    ReplyItem,
+    ReplySource,
+    dumps,
+    error_response,
+    json_response,
+    resolve,
+)
 
 __all__ = ["FakeLLMServer", "Fault", "RecordedRequest", "Reply", "ReplySource"]
 
-Provider: TypeAlias = Literal["openai", "azure", "anthropic"]
-
-
-@dataclass
-class Reply:
-    """A scripted successful reply."""
-
-    content: str = ""
-    reasoning_content: str | None = None
-    finish_reason: str = "stop"
-    logprobs: list[dict[str, Any]] | None = None
-    usage: dict[str, Any] | None = None
-    model: str | None = None
-    delay: float = 0.0
-    chunk_size: int = 8
-
-
-@dataclass
-class Fault:
-    """A scripted failure: an HTTP error status, a dropped connection, a bad body, a stall or no choices."""
-
-    kind: Literal["status", "drop", "garbage", "slow", "empty"]
-    status: int = 500
-    retry_after: float | None = None
-    body: dict[str, Any] | str | None = None
-    seconds: float = 0.0
-
-    @classmethod
-    def rate_limit(cls, retry_after: float | None = 1.0) -> Fault:
-        """HTTP 429 with a `Retry-After` header (seconds) unless `retry_after` is None."""
-        return cls(kind="status", status=429, retry_after=retry_after)
-
-    @classmethod
-    def status_code(
-        cls, status: int, body: dict[str, Any] | str | None = None, retry_after: float | None = None
-    ) -> Fault:
-        """HTTP `status`; a dict `body` is sent verbatim, a str is used as the error message."""
-        return cls(kind="status", status=status, body=body, retry_after=retry_after)
-
-    @classmethod
-    def drop(cls) -> Fault:
-        """Close the TCP connection without sending any response."""
-        return cls(kind="drop")
-
-    @classmethod
-    def garbage(cls) -> Fault:
-        """HTTP 200 whose body (labelled application/json) is not JSON."""
-        return cls(kind="garbage", status=200)
-
-    @classmethod
-    def slow(cls, seconds: float) -> Fault:
-        """Sleep `seconds`, then answer with the default reply (for client timeouts)."""
-        return cls(kind="slow", seconds=seconds)
-
-    @classmethod
-    def empty(cls) -> Fault:
-        """HTTP 200 with a well-formed response without choices (Anthropic: `content: []`)."""
-        return cls(kind="empty", status=200)
-
-
-class _Headers(dict[str, str]):
-    """A plain dict of request headers with lower-cased keys and case-insensitive lookups."""
-
-    def __getitem__(self, key: str) -> str:
-        return super().__getitem__(key.lower())
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and super().__contains__(key.lower())
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        return super().get(key.lower(), default)
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the server saw it (`headers` lookups are case-insensitive; `time` is epoch seconds)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    json: Any
-    time: float
-
-
-ReplyItem: TypeAlias = str | Reply | Fault
-ReplySource: TypeAlias = str | Reply | Fault | Callable[[RecordedRequest], ReplyItem]
-
 _Handler: TypeAlias = Callable[[web.Request, RecordedRequest, bool], Awaitable[web.StreamResponse]]
 
-_OPENAI_ERROR_TYPES = {
-    400: ("invalid_request_error", "invalid_request"),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("permission_error", "permission_denied"),
-    404: ("invalid_request_error", "not_found"),
-    429: ("requests", "rate_limit_exceeded"),
-}
-_ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
 _ANTHROPIC_STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 _GARBAGE = b"<html><body>502 Bad Gateway</body></html> {not json"
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
-
-
-def _json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=_dumps(obj).encode(), status=status, headers=headers, content_type="application/json")
 
 
 def _words(text: Any) -> int:
@@ -176,10 +79,6 @@ def _chunks(text: str, size: int) -> list[str]:
     if size <= 0:
         return [text]
     return [text[i : i + size] for i in range(0, len(text), size)]
-
-
-def _retry_after_value(seconds: float) -> str:
-    return str(int(seconds)) if float(seconds).is_integer() else repr(float(seconds))
 
 
 class FakeLLMServer:
@@ -372,15 +271,13 @@ class FakeLLMServer:
             self._requests.clear()
         self.max_in_flight = self._in_flight
 
-    def _next_item(self, rec: RecordedRequest) -> ReplyItem:
+    def next_item(self, rec: RecordedRequest) -> ReplyItem:
+        """The item that answers ``rec``: the next one queued, else `default_reply` (a callable is called)."""
         try:
             item = self._queue.popleft()
         except IndexError:
             item = self.default_reply
-        return self._resolve(item, rec)
-
-    def _resolve(self, item: ReplySource, rec: RecordedRequest) -> ReplyItem:
-        return item(rec) if callable(item) else item
+        return resolve(item, rec)
 
     # ------------------------------------------------------------------ request plumbing
 
@@ -403,7 +300,7 @@ class FakeLLMServer:
                     method=request.method,
                     path=request.path,
                     query=dict(request.query),
-                    headers=_Headers((k.lower(), v) for k, v in request.headers.items()),
+                    headers=Headers((k.lower(), v) for k, v in request.headers.items()),
                     json=payload,
                     time=time.time(),
                 )
@@ -416,30 +313,30 @@ class FakeLLMServer:
         return wrapped
 
     async def _health(self, request: web.Request, rec: RecordedRequest, bad_json: bool) -> web.Response:
-        return _json_response({"status": "ok"})
+        return json_response({"status": "ok"})
 
     async def _models(self, request: web.Request, rec: RecordedRequest, bad_json: bool) -> web.Response:
         model = {"id": self.model_name, "object": "model", "created": 0, "owned_by": "judgekit"}
-        return _json_response({"object": "list", "data": [model]})
+        return json_response({"object": "list", "data": [model]})
 
     async def _openai_chat(self, request: web.Request, rec: RecordedRequest, bad_json: bool) -> web.StreamResponse:
         error = None
         if self.api_key is not None and rec.headers.get("authorization") != f"Bearer {self.api_key}":
-            error = self._error("openai", 401, "Incorrect API key provided.")
-        return await self._chat(request, rec, bad_json, "openai", None, error)
+            error = error_response("openai", 401, "Incorrect API key provided.")
+        return await self.chat_response(request, rec, bad_json, "openai", None, error)
 
     async def _azure_chat(self, request: web.Request, rec: RecordedRequest, bad_json: bool) -> web.StreamResponse:
         error = None
         if self.api_key is not None and rec.headers.get("api-key") != self.api_key:
-            error = self._error(
+            error = error_response(
                 "azure",
                 401,
                 "Access denied due to invalid subscription key or wrong API endpoint.",
             )
         elif "api-version" not in rec.query:
-            error = self._error("azure", 400, "Missing required query parameter 'api-version'.")
+            error = error_response("azure", 400, "Missing required query parameter 'api-version'.")
         deployment = request.match_info["deployment"]
-        return await self._chat(request, rec, bad_json, "azure", deployment, error)
+        return await self.chat_response(request, rec, bad_json, "azure", deployment, error)
 
     async def _anthropic_messages(
         self, request: web.Request, rec: RecordedRequest, bad_json: bool
@@ -449,10 +346,10 @@ class FakeLLMServer:
             rec.headers.get("x-api-key") != self.api_key
             and rec.headers.get("authorization") != f"Bearer {self.api_key}"
         ):  # Anthropic takes `x-api-key`; recent SDKs send the key as a Bearer token instead
-            error = self._error("anthropic", 401, "invalid x-api-key")
-        return await self._chat(request, rec, bad_json, "anthropic", None, error)
+            error = error_response("anthropic", 401, "invalid x-api-key")
+        return await self.chat_response(request, rec, bad_json, "anthropic", None, error)
 
-    async def _chat(
+    async def chat_response(
         self,
         request: web.Request,
         rec: RecordedRequest,
@@ -461,13 +358,15 @@ class FakeLLMServer:
         deployment: str | None,
         error: web.Response | None,
     ) -> web.StreamResponse:
+        """The chat reply to ``rec`` in ``provider``'s shape (``error`` instead, when given): the next scripted
+        item after the server's latency, streamed when the payload asks (a provider batch's lines come here)."""
         payload = rec.json
         if error is None and (bad_json or not isinstance(payload, dict)):
-            error = self._error(provider, 400, "Request body must be a JSON object.")
+            error = error_response(provider, 400, "Request body must be a JSON object.")
         stream = error is None and payload.get("stream") is True
         if error is None and self.stream_only and not stream:
-            error = self._error(provider, 400, "This model only supports stream mode")
-        item = self._next_item(rec) if error is None else None  # picked on arrival: FIFO by arrival
+            error = error_response(provider, 400, "This model only supports stream mode")
+        item = self.next_item(rec) if error is None else None  # picked on arrival: FIFO by arrival
         delay = self.latency
         if self.latency_per_token > 0 and isinstance(payload, dict):
             delay += self.latency_per_token * _prompt_words(payload)
@@ -477,9 +376,9 @@ class FakeLLMServer:
             return error
         while isinstance(item, Fault) and item.kind == "slow":
             await asyncio.sleep(item.seconds)
-            item = self._resolve(self.default_reply, rec)
+            item = resolve(self.default_reply, rec)
         if isinstance(item, Fault):
-            return self._fault(request, item, provider, payload, stream, deployment)
+            return self.fault_response(request, item, provider, payload, stream, deployment)
         reply = item if isinstance(item, Reply) else Reply(content=str(item))
         if reply.delay > 0:
             await asyncio.sleep(reply.delay)
@@ -487,28 +386,7 @@ class FakeLLMServer:
             return await self._anthropic_reply(request, reply, payload, stream)
         return await self._openai_reply(request, reply, payload, stream, deployment)
 
-    def _error(
-        self,
-        provider: Provider,
-        status: int,
-        message: str,
-        body: dict[str, Any] | str | None = None,
-        retry_after: float | None = None,
-    ) -> web.Response:
-        headers = {"Retry-After": _retry_after_value(retry_after)} if retry_after is not None else None
-        if isinstance(body, dict):
-            return _json_response(body, status, headers)
-        if isinstance(body, str):
-            message = body
-        if provider == "anthropic":
-            etype = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
-            obj: dict[str, Any] = {"type": "error", "error": {"type": etype, "message": message}}
-        else:
-            etype, code = _OPENAI_ERROR_TYPES.get(status, ("server_error", "server_error"))
-            obj = {"error": {"message": message, "type": etype, "param": None, "code": code}}
-        return _json_response(obj, status, headers)
-
-    def _fault(
+    def fault_response(
         self,
         request: web.Request,
         fault: Fault,
@@ -517,6 +395,7 @@ class FakeLLMServer:
         stream: bool,
         deployment: str | None,
     ) -> web.Response:
+        """What a scripted `Fault` answers with, in ``provider``'s shape (``drop`` closes the connection)."""
         if fault.kind == "drop":
             transport = request.transport
             if transport is not None:
@@ -532,7 +411,7 @@ class FakeLLMServer:
         message = {429: "Rate limit reached. Please try again later.", 401: "Unauthorized."}.get(
             fault.status, f"Simulated error {fault.status}."
         )
-        return self._error(provider, fault.status, message, fault.body, fault.retry_after)
+        return error_response(provider, fault.status, message, fault.body, fault.retry_after)
 
     def _model_for(self, reply: Reply | None, payload: dict[str, Any], deployment: str | None) -> str:
         if reply is not None and reply.model:
@@ -596,7 +475,7 @@ class FakeLLMServer:
         choices = [
             {"index": i, "message": message, "logprobs": lp, "finish_reason": reply.finish_reason} for i in range(n)
         ]
-        return _json_response(
+        return json_response(
             {
                 "id": ident,
                 "object": "chat.completion",
@@ -618,12 +497,12 @@ class FakeLLMServer:
         logprobs: list[dict[str, Any]] | None,
     ) -> bytes:
         include_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
-        head = _dumps({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model})[:-1]
+        head = dumps({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model})[:-1]
         tail = ',"usage":null}' if include_usage else "}"
         parts: list[str] = []
 
         def emit(choice: dict[str, Any]) -> None:
-            parts.append(f'data: {head},"choices":[{_dumps(choice)}]{tail}\n\n')
+            parts.append(f'data: {head},"choices":[{dumps(choice)}]{tail}\n\n')
 
         reasoning = _chunks(reply.reasoning_content or "", reply.chunk_size)
         content = _chunks(reply.content, reply.chunk_size)
@@ -644,7 +523,7 @@ class FakeLLMServer:
                 emit({"index": i, "delta": {"content": piece}, "logprobs": lp, "finish_reason": None})
             emit({"index": i, "delta": {}, "logprobs": None, "finish_reason": reply.finish_reason})
         if include_usage:
-            usage = _dumps(self._openai_usage(reply, payload))
+            usage = dumps(self._openai_usage(reply, payload))
             parts.append(f'data: {head},"choices":[],"usage":{usage}}}\n\n')
         parts.append("data: [DONE]\n\n")
         return "".join(parts).encode()
@@ -661,8 +540,8 @@ class FakeLLMServer:
             "usage": usage,
         }
         if stream:
-            return web.Response(body=f"data: {_dumps(obj)}\n\ndata: [DONE]\n\n".encode(), headers=_SSE_HEADERS)
-        return _json_response(obj)
+            return web.Response(body=f"data: {dumps(obj)}\n\ndata: [DONE]\n\n".encode(), headers=_SSE_HEADERS)
+        return json_response(obj)
 
     # ------------------------------------------------------------------ Anthropic
 
@@ -690,7 +569,7 @@ class FakeLLMServer:
             "usage": {"input_tokens": prompt, "output_tokens": completion},
         }
         if not stream:
-            return _json_response(message)
+            return json_response(message)
         return await self._send_stream(request, self._anthropic_stream(message, reply.chunk_size))
 
     @staticmethod
@@ -698,7 +577,7 @@ class FakeLLMServer:
         parts: list[str] = []
 
         def ev(name: str, data: dict[str, Any]) -> None:
-            parts.append(f"event: {name}\ndata: {_dumps(data)}\n\n")
+            parts.append(f"event: {name}\ndata: {dumps(data)}\n\n")
 
         usage = message["usage"]
         start = {
@@ -759,7 +638,7 @@ class FakeLLMServer:
         }
         if stream:
             return web.Response(body=self._anthropic_stream(message, 8), headers=_SSE_HEADERS)
-        return _json_response(message)
+        return json_response(message)
 
     # ------------------------------------------------------------------ streaming
 
