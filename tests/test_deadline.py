@@ -27,23 +27,22 @@ def ask(seconds: float) -> JudgeRequest:
 
 
 async def test_each_attempt_ends_at_its_own_deadline_among_many_in_flight() -> None:
-    judge = Sleepy(JudgeConfig(model_name="m", timeout=0.2, num_retries=0, max_concurrent=256))
+    judge = Sleepy(JudgeConfig(model_name="m", timeout=0.5, num_retries=0, max_concurrent=256))
 
     async def one(i: int) -> tuple[bool, float, str | None]:
-        await asyncio.sleep(0.005 * (i % 20))  # staggered starts: deadlines queue in start order
+        await asyncio.sleep(0.01 * (i % 20))  # staggered starts: deadlines queue in start order
         started = time.perf_counter()
-        response = await judge.pipeline.aevaluate(ask(0.5 if i % 3 == 0 else 0.01))
+        response = await judge.pipeline.aevaluate(ask(5.0 if i % 3 == 0 else 0.01 * (i % 7)))
         return response.success, time.perf_counter() - started, response.error_type
 
     outcomes = await asyncio.gather(*(one(i) for i in range(120)))
     for i, (success, took, error_type) in enumerate(outcomes):
-        if i % 3 == 0:  # slow: timed out at its own deadline, not earlier and not much later
+        if i % 3 == 0:  # slow: timed out at its own deadline, never before it, and not long after
             assert not success and error_type == "JudgeTimeoutError"
-            assert 0.19 <= took < 0.45, (i, took)
-        else:
-            assert success and took < 0.19, (i, took)
+            assert 0.49 <= took < 2.5, (i, took)
+        else:  # fast: never cancelled by a neighbour's deadline
+            assert success, (i, error_type)
     fast = await judge.pipeline.aevaluate(ask(0.01))  # nothing left over cancels a later attempt
-    await asyncio.sleep(0.3)
     assert fast.success
 
 
