@@ -35,7 +35,10 @@ class _Queue:
         self.handle: asyncio.TimerHandle | None = None
 
     def add(self, entry: _Deadline) -> None:
-        self.entries.append(entry)
+        entries = self.entries
+        while entries and entries[0].state == _DONE:  # finished ones at the front go now, not at their deadline
+            entries.popleft()
+        entries.append(entry)
         if self.handle is None:
             self.handle = self.loop.call_at(entry.when, self.fire)
 

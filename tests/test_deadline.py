@@ -67,3 +67,12 @@ async def test_a_cancellation_from_outside_stays_a_cancellation() -> None:
     with pytest.raises(TimeoutError):  # and the next deadline on the same length still fires
         async with deadline(0.02):
             await asyncio.sleep(1)
+
+
+async def test_finished_deadlines_do_not_pile_up_until_the_timer_fires() -> None:
+    from judgekit import _deadline
+
+    for _ in range(2000):
+        async with deadline(60.0):
+            await asyncio.sleep(0)
+    assert len(_deadline._queues.get()[60.0].entries) <= 1  # a long timeout's queue holds what is still open
