@@ -60,6 +60,12 @@ class CircuitBreaker:
         with self._lock:
             return self._current()
 
+    @property
+    def closed(self) -> bool:
+        """Whether calls pass, read without the lock (the hot path of every call): a closed circuit changes
+        only in `record_failure` / `trip`, so a stale answer is that of a call that started a moment earlier."""
+        return self._state == "closed"
+
     def _current(self) -> State:
         if self._state == "open" and self._clock() - self._opened_at >= self.reset_timeout:
             self._state, self._probing = "half_open", False
@@ -77,6 +83,8 @@ class CircuitBreaker:
             return False
 
     def record_success(self) -> None:
+        if self._state == "closed" and not self._failures:  # nothing to reset: no lock on the hot path
+            return
         with self._lock:
             self._state, self._failures, self._probing = "closed", 0, False
 
@@ -169,6 +177,8 @@ class EndpointCircuit:
     ) -> T:
         """``await send()`` when the endpoint is reachable; wait while it is being probed; raise a
         ``cannot reach`` `ProviderConnectionError` (not retried) once it has been down for ``patience``."""
+        if self.breaker.closed:  # the hot path: the endpoint answers
+            return await self._send(send, probing=False)
         while True:
             closed = self.breaker.state == "closed"
             if self.breaker.allow():

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -32,6 +31,7 @@ from typing import Any, TypeVar
 from loguru import logger
 from pydantic import BaseModel
 
+from judgekit._deadline import deadline
 from judgekit._logtally import RETRY_WARNINGS
 from judgekit._ratelimit import AdaptiveLimit, BatchScope, ConcurrencyGate, RateLimiter, estimate_prompt_tokens
 from judgekit._sync import LoopLocal, run_sync
@@ -49,22 +49,6 @@ T = TypeVar("T")
 
 BUDGET_EXCEEDED = "BudgetExceeded"
 """``error_type`` of the items a batch did not send because its budget was spent."""
-
-if sys.version_info >= (3, 11):
-    _deadline = asyncio.timeout
-else:  # pragma: no cover - Python 3.10
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def _deadline(seconds: float):  # type: ignore[no-redef]
-        task = asyncio.current_task()
-        handle = asyncio.get_running_loop().call_later(seconds, task.cancel)  # type: ignore[union-attr]
-        try:
-            yield
-        except asyncio.CancelledError:
-            raise TimeoutError from None
-        finally:
-            handle.cancel()
 
 
 class Tries:
@@ -137,7 +121,7 @@ class Pipeline:
         response = await self.request(request, config, scope=scope)
         if response.success:
             if response.cost_usd is None:
-                response.cost_usd = self.cost(response, config)
+                _fill(response, cost_usd=self.cost(response, config))
             if key is not None:
                 self.cache_put(key, response)
         return response
@@ -178,9 +162,12 @@ class Pipeline:
         except Exception as exc:  # a bug or an unforeseen reply shape: still an honest failure
             logger.opt(exception=exc).error("judgekit: unexpected error in {}", type(self.provider).__name__)
             return self.failure(exc, config, started, tries.count)
-        response.latency_s = time.perf_counter() - started
-        response.attempts = tries.count
-        response.provider = response.provider or self.provider_name
+        _fill(
+            response,
+            latency_s=time.perf_counter() - started,
+            attempts=tries.count,
+            provider=response.provider or self.provider_name,
+        )
         return response
 
     def final_answer(self, response: JudgeResponse, config: JudgeConfig) -> JudgeResponse:
@@ -279,7 +266,7 @@ class Pipeline:
             sent = time.monotonic()
             result: Any = None
             try:
-                async with _deadline(config.timeout):
+                async with deadline(config.timeout):
                     result = await send()
             except TimeoutError:
                 raise JudgeTimeoutError(
@@ -415,6 +402,13 @@ class Pipeline:
     async def aclose(self) -> None:
         """Release the provider's connections on the running loop."""
         await self.provider.aclose()
+
+
+def _fill(response: JudgeResponse, **values: Any) -> None:
+    """Set fields the pipeline computed (a float, an int, a str) on ``response`` at once: what pydantic's
+    ``__setattr__`` does for a model without ``validate_assignment``, without its per-attribute cost."""
+    response.__dict__.update(values)
+    response.__pydantic_fields_set__.update(values)
 
 
 def _guarded(cache: Any, method: str, *args: Any) -> Any:

@@ -56,6 +56,11 @@ class _Job:
     """The caller's template, when it replaced the kind's built-in one."""
 
 
+_Settings = tuple[Any, set[str], bool, dict[str, Any], int, JudgeConfig | None]
+"""`SimplifiedJudge._settings`: (custom prompt, its placeholders, logprob scoring, resolved options, samples,
+per-call config)."""
+
+
 class SimplifiedJudge:
     """Everyday judging on any backend.
 
@@ -408,7 +413,8 @@ class SimplifiedJudge:
             if not spec.caller_prompt:
                 raise ConfigError(f"parse= applies to evaluate_batch('custom', ...), not to {kind!r}", "parse")
             items = [{"parse": parse, **item} if isinstance(item, Mapping) else item for item in items]
-        jobs = [self._prepare_or_fail(spec, item, i, on_invalid) for i, item in enumerate(items)]
+        plain: dict[str, _Settings] = {}  # the settings of the items without options, checked once
+        jobs = [self._prepare_or_fail(spec, item, i, on_invalid, plain) for i, item in enumerate(items)]
         if batch_api:
             return await self._through_batch_api(jobs, batch_api, progress, max_cost, max_tokens_total)
         await pipeline.preflight()
@@ -472,10 +478,12 @@ class SimplifiedJudge:
         self.last_batch_stats = self.judge.last_batch_stats
         return results
 
-    def _prepare_or_fail(self, spec: KindSpec, item: Any, index: int, on_invalid: OnInvalid) -> _Job | JudgeResult:
+    def _prepare_or_fail(
+        self, spec: KindSpec, item: Any, index: int, on_invalid: OnInvalid, plain: dict[str, _Settings] | None = None
+    ) -> _Job | JudgeResult:
         """The job of ``item``; a malformed one raises (``on_invalid="raise"``) or is its failed result."""
         try:
-            return self._prepare(spec, item, index)
+            return self._prepare(spec, item, index, plain)
         except ConfigError as exc:
             if on_invalid == "raise":
                 raise
@@ -484,7 +492,9 @@ class SimplifiedJudge:
             never_sent = _Job(spec, "", None, {})  # type: ignore[arg-type]
             return _result(never_sent, response, error=response.error_message, error_type=failure["error_type"])
 
-    def _prepare(self, spec: KindSpec, item: Mapping[str, Any], index: int) -> _Job:
+    def _prepare(
+        self, spec: KindSpec, item: Mapping[str, Any], index: int, plain: dict[str, _Settings] | None = None
+    ) -> _Job:
         where = f"items[{index}]"
         if not isinstance(item, Mapping):
             raise ConfigError(f"{where} must be a dict of keyword arguments", where)
@@ -495,30 +505,33 @@ class SimplifiedJudge:
         try:
             if spec.caller_prompt:
                 return self._custom_job(item)
-            return self._job(spec.name, fields, {k: v for k, v in item.items() if k not in fields})
+            options = {k: v for k, v in item.items() if k not in fields} if len(item) > len(fields) else {}
+            return self._job(spec.name, fields, options, plain)
         except ConfigError as exc:
             raise type(exc)(f"{where}: {exc}", where) from None
 
     # -- the shared path ---------------------------------------------------------------------
 
-    def _job(self, kind: str, fields: dict[str, Any], options: Mapping[str, Any]) -> _Job:
+    def _job(
+        self, kind: str, fields: dict[str, Any], options: Mapping[str, Any], plain: dict[str, _Settings] | None = None
+    ) -> _Job:
         """Everything about one judgement that can be checked before sending it: the options (an unknown one is
-        a `ConfigError` with a "did you mean"), the prompt, the request and its per-call config."""
+        a `ConfigError` with a "did you mean"), the prompt, the request and its per-call config.
+
+        ``plain``: a batch's memo of the settings of items that pass no options (the same for all of them)."""
         spec = get_kind(kind)
-        custom_prompt = options.get("custom_prompt")
-        placeholders = template_fields(custom_prompt) if isinstance(custom_prompt, str) else set()
-        spec.check_keywords(options, placeholders)
-        spec.check_fields(fields)
-        logprob_score = self._wants_logprobs(spec, options.get("logprob_score"))
-        resolved = spec.resolve_options(options, self.config)
+        if options or plain is None:
+            settings = self._settings(spec, options, fields)
+        else:
+            spec.check_fields(fields)
+            settings = plain.get(kind) or plain.setdefault(kind, self._settings(spec, options))
+        custom_prompt, placeholders, logprob_score, resolved, n_samples, config = settings
         inputs = {
             **{k: v for k, v in options.items() if k in placeholders and k not in spec.keywords},
             **{name: options.get(name) for name in spec.optional_fields},
             **fields,
         }
-        n_samples = _n_samples(options.get("n_samples"), self.config.n_samples)
-        config = self._call_config(options, logprob_score, n_samples)
-        images = self._images(options)
+        images = self._images(options) if options else []
 
         def make(inputs: dict[str, Any]) -> _Job:
             values, derived = spec.prompt_values(inputs, resolved)
@@ -545,6 +558,23 @@ class SimplifiedJudge:
             first, second = spec.fields[-2:]
             job.swapped = make({**inputs, first: inputs[second], second: inputs[first]})
         return job
+
+    def _settings(
+        self, spec: KindSpec, options: Mapping[str, Any], fields: Mapping[str, Any] | None = None
+    ) -> _Settings:
+        """The call-level settings of a judgement with ``options``, checked (and ``fields``, when given, right
+        after the option names): (custom prompt, its placeholders, logprob scoring, resolved options, samples,
+        per-call config)."""
+        custom_prompt = options.get("custom_prompt")
+        placeholders = template_fields(custom_prompt) if isinstance(custom_prompt, str) else set()
+        spec.check_keywords(options, placeholders)
+        if fields is not None:
+            spec.check_fields(fields)
+        logprob_score = self._wants_logprobs(spec, options.get("logprob_score"))
+        resolved = spec.resolve_options(options, self.config)
+        n_samples = _n_samples(options.get("n_samples"), self.config.n_samples)
+        config = self._call_config(options, logprob_score, n_samples)
+        return custom_prompt, placeholders, logprob_score, resolved, n_samples, config
 
     def _custom_job(self, options: Mapping[str, Any]) -> _Job:
         """A judgement with the caller's own prompt or messages and parser (`evaluate_custom`), checked before
@@ -604,6 +634,8 @@ class SimplifiedJudge:
     async def _execute(self, job: _Job, scope: BatchScope | None = None) -> JudgeResult:
         tracer = _tracing.active()
         if tracer is None:
+            if job.n_samples == 1 and job.swapped is None:  # the common case, without three more coroutines
+                return self._read(job, await self.judge.pipeline.aevaluate(job.request, scope=scope))
             return await self._execute_samples(job, scope)
         info = _tracing.JudgementInfo(
             kind=job.spec.name,

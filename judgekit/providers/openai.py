@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, ClassVar
 
@@ -19,6 +20,7 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 _REASONING_MODEL = re.compile(r"^(?:gpt-5|o1|o3|o4)(?:$|[-.:_])")
 
 
+@functools.lru_cache(maxsize=256)  # asked for every request; a judge uses one or two models
 def is_reasoning_model(model: str) -> bool:
     """gpt-5*, o1*, o3*, o4* take ``max_completion_tokens`` and no sampling parameters."""
     return bool(_REASONING_MODEL.match(model.lower()))
