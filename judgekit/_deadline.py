@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import sys
 from typing import Any
 
@@ -96,15 +97,18 @@ class _Deadline:
 
 if sys.version_info >= (3, 11):
 
-    def deadline(seconds: float) -> _Deadline:
-        """An async context manager that raises `TimeoutError` when its block runs past ``seconds``."""
-        return _Deadline(seconds)
+    def deadline(seconds: float | None) -> _Deadline | contextlib.nullcontext[None]:
+        """An async context manager that raises `TimeoutError` when its block runs past ``seconds`` (None: never)."""
+        return _Deadline(seconds) if seconds is not None else contextlib.nullcontext()
 
 else:  # pragma: no cover - Python 3.10: no Task.uncancel, so the plain timer
     from contextlib import asynccontextmanager
 
     @asynccontextmanager
-    async def deadline(seconds: float):  # type: ignore[no-untyped-def]
+    async def deadline(seconds: float | None):  # type: ignore[no-untyped-def]
+        if seconds is None:
+            yield
+            return
         task = asyncio.current_task()
         handle = asyncio.get_running_loop().call_later(seconds, task.cancel)  # type: ignore[union-attr]
         try:

@@ -43,8 +43,8 @@ class JudgeInterface:
     delegate to it; assign a wrapped pipeline (`judgekit.wrappers`) to ``judge.pipeline`` to change them all.
 
     Capabilities generic code may ask any judge about (override them in a provider): `should_retry`,
-    `model_for`, `native_score_type`, `supports_kind`, `warm_up`, `serving_defaults`, `aevaluate_many`,
-    `batch_backend` (a provider batch API), `cache_key_data`, ``thinking_off_hint``.
+    `attempt_timeout`, `model_for`, `native_score_type`, `supports_kind`, `warm_up`, `serving_defaults`,
+    `aevaluate_many`, `batch_backend` (a provider batch API), `cache_key_data`, ``thinking_off_hint``.
 
     A subclass that overrides only the synchronous ``evaluate`` (the design documents' example) also works:
     its ``evaluate`` becomes its one attempt (run in a worker thread), and ``judge.evaluate`` goes through the
@@ -94,6 +94,12 @@ class JudgeInterface:
     def should_retry(self, exc: ProviderError) -> bool:
         """Whether a failed attempt is worth retrying. Default: the exception's ``retryable`` flag."""
         return exc.retryable
+
+    def attempt_timeout(self, config: JudgeConfig) -> float | None:
+        """The seconds the pipeline gives one attempt (``config.timeout``); None: the provider keeps the time
+        itself (an in-process model counts from the start of the batch that runs the request, not its queueing;
+        it raises `TimeoutError`, which the pipeline reports as a `JudgeTimeoutError`)."""
+        return config.timeout
 
     def is_available(self) -> bool:
         """Whether this judge is configured well enough to be called (e.g. it has a key)."""

@@ -266,7 +266,7 @@ class Pipeline:
             sent = time.monotonic()
             result: Any = None
             try:
-                async with deadline(config.timeout):
+                async with deadline(self.provider.attempt_timeout(config)):
                     result = await send()
             except TimeoutError:
                 raise JudgeTimeoutError(

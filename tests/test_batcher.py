@@ -103,3 +103,50 @@ def test_async_process_with_several_batches_in_flight() -> None:
     assert asyncio.run(main()) == [-i for i in range(16)]
     assert peak > 1 and time.perf_counter() - started < 0.15 * 4
     batcher.close()
+
+
+def test_a_timeout_counts_from_the_start_of_the_items_batch_not_its_queueing() -> None:
+    release = threading.Event()
+
+    def process(batch: list[int]) -> list[int]:
+        if 0 in batch:
+            release.wait(10)  # the first batch holds the worker
+        return [x + 1 for x in batch]
+
+    batcher = DynamicBatcher(process, max_batch_size=1, max_wait_s=0.0)
+
+    async def main() -> list[int]:
+        first = asyncio.ensure_future(batcher.asubmit(0))
+        queued = asyncio.ensure_future(batcher.asubmit(1, timeout=1.0))
+        await asyncio.sleep(1.5)  # longer than the queued item's timeout, spent in the queue
+        assert not queued.done()
+        release.set()
+        return [await first, await queued]
+
+    assert asyncio.run(main()) == [1, 2]
+    batcher.close()
+
+
+def test_a_batch_running_past_the_timeout_raises_and_a_cancelled_queued_item_never_runs() -> None:
+    release, seen = threading.Event(), []
+
+    def process(batch: list[int]) -> list[int]:
+        seen.extend(batch)
+        if 0 in batch:
+            release.wait(10)
+        return batch
+
+    batcher = DynamicBatcher(process, max_batch_size=1, max_wait_s=0.0)
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await batcher.asubmit(0, timeout=0.05)  # its batch runs until released
+        queued = asyncio.ensure_future(batcher.asubmit(1, timeout=5))
+        await asyncio.sleep(0.05)
+        queued.cancel()  # the caller gives up while the item waits: it is dropped
+        release.set()
+        assert await batcher.asubmit(2, timeout=5) == 2
+
+    asyncio.run(main())
+    assert seen == [0, 2]
+    batcher.close()

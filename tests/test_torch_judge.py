@@ -363,6 +363,33 @@ def test_model_errors_fail_their_items_and_the_worker_survives(
     assert judge.evaluate_binary(QUESTION, "Paris", "Paris").result == 1  # a new worker, the same model
 
 
+def test_timeout_counts_from_the_batch_start_and_a_timed_out_batch_is_not_retried(
+    replies: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # six one-item batches of 0.5 s each: the last waits 2.5 s in the queue, longer than the 2 s timeout
+    judge = judge_for(replies["binary"], torch_batch_size=1, timeout=2, num_retries=3, max_tokens=4)
+    model = judge.judge.load()
+    generate, calls, release = model.generate, [], threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["input_ids"].shape[0])
+        release.wait(0.5)
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", slow)
+    items = [{"question": f"{QUESTION} {i}", "answer": "Paris", "prediction": "Paris"} for i in range(6)]
+    assert [r.result for r in judge.evaluate_batch("binary", items)] == [1] * 6
+    assert len(calls) == 6
+
+    calls.clear()
+    stuck = judge_for(replies["binary"], torch_batch_size=1, timeout=0.2, num_retries=3, max_tokens=4)
+    result = stuck.evaluate_binary(QUESTION, "Paris", "Paris")  # its one batch takes 0.5 s
+    release.set()
+    assert not result.success and result.error_type == "JudgeTimeoutError"
+    assert "timeout=0.2s" in result.error_message and "torch.batch_size" in result.error_message
+    assert len(calls) == 1  # not retried: the model was still running it
+
+
 def test_a_prompt_longer_than_the_context_fails_with_the_reason(replies: dict[str, Path], tmp_path: Path) -> None:
     """A small-context copy of the tiny model: an input past its context fails that item (never a verdict),
     in generate and logprob mode, while the short item beside it in the batch is judged."""

@@ -27,6 +27,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 ProcessFn = Callable[[list[T]], "Sequence[R] | Awaitable[Sequence[R]]"]
+_Entry = tuple[T, Future[R], "Callable[[], None] | None"]  # an item, its result, what to call when it starts
 
 
 class QueueFullError(JudgeError):
@@ -89,7 +90,7 @@ class DynamicBatcher(Generic[T, R]):
         self.max_queue = max_queue
         self.name = name
         self.stats = BatcherStats()
-        self._queue: queue.Queue[tuple[T, Future[R]] | None] = queue.Queue()
+        self._queue: queue.Queue[_Entry[T, R] | None] = queue.Queue()
         self._slots = threading.BoundedSemaphore(max(1, concurrency))
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -100,20 +101,34 @@ class DynamicBatcher(Generic[T, R]):
         """Items waiting for a batch."""
         return self._queue.qsize()
 
-    def submit(self, item: T) -> Future[R]:
-        """Queue ``item``; the returned future resolves to its result."""
+    def submit(self, item: T, *, on_start: Callable[[], None] | None = None) -> Future[R]:
+        """Queue ``item``; the returned future resolves to its result. ``on_start`` is called (in the worker
+        thread) when the batch holding ``item`` starts."""
         if self._closed:
             raise RuntimeError(f"{self.name} is closed")
         if self.max_queue and self._queue.qsize() >= self.max_queue:
             raise QueueFullError(f"{self.name}: queue full ({self.max_queue} items waiting); try again later")
         self._ensure_worker()
         future: Future[R] = Future()
-        self._queue.put((item, future))
+        self._queue.put((item, future, on_start))
         return future
 
-    async def asubmit(self, item: T) -> R:
-        """Queue ``item`` and await its result (from any event loop)."""
-        return await asyncio.wrap_future(self.submit(item))
+    async def asubmit(self, item: T, *, timeout: float | None = None) -> R:
+        """Queue ``item`` and await its result (from any event loop). ``timeout``: the seconds its batch may run,
+        counted from the batch's start (time waiting in the queue does not count); past it, `TimeoutError`."""
+        if timeout is None:
+            return await asyncio.wrap_future(self.submit(item))
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()
+        result = asyncio.wrap_future(self.submit(item, on_start=lambda: loop.call_soon_threadsafe(started.set)))
+        waiting = asyncio.ensure_future(started.wait())
+        try:
+            await asyncio.wait((result, waiting), return_when=asyncio.FIRST_COMPLETED)
+            async with asyncio.timeout(timeout):
+                return await result
+        finally:
+            waiting.cancel()
+            result.cancel()  # nothing once done; a still-queued item is dropped
 
     def _ensure_worker(self) -> None:
         if self._thread is None:
@@ -145,8 +160,11 @@ class DynamicBatcher(Generic[T, R]):
             else:
                 self._run_batch(batch)
 
-    def _run_batch(self, batch: list[tuple[T, Future[R]]]) -> None:
-        live = [(item, fut) for item, fut in batch if fut.set_running_or_notify_cancel()]
+    def _run_batch(self, batch: list[_Entry[T, R]]) -> None:
+        live = [(item, fut) for item, fut, _ in batch if fut.set_running_or_notify_cancel()]
+        for _, fut, on_start in batch:
+            if on_start is not None and fut.running():
+                on_start()
         try:
             if live:
                 self._finish(live)

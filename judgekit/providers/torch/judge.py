@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from judgekit._sync import run_sync
 from judgekit.batching.dynamic import DynamicBatcher
 from judgekit.config import JudgeConfig
-from judgekit.errors import ConfigError, JudgeError, ProviderError
+from judgekit.errors import ConfigError, JudgeError, JudgeTimeoutError, ProviderError
 from judgekit.interface import JudgeInterface
 from judgekit.kinds import KINDS, get_kind
 from judgekit.providers.torch._runner import Result, _Item, _sigmoid, _text
@@ -179,8 +179,28 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
         return await super().aevaluate(request)
 
     async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
-        (response,) = await self._submit([self._item(request, config)])
-        return response
+        try:
+            result = await self.batcher.asubmit(self._item(request, config), timeout=config.timeout)
+        except TimeoutError:
+            raise JudgeTimeoutError(
+                f"the model ran this request's batch for longer than timeout={config.timeout:g}s; raise timeout "
+                f"or lower torch.batch_size ({config.torch.batch_size})",
+                provider=self.provider_name,
+                model=config.model_name,
+            ) from None
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def attempt_timeout(self, config: JudgeConfig) -> float | None:
+        """None: ``timeout`` counts from the start of the batch that runs the request (`_send`), so a large
+        batch queued for a slow CPU waits its turn instead of timing out in the queue."""
+        return None
+
+    def should_retry(self, exc: ProviderError) -> bool:
+        """Not after a timeout: the model is still running that batch, and a retry would queue the same work
+        behind it."""
+        return exc.retryable and not isinstance(exc, JudgeTimeoutError)
 
     def _item(self, request: JudgeRequest, config: JudgeConfig) -> _Item:
         """Check the request against the mode and turn it into a worker item (no tokenizer work here)."""
