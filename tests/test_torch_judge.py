@@ -17,6 +17,7 @@ from PIL import Image
 
 from judgekit import ConfigError, JudgeConfig, JudgeRequest, MissingDependencyError, SimplifiedJudge, embedded_models
 from judgekit.providers.torch import TorchJudge, resolve_device, smollm2_path
+from judgekit.providers.torch._runner import length_groups
 from judgekit.providers.torch.loading import has_native_half
 from judgekit.testing.tiny_models import build_tiny_qwen2, build_tiny_reward_model, build_tiny_tokenizer
 from judgekit.types import JudgeTask
@@ -178,6 +179,37 @@ def test_left_padding_and_sorting_match_one_at_a_time(
     items = [{"question": p, "answer": "4", "prediction": p[::-1]} for p in prompts]
     first, second = (j.evaluate_batch("binary", items) for j in scored)
     assert [r.score for r in first] == pytest.approx([r.score for r in second], abs=1e-5)
+
+
+def test_length_groups_keep_padding_small() -> None:
+    prefix = list(range(10))
+    rows = [prefix + [100 + i] * n for i, n in enumerate((12, 10, 50, 11))]
+    assert length_groups(rows) == [[1, 3, 0], [2]]  # the long row alone; the short ones padded by 2 at most
+    assert length_groups([[1, 2, 3]]) == [[0]]
+
+
+def test_consecutive_batches_reuse_the_kept_prompt_prefix_and_score_the_same(
+    random_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    judge = judge_for(random_model, torch_mode="logprob", torch_batch_size=16, torch_batch_wait_s=0.2)
+    model = judge.judge.load()
+    widths: list[int] = []
+    forward = model.forward
+    monkeypatch.setattr(model, "forward", lambda *a, **k: widths.append(k["input_ids"].shape[1]) or forward(*a, **k))
+    items = [
+        {"question": f"What is {i} + {i}?{' Explain.' * (i % 3) * 8}", "answer": str(2 * i), "prediction": str(i)}
+        for i in range(8)
+    ]
+    first = judge.evaluate_batch("binary", items[:4])
+    kept = len(judge.judge._memo[("prefix", id(model))][0])  # the template's tokens, kept for the next batch
+    widths.clear()
+    second = judge.evaluate_batch("binary", items[4:])
+    assert len(widths) >= 2  # the rows ran in groups of similar length
+    assert kept > 16 and max(widths) < kept  # and none ran the template's tokens again
+    monkeypatch.undo()
+    alone = judge_for(random_model, torch_mode="logprob", torch_batch_size=1).evaluate_batch("binary", items)
+    assert [r.score for r in first + second] == pytest.approx([r.score for r in alone], abs=1e-5)
+    assert all(r.success for r in alone)
 
 
 # ----------------------------------------------------------------------------------------- logprob mode

@@ -3,6 +3,7 @@ sorted by length with out-of-memory splitting."""
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -78,13 +79,35 @@ class _Inputs:
         return kwargs
 
 
-def _common_prefix(rows: list[list[int]]) -> int:
+def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
     """Length of the token prefix all rows share, leaving each row at least one token of its own."""
     limit = min(len(r) for r in rows) - 1
     first, n = rows[0], 0
     while n < limit and all(r[n] == first[n] for r in rows):
         n += 1
     return n
+
+
+def length_groups(rows: list[list[int]], slack: float = 1.2) -> list[list[int]]:
+    """Indices of ``rows`` in groups of similar length, shortest first: a group's padded cells (its longest row's
+    tokens past the prefix all rows share, times its size) stay within ``slack`` times its real tokens, so a
+    long row does not make every short one pay for its padding."""
+    shared = _common_prefix(rows) if len(rows) > 1 else 0
+    groups: list[list[int]] = []
+    real = 0
+    for i in sorted(range(len(rows)), key=lambda i: len(rows[i])):
+        own = len(rows[i]) - shared
+        if groups and own * (len(groups[-1]) + 1) <= slack * (real + own):
+            groups[-1].append(i)
+            real += own
+        else:
+            groups.append([i])
+            real = own
+    return groups
+
+
+def _device(model: Any) -> Any:
+    return model.get_input_embeddings().weight.device
 
 
 def context_length(model: Any, tokenizer: Any) -> int | None:
@@ -187,7 +210,9 @@ class ModelRunner:
         judge template's instructions), that prefix runs once, its KV cache is repeated for every row, and rows
         are padded between the prefix and their own tokens instead: ``[prefix][pad...][row tail]``.
         """
-        prefix = _common_prefix(rows) if shared and self._share_prefix and len(rows) > 1 else 0
+        prefix = 0
+        if shared and self._share_prefix:  # a single row shares what an earlier batch left (`_prefix_cache`)
+            prefix = _common_prefix(rows) if len(rows) > 1 else self._cached_prefix(model, rows[0])
         if prefix < _MIN_SHARED_PREFIX:
             prefix = 0
         head, tails = rows[0][:prefix], [row[prefix:] for row in rows]
@@ -202,14 +227,44 @@ class ModelRunner:
                 ids[i, prefix + width - len(tail) :] = torch.tensor(tail, dtype=torch.long)
                 mask[i, prefix + width - len(tail) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        device = model.get_input_embeddings().weight.device
+        device = _device(model)
         ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
         cache = None
         if prefix:
-            with torch.inference_mode():
-                cache = model(input_ids=ids[:1, :prefix], use_cache=True).past_key_values
+            cache = self._prefix_cache(model, head)
             cache.batch_repeat_interleave(len(rows))
         return _Inputs(ids, mask, positions, cache, prefix)
+
+    def _cached_prefix(self, model: Any, row: list[int]) -> int:
+        """How many leading tokens of ``row`` (all but its last) the kept prefix cache covers."""
+        kept = self._memo.get(("prefix", id(model)))
+        if kept is None:
+            return 0
+        return _common_prefix([(*kept[0], -1), row])
+
+    def _prefix_cache(self, model: Any, head: list[int]) -> Any:
+        """A KV cache of the prompt prefix ``head``, the caller's own copy. The judge keeps the prefix it last
+        ran (the judge template's instructions), cut to what the next prefix shares with it, so consecutive
+        batches of one template run those tokens once, not once per batch; only ``head``'s own rest runs."""
+        key = ("prefix", id(model))
+        kept = self._memo.get(key)
+        shared = _common_prefix([(*kept[0], -1), [*head, -1]]) if kept is not None else 0
+        with torch.inference_mode():
+            if shared < _MIN_SHARED_PREFIX:
+                cache = model(input_ids=torch.tensor([head], device=_device(model)), use_cache=True).past_key_values
+                self._memo[key] = (tuple(head), copy.deepcopy(cache))
+                return cache
+            tokens, cache = kept  # type: ignore[misc]
+            if shared < len(tokens):  # keep only what is shared: the template, not one batch's question
+                cache = copy.deepcopy(cache)
+                cache.crop(shared)
+                self._memo[key] = (tokens[:shared], cache)
+            cache = copy.deepcopy(cache)
+            if shared < len(head):
+                rest = torch.tensor([head[shared:]], device=_device(model))
+                positions = torch.arange(shared, len(head), device=rest.device).unsqueeze(0)
+                model(input_ids=rest, past_key_values=cache, position_ids=positions, use_cache=True)
+        return cache
 
     def _with_shared_prefix(self, run: Callable[[bool], Any]) -> Any:
         """``run(shared=True)``; if that fails where an unshared run works (a model whose KV cache cannot be

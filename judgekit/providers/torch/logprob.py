@@ -11,7 +11,7 @@ from judgekit.config import JudgeConfig
 from judgekit.embedded_models import get_model
 from judgekit.errors import ConfigError, JudgeError, ProviderResponseError
 from judgekit.kinds import get_kind
-from judgekit.providers.torch._runner import ModelRunner, Result, _Item, _log
+from judgekit.providers.torch._runner import ModelRunner, Result, _Item, _log, length_groups
 from judgekit.providers.torch.loading import torch
 from judgekit.types import JudgeResponse, Usage
 
@@ -122,16 +122,21 @@ class LogprobMode(ModelRunner):
         return self._memo[key]
 
     def _next_logprobs(self, rows: list[list[int]]) -> Any:
-        """log_softmax of the next-token logits after each row (float32, CPU)."""
+        """log_softmax of the next-token logits after each row (float32, CPU); rows run in groups of similar
+        length (`length_groups`), each group after the prompt prefix they share."""
         model = self._models["causal"]
+        out: list[Any] = [None] * len(rows)
+        for group in length_groups(rows):
 
-        def run(shared: bool) -> Any:
-            inputs = self._pad(rows, model, shared=shared)
-            with torch.inference_mode():
-                return model(**inputs.forward_kwargs(), logits_to_keep=1).logits
+            def run(shared: bool, group: list[int] = group) -> Any:
+                inputs = self._pad([rows[i] for i in group], model, shared=shared)
+                with torch.inference_mode():
+                    return model(**inputs.forward_kwargs(), logits_to_keep=1).logits
 
-        logits = self._with_shared_prefix(run)
-        return torch.log_softmax(logits[:, -1, :].float(), dim=-1).cpu()
+            logprobs = torch.log_softmax(self._with_shared_prefix(run)[:, -1, :].float(), dim=-1).cpu()
+            for j, i in enumerate(group):
+                out[i] = logprobs[j]
+        return torch.stack(out)
 
     def _score(self, items: list[_Item], prompts: list[list[int]], plans: list[Any]) -> list[Result]:
         first = self._next_logprobs(prompts)
