@@ -8,7 +8,8 @@ Both judges share the loaded weights. "one at a time" sends requests sequentiall
 "batched" sends them all at once through ``evaluate_batch`` and the judge's `DynamicBatcher` groups them into
 model calls of up to ``--batch-size`` (in logprob mode with the prompt's shared prefix run once per batch).
 Prints items/s and s/item for each, their ratio, whether the verdicts match, the load time and the process's
-peak RSS; with CUDA available, again on GPU. The binary items are the demo sample's (`judgekit demo`).
+peak RSS; with CUDA available, again on GPU; with llama-cpp-python installed (``pip install llama-cpp-python``,
+a source build), the same items through llama.cpp on the same GGUF. The binary items are the demo sample's.
 """
 
 from __future__ import annotations
@@ -119,8 +120,67 @@ def run(
         f"({n} items in {batched_s:.1f}s; {batched_cpu:.2f} CPU s/item; batch sizes {stats['batch_sizes']})"
     )
     print(f"[{device}] speed-up: {ratio:.1f}x; same verdicts on {same}/{len(singles)} items judged both ways")
+    VERDICTS.setdefault("batched", [r.get("result") for r in batch])
     print(f"[{device}] peak RSS of this process: {peak_rss_gb():.2f} GB")
     return ratio
+
+
+VERDICTS: dict[str, list[Any]] = {}  # the first batched run's verdicts, for the llama.cpp comparison
+
+
+def run_llama_cpp(model: str, work: list[dict[str, str]], torch_verdicts: list[Any]) -> None:
+    """The same binary items through llama.cpp (llama-cpp-python, built separately): the same GGUF, its own chat
+    template (jinja2, as the GGUF carries it), P(yes) from the next-token logits after the prompt, one item at
+    a time with the prompt prefix kept in its KV cache (what llama.cpp's server does), 2 threads."""
+    import llama_cpp
+    import numpy as np
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from judgekit.embedded_models import get_model, model_path
+    from judgekit.prompts import build_prompt
+
+    named = get_model(model)
+    if named is None:
+        print("[llama.cpp] only a named model is compared")
+        return
+    started = time.perf_counter()
+    llm = llama_cpp.Llama(
+        model_path=str(model_path(named)), n_ctx=2048, n_threads=_threads(), logits_all=False, verbose=False
+    )
+    print(f"[llama.cpp] loaded {model} in {time.perf_counter() - started:.1f}s (peak RSS {peak_rss_gb():.2f} GB)")
+    chat = Jinja2ChatFormatter(llm.metadata["tokenizer.chat_template"], eos_token="", bos_token="")
+
+    def tokens(item: dict[str, str]) -> list[int]:
+        prompt = build_prompt("binary", {**item, "positive": "Yes", "negative": "No"})
+        text = chat(messages=[{"role": "user", "content": prompt}]).prompt
+        return llm.tokenize(text.encode(), add_bos=False, special=True)
+
+    def word_ids(word: str) -> list[int]:
+        spelled = (word, " " + word, word.lower(), " " + word.lower(), word.upper(), " " + word.upper())
+        return sorted({ids[0] for w in spelled if len(ids := llm.tokenize(w.encode(), add_bos=False)) == 1})
+
+    yes, no, verdicts = word_ids("Yes"), word_ids("No"), []
+
+    def judge_all() -> None:
+        for item in work:
+            row = tokens(item)
+            kept = 0
+            while kept < min(len(row) - 1, llm.n_tokens) and llm.input_ids[kept] == row[kept]:
+                kept += 1
+            llm.n_tokens = kept  # the KV cache past the shared prefix is dropped by eval
+            llm.eval(row[kept:])
+            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
+            probs = np.exp(logits - logits.max())
+            p_yes, p_no = float(probs[yes].sum()), float(probs[no].sum())
+            verdicts.append(1 if p_yes / (p_yes + p_no) >= named.threshold else 0)
+
+    per_s, seconds, cpu = rate(judge_all, len(work))
+    same = sum(a == b for a, b in zip(verdicts, torch_verdicts, strict=False))
+    print(
+        f"[llama.cpp] one at a time, prefix cached: {per_s:6.2f} items/s = {1 / per_s:.2f} s/item ({len(work)} items "
+        f"in {seconds:.1f}s; {cpu:.2f} CPU s/item); same verdicts as torch batched on {same}/{len(torch_verdicts)}"
+    )
+    print(f"[llama.cpp] peak RSS of this process (torch's included): {peak_rss_gb():.2f} GB")
 
 
 def _threads() -> int:
@@ -160,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import llama_cpp  # noqa: F401
     except ImportError:
-        print("[llama.cpp] llama-cpp-python is not installed: that runtime is not compared")
+        print("[llama.cpp] llama-cpp-python is not installed (pip install llama-cpp-python): not compared")
+    else:
+        run_llama_cpp(args.model, items(args.n), VERDICTS.get("batched", []))
     print("summary: " + ", ".join(f"{device} {ratio:.1f}x" for device, ratio in ratios.items()))
     return 0
 

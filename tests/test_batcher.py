@@ -144,6 +144,8 @@ def test_a_batch_running_past_the_timeout_raises_and_a_cancelled_queued_item_nev
         queued = asyncio.ensure_future(batcher.asubmit(1, timeout=5))
         await asyncio.sleep(0.05)
         queued.cancel()  # the caller gives up while the item waits: it is dropped
+        await asyncio.gather(queued, return_exceptions=True)
+        await asyncio.sleep(0)  # the loop passes the cancellation on to the queued item
         release.set()
         assert await batcher.asubmit(2, timeout=5) == 2
 
