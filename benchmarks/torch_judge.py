@@ -120,7 +120,7 @@ def run(
         f"({n} items in {batched_s:.1f}s; {batched_cpu:.2f} CPU s/item; batch sizes {stats['batch_sizes']})"
     )
     print(f"[{device}] speed-up: {ratio:.1f}x; same verdicts on {same}/{len(singles)} items judged both ways")
-    VERDICTS.setdefault("batched", [r.get("result") for r in batch])
+    VERDICTS.setdefault("batched", [int(r.get("result") in (1, "yes")) for r in batch])
     print(f"[{device}] peak RSS of this process: {peak_rss_gb():.2f} GB")
     return ratio
 
