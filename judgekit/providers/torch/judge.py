@@ -179,6 +179,7 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
         return await super().aevaluate(request)
 
     async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
+        await self._aload(config.torch.mode)  # a batch's first request loads it here, before the timeout starts
         try:
             result = await self.batcher.asubmit(self._item(request, config), timeout=config.timeout)
         except TimeoutError:
