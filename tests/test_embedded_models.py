@@ -196,7 +196,7 @@ def test_named_model_in_parts_judges(split_smollm2) -> None:
             {"question": "Capital of France?", "answer": "Paris", "prediction": "Rome"},
         ],
     )
-    assert [r["success"] for r in results] == [True, True]
+    assert [r["success"] for r in results] == [True, True], [r.error_message for r in results]
     assert all(0.0 <= r["score"] <= 1.0 for r in results)
     judge.close()
 
