@@ -210,6 +210,22 @@ def test_consecutive_batches_reuse_the_kept_prompt_prefix_and_score_the_same(
     alone = judge_for(random_model, torch_mode="logprob", torch_batch_size=1).evaluate_batch("binary", items)
     assert [r.score for r in first + second] == pytest.approx([r.score for r in alone], abs=1e-5)
     assert all(r.success for r in alone)
+    single = judge.evaluate_binary(**items[0])  # one row alone, after the kept prefix (cut to what it shares)
+    assert single.score == pytest.approx(alone[0].score, abs=1e-5)
+    assert judge.judge._share_prefix  # sharing never failed over to the unshared path
+
+
+def test_a_single_generation_after_a_batch_starts_from_the_kept_prefix(
+    replies: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    judge = judge_for(replies["binary"], torch_batch_size=8, torch_batch_wait_s=0.2, max_tokens=4)
+    items = [{"question": f"{QUESTION} {'x' * i}", "answer": "Paris", "prediction": "Paris"} for i in range(3)]
+    assert [r.result for r in judge.evaluate_batch("binary", items)] == [1, 1, 1]
+    prefixes: list[int] = []
+    pad = judge.judge._pad
+    monkeypatch.setattr(judge.judge, "_pad", lambda *a, **k: prefixes.append((out := pad(*a, **k)).prefix) or out)
+    assert judge.evaluate_binary(QUESTION, "Paris", "Paris").result == 1  # generated after the kept prefix
+    assert prefixes[0] > 16 and judge.judge._share_prefix
 
 
 # ----------------------------------------------------------------------------------------- logprob mode

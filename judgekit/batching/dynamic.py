@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
+from judgekit._deadline import deadline
 from judgekit._sync import run_sync
 from judgekit.errors import JudgeError
 
@@ -124,7 +125,7 @@ class DynamicBatcher(Generic[T, R]):
         waiting = asyncio.ensure_future(started.wait())
         try:
             await asyncio.wait((result, waiting), return_when=asyncio.FIRST_COMPLETED)
-            async with asyncio.timeout(timeout):
+            async with deadline(timeout):
                 return await result
         finally:
             waiting.cancel()

@@ -257,7 +257,7 @@ class ModelRunner:
             tokens, cache = kept  # type: ignore[misc]
             if shared < len(tokens):  # keep only what is shared: the template, not one batch's question
                 cache = copy.deepcopy(cache)
-                cache.crop(shared)
+                cache.crop(shared - len(tokens))  # negative: drop that many from the end (any transformers)
                 self._memo[key] = (tokens[:shared], cache)
             cache = copy.deepcopy(cache)
             if shared < len(head):
