@@ -177,8 +177,14 @@ class EndpointCircuit:
     ) -> T:
         """``await send()`` when the endpoint is reachable; wait while it is being probed; raise a
         ``cannot reach`` `ProviderConnectionError` (not retried) once it has been down for ``patience``."""
-        if self.breaker.closed:  # the hot path: the endpoint answers
-            return await self._send(send, probing=False)
+        if self.breaker.closed:  # the hot path: the endpoint answers (`_send` without probing, inlined: one
+            try:  # coroutine less on every request in flight)
+                result = await send()
+            except ProviderError as exc:
+                self._settle(exc, probing=False)
+                raise
+            self._came_back()
+            return result
         while True:
             closed = self.breaker.state == "closed"
             if self.breaker.allow():
@@ -209,21 +215,27 @@ class EndpointCircuit:
             result = await send()
             settled = True
         except ProviderError as exc:
-            unreachable = isinstance(exc, ProviderConnectionError) and exc.unreachable
-            if unreachable or (probing and isinstance(exc, JudgeTimeoutError)):
-                settled = True
-                self._reason = exc.message
-                if self.breaker.record_failure():
-                    self._went_down(exc.message)
-            elif not isinstance(exc, JudgeTimeoutError):  # it answered: an HTTP error, a dropped connection
-                settled = True
-                self._came_back()
+            settled = self._settle(exc, probing=probing)
             raise
         finally:
             if probing and not settled:  # cancelled, a timeout, a bug: the probe ended without a verdict
                 self.breaker.record_failure()
         self._came_back()
         return result
+
+    def _settle(self, exc: ProviderError, *, probing: bool) -> bool:
+        """Record a failed attempt: an unreachable endpoint (or a probe's timeout) counts against the circuit;
+        any other answer (an HTTP error, a dropped connection) shows it is up. False: no verdict (a timeout)."""
+        unreachable = isinstance(exc, ProviderConnectionError) and exc.unreachable
+        if unreachable or (probing and isinstance(exc, JudgeTimeoutError)):
+            self._reason = exc.message
+            if self.breaker.record_failure():
+                self._went_down(exc.message)
+            return True
+        if isinstance(exc, JudgeTimeoutError):
+            return False
+        self._came_back()
+        return True
 
     async def _run_probe(self) -> str | None:
         try:
@@ -285,12 +297,13 @@ class FailFast(AttemptPolicy):
             )
         return circuit
 
-    async def attempt(self, send: Callable[[], Awaitable[T]], config: JudgeConfig) -> T:
-        """``await send()`` through the endpoint's circuit."""
+    def attempt(self, send: Callable[[], Awaitable[T]], config: JudgeConfig) -> Awaitable[T]:  # type: ignore[override]
+        """``send()`` through the endpoint's circuit: an awaitable (not a coroutine of its own, so a request in
+        flight holds one frame less)."""
         circuit = self.circuit(config)
         if circuit is None:
-            return await send()
-        return await circuit.call(send, provider=self.provider.provider_name, model=config.model_name)
+            return send()
+        return circuit.call(send, provider=self.provider.provider_name, model=config.model_name)
 
     async def preflight(self, config: JudgeConfig) -> None:
         """Check the endpoint before a batch (`EndpointCircuit.preflight`)."""

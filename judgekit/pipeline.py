@@ -142,19 +142,16 @@ class Pipeline:
         started = time.perf_counter()
         tries = Tries()
         estimate = estimate_prompt_tokens(request.messages) if self._flow()[1] is not None else 0
-
-        async def send() -> JudgeResponse:
-            reply = await self.provider.send(request, config)
-            if not isinstance(reply, JudgeResponse):
+        send = functools.partial(self.provider.send, request, config)
+        try:
+            reply = await self.call(send, config, estimate_tokens=estimate, tries=tries, scope=scope)
+            if not isinstance(reply, JudgeResponse):  # checked after the attempt: neither is worth a retry
                 raise ProviderResponseError(
                     f"{type(self.provider).__name__} returned {type(reply).__name__}, not a JudgeResponse",
                     provider=self.provider_name,
                     retryable=False,
                 )
-            return self.final_answer(reply, config)
-
-        try:
-            response = await self.call(send, config, estimate_tokens=estimate, tries=tries, scope=scope)
+            response = self.final_answer(reply, config)
         except ProviderError as exc:
             return self.failure(exc, config, started, tries.count)
         except ConfigError:

@@ -8,7 +8,7 @@ reply gives ``success=False`` with the reason; ``result`` and ``scores`` are the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -41,19 +41,38 @@ OnInvalid = Literal["raise", "fail"]
 """What a batch does with a malformed item: raise `ConfigError` for the whole batch, or fail that item alone."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
-    """One prepared judgement: its kind, the prompt, the request, and the resolved options its reply is read with."""
+    """One prepared judgement: its kind, the prompt, what its request is built from, and the resolved options its
+    reply is read with."""
 
     spec: KindSpec
     prompt: str
-    request: JudgeRequest
     options: dict[str, Any]
     logprob_score: bool = False
     swapped: _Job | None = None
     n_samples: int = 1
     custom_prompt: str | None = None
     """The caller's template, when it replaced the kind's built-in one."""
+    fields: dict[str, Any] | None = None
+    task_options: dict[str, Any] | None = None
+    images: list[Any] | None = None
+    config: JudgeConfig | None = None
+    built: JudgeRequest | None = None
+    """A request the caller's own messages made (checked when the job was prepared); else `request` builds one."""
+
+    @property
+    def request(self) -> JudgeRequest:
+        """The request to send: the prompt as one user message, with the structured task.
+
+        Built when it is sent, not kept: a batch prepares every job before sending any, and the few objects a
+        job holds until then (rather than the request's dozen) keep the garbage collector's work per item small.
+        """
+        if self.built is not None:
+            return self.built
+        task = JudgeTask(kind=self.spec.name, fields=self.fields or {}, options=self.task_options or {})
+        messages = [{"role": "user", "content": self.prompt}]
+        return JudgeRequest(messages=messages, images=self.images or [], task=task, config=self.config)
 
 
 _Settings = tuple[Any, set[str], bool, dict[str, Any], int, JudgeConfig | None]
@@ -420,8 +439,8 @@ class SimplifiedJudge:
         await pipeline.preflight()
         scope = pipeline.scope(max_concurrency)
 
-        async def run(job: _Job | JudgeResult) -> JudgeResult:
-            return job if isinstance(job, JudgeResult) else await self._execute(job, scope)
+        def run(job: _Job | JudgeResult) -> Awaitable[JudgeResult]:  # no coroutine of its own: one frame less
+            return _done(job) if isinstance(job, JudgeResult) else self._execute(job, scope)
 
         def skipped(job: _Job | JudgeResult, reason: str) -> JudgeResult:
             if isinstance(job, JudgeResult):
@@ -489,7 +508,7 @@ class SimplifiedJudge:
                 raise
             failure = config_failure(exc)  # raises when the backend is misconfigured
             response = JudgeResponse(success=False, error_message=failure["error_message"])
-            never_sent = _Job(spec, "", None, {})  # type: ignore[arg-type]
+            never_sent = _Job(spec, "", {})
             return _result(never_sent, response, error=response.error_message, error_type=failure["error_type"])
 
     def _prepare(
@@ -531,7 +550,7 @@ class SimplifiedJudge:
             **{name: options.get(name) for name in spec.optional_fields},
             **fields,
         }
-        images = self._images(options) if options else []
+        images = (self._images(options) or None) if options else None
 
         def make(inputs: dict[str, Any]) -> _Job:
             values, derived = spec.prompt_values(inputs, resolved)
@@ -545,12 +564,18 @@ class SimplifiedJudge:
             task_fields = {
                 k: inputs[k] for k in spec.all_fields if inputs.get(k) is not None and values.get(k) is inputs[k]
             }
-            task = JudgeTask(kind=spec.name, fields=task_fields, options=task_options)
-            request = JudgeRequest(
-                messages=[{"role": "user", "content": prompt}], images=images, task=task, config=config
-            )
             own = custom_prompt if isinstance(custom_prompt, str) else None
-            return _Job(spec, prompt, request, {**resolved, **derived}, logprob_score, custom_prompt=own)
+            return _Job(
+                spec,
+                prompt,
+                {**resolved, **derived},
+                logprob_score,
+                custom_prompt=own,
+                fields=task_fields,
+                task_options=task_options,
+                images=images,
+                config=config,
+            )
 
         job = make(inputs)
         job.n_samples = n_samples
@@ -604,7 +629,7 @@ class SimplifiedJudge:
         request = JudgeRequest(
             messages=chat, images=self._images(options), task=task, config=self._call_config(options, False, 1)
         )
-        return _Job(spec, _last_user_text(request.messages), request, resolved)
+        return _Job(spec, _last_user_text(request.messages), resolved, built=request)
 
     def _call_config(self, options: Mapping[str, Any], logprob_score: bool, n_samples: int) -> JudgeConfig | None:
         """The judge's config with this call's overrides (temperature, max_tokens, system_prompt, logprobs; a
@@ -756,6 +781,11 @@ class SimplifiedJudge:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+async def _done(result: JudgeResult) -> JudgeResult:
+    """An item's result that is already known (it failed as invalid), as an awaitable."""
+    return result
 
 
 def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:

@@ -289,6 +289,42 @@ def judge_app(local_ray: None, _session_server: FakeLLMServer) -> Iterator[str]:
     serve.delete("judgekit")
 
 
+def test_serve_start_is_asked_again_while_the_proxy_starts_and_gives_up_when_its_time_is_spent() -> None:
+    """Ray waits a fixed 60 s for Serve's HTTP proxy per call; on a loaded machine the proxy takes longer, so
+    `serve_judge` asks again (the clock is injected: no test waits a minute)."""
+    from judgekit.ray.serving import patiently
+
+    now = [0.0]
+    calls: list[str] = []
+
+    def slow_proxy(ready_after: int) -> Any:
+        def call() -> str:
+            calls.append("start")
+            now[0] += 60
+            if len(calls) < ready_after:
+                raise TimeoutError("HTTP proxies not available after 60s.")
+            return "started"
+
+        return call
+
+    assert patiently(slow_proxy(3), 300, clock=lambda: now[0]) == "started"
+    assert len(calls) == 3
+    calls.clear()
+    now[0] = 0.0
+    with pytest.raises(TimeoutError, match="HTTP proxies not available"):  # 100 s spent after the second call
+        patiently(slow_proxy(10), 100, clock=lambda: now[0])
+    assert len(calls) == 2
+
+    def broken() -> None:
+        calls.append("broken")
+        raise TimeoutError("Serve application isn't running after 10s.")  # not the proxy: raised at once
+
+    calls.clear()
+    with pytest.raises(TimeoutError, match="application"):
+        patiently(broken, 300, clock=lambda: now[0])
+    assert calls == ["broken"]
+
+
 def test_two_replicas_answer_1000_concurrent_requests(judge_app: str, server: FakeLLMServer) -> None:
     from ray import serve
 

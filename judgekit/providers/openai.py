@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Awaitable
 from typing import Any, ClassVar
 
 from judgekit._transport import HTTPTransport
@@ -130,15 +131,16 @@ class OpenAIJudge(JudgeInterface):
 
     # -- the wire -----------------------------------------------------------------------------
 
-    async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
+    def _send(self, request: JudgeRequest, config: JudgeConfig) -> Awaitable[JudgeResponse]:  # type: ignore[override]
+        # A plain function returning the attempt's coroutine: a request in flight holds one frame less.
         urls = self.base_urls(config)
         if len(urls) < 2:
-            return await self._send_to(request, config, None)
+            return self._send_to(request, config, None)
         if not self.pool_capable:
             raise ConfigError(
                 f"{self.provider_name}: base_url must be a single URL (endpoint pools are not supported)", "base_url"
             )
-        return await self._pool(urls, config).call(lambda base: self._send_to(request, config, base))
+        return self._pool(urls, config).call(lambda base: self._send_to(request, config, base))
 
     async def _send_to(self, request: JudgeRequest, config: JudgeConfig, base_url: str | None) -> JudgeResponse:
         """One attempt against ``base_url`` (None: the configured endpoint)."""

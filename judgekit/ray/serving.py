@@ -13,9 +13,11 @@ reward function running as a Ray task) can skip HTTP with a deployment handle (`
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
+from loguru import logger
 from pydantic import SecretStr
 
 from judgekit.errors import ConfigError
@@ -29,6 +31,8 @@ from ray.serve.handle import DeploymentHandle  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 
 __all__ = ["JudgeDeployment", "judge_handle", "serve_judge"]
+
+T = TypeVar("T")
 
 DEFAULT_APP = "judgekit"
 """The Serve application name `serve_judge` and `judge_handle` use unless told otherwise."""
@@ -105,6 +109,7 @@ def serve_judge(
     num_gpus: float = 0,
     max_ongoing_requests: int = 256,
     api_key: str | SecretStr | None = None,
+    start_timeout_s: float = 300.0,
     **server_options: Any,
 ) -> DeploymentHandle:
     """Deploy the judge server on Ray Serve and return a handle to it (connects to Ray, or starts it locally).
@@ -116,6 +121,9 @@ def serve_judge(
     - ``num_cpus`` / ``num_gpus``: reserved per replica (``num_gpus=1``: each torch judge on its own GPU).
     - ``max_ongoing_requests``: requests a replica takes at once; keep it at least the server's
       ``max_batch_size * max_concurrent_batches`` so dynamic batching can fill batches.
+    - ``start_timeout_s``: how long to wait for Serve's HTTP proxy to start. Ray gives it a fixed 60 s per
+      `ray.serve.start` / `ray.serve.run` call, which a loaded machine can exceed; the call is made again until
+      this is spent.
     - ``api_key`` and ``server_options`` (``kind``, ``max_batch_size``, ``max_wait_s``, ``max_queue``,
       ``max_body_bytes``, ``max_concurrent_batches``, ``retry_after_s``): as for `judgekit.server.create_app`.
 
@@ -138,8 +146,23 @@ def serve_judge(
     deployment = serve.deployment(
         JudgeDeployment, max_ongoing_requests=max_ongoing_requests, ray_actor_options=actor_options, **scale
     )
-    serve.start(http_options={"host": host, "port": port})
-    return serve.run(deployment.bind(make_judge, server_options), name=name, route_prefix=route_prefix)
+    patiently(lambda: serve.start(http_options={"host": host, "port": port}), start_timeout_s)
+    app = deployment.bind(make_judge, server_options)
+    return patiently(lambda: serve.run(app, name=name, route_prefix=route_prefix), start_timeout_s)
+
+
+def patiently(call: Callable[[], T], timeout_s: float, *, clock: Callable[[], float] = time.monotonic) -> T:
+    """``call()`` (`ray.serve.start`, `ray.serve.run`), asked again while Serve's HTTP proxy is still starting:
+    Ray waits a fixed 60 s for it per call, and the proxy actor keeps starting in between. Gives up, raising
+    Ray's `TimeoutError`, once ``timeout_s`` is spent; any other error is raised at once."""
+    deadline = clock() + timeout_s
+    while True:
+        try:
+            return call()
+        except TimeoutError as exc:
+            if "proxies not available" not in str(exc).lower() or clock() >= deadline:
+                raise
+            logger.warning("judgekit: Ray Serve's HTTP proxy is still starting ({}); waiting longer", exc)
 
 
 def judge_handle(name: str = DEFAULT_APP) -> DeploymentHandle:
