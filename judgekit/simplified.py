@@ -70,9 +70,15 @@ class _Job:
         """
         if self.built is not None:
             return self.built
-        task = JudgeTask(kind=self.spec.name, fields=self.fields or {}, options=self.task_options or {})
         messages = [{"role": "user", "content": self.prompt}]
-        return JudgeRequest(messages=messages, images=self.images or [], task=task, config=self.config)
+        return JudgeRequest(messages=messages, images=self.images or [], task=self.task, config=self.config)
+
+    @property
+    def task(self) -> JudgeTask | None:
+        """The structured task of the request (what a decision backend's answers are read against)."""
+        if self.built is not None:
+            return self.built.task
+        return JudgeTask(kind=self.spec.name, fields=self.fields or {}, options=self.task_options or {})
 
 
 _Settings = tuple[Any, set[str], bool, dict[str, Any], int, JudgeConfig | None]
@@ -733,7 +739,7 @@ class SimplifiedJudge:
         if not response.success:
             return _result(job, response, error=response.error_message, error_type=response.error_type)
         if response.decisions is not None and job.spec.decision is not None:  # a decision backend: nothing to parse
-            judgement = job.spec.decision.judge(job.request.task, response.decisions, self.config.decision_threshold)
+            judgement = job.spec.decision.judge(job.task, response.decisions, self.config.decision_threshold)
             return _result(job, response, value=judgement.value, **self._calibrated(job, dict(judgement.extra)))
         try:
             # A reward-model head scores a response with an unbounded scalar: that is the pointwise score.
