@@ -315,6 +315,16 @@ def test_serve_start_is_asked_again_while_the_proxy_starts_and_gives_up_when_its
         patiently(slow_proxy(10), 100, clock=lambda: now[0])
     assert len(calls) == 2
 
+    def killed_then_ready() -> str:  # the controller killed a proxy that missed its ready check, then started one
+        calls.append("start")
+        if len(calls) == 1:
+            raise ray.exceptions.RayActorError(error_msg="The actor died unexpectedly.\n\tclass_name: ProxyActor")
+        return "started"
+
+    calls.clear()
+    assert patiently(killed_then_ready, 300, clock=lambda: now[0]) == "started"
+    assert len(calls) == 2
+
     def broken() -> None:
         calls.append("broken")
         raise TimeoutError("Serve application isn't running after 10s.")  # not the proxy: raised at once

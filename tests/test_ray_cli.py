@@ -158,7 +158,7 @@ def test_serve_ray_with_autoscaling_serves_the_provider_and_judgekit_batch(
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 330  # past serve_judge's own start_timeout_s (300): its error shows first
         while not deployed(serve, url):  # the app is RUNNING (all its replicas) and answers
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.5)

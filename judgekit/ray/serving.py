@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from judgekit.server import create_app
 
 require_ray()
 
+import ray  # noqa: E402
 from ray import serve  # noqa: E402
 from ray.serve.handle import DeploymentHandle  # noqa: E402
 from starlette.requests import Request  # noqa: E402
@@ -121,9 +123,8 @@ def serve_judge(
     - ``num_cpus`` / ``num_gpus``: reserved per replica (``num_gpus=1``: each torch judge on its own GPU).
     - ``max_ongoing_requests``: requests a replica takes at once; keep it at least the server's
       ``max_batch_size * max_concurrent_batches`` so dynamic batching can fill batches.
-    - ``start_timeout_s``: how long to wait for Serve's HTTP proxy to start. Ray gives it a fixed 60 s per
-      `ray.serve.start` / `ray.serve.run` call, which a loaded machine can exceed; the call is made again until
-      this is spent.
+    - ``start_timeout_s``: how long to wait for Serve's HTTP proxy to start (`patiently`); returns once the
+      proxy serves ``route_prefix``.
     - ``api_key`` and ``server_options`` (``kind``, ``max_batch_size``, ``max_wait_s``, ``max_queue``,
       ``max_body_bytes``, ``max_concurrent_batches``, ``retry_after_s``): as for `judgekit.server.create_app`.
 
@@ -146,23 +147,60 @@ def serve_judge(
     deployment = serve.deployment(
         JudgeDeployment, max_ongoing_requests=max_ongoing_requests, ray_actor_options=actor_options, **scale
     )
+    started = time.monotonic()
     patiently(lambda: serve.start(http_options={"host": host, "port": port}), start_timeout_s)
     app = deployment.bind(make_judge, server_options)
-    return patiently(lambda: serve.run(app, name=name, route_prefix=route_prefix), start_timeout_s)
+    handle = patiently(lambda: serve.run(app, name=name, route_prefix=route_prefix), start_timeout_s)
+    wait_for_route(host, port, route_prefix, max(30.0, start_timeout_s - (time.monotonic() - started)))
+    return handle
 
 
 def patiently(call: Callable[[], T], timeout_s: float, *, clock: Callable[[], float] = time.monotonic) -> T:
-    """``call()`` (`ray.serve.start`, `ray.serve.run`), asked again while Serve's HTTP proxy is still starting:
-    Ray waits a fixed 60 s for it per call, and the proxy actor keeps starting in between. Gives up, raising
-    Ray's `TimeoutError`, once ``timeout_s`` is spent; any other error is raised at once."""
+    """``call()`` (`ray.serve.start`, `ray.serve.run`), asked again while Serve's HTTP proxy is still starting.
+
+    On a loaded machine the proxy actor can take longer to start than Ray allows: `ray.serve.start` waits a
+    fixed 60 s for it (a `TimeoutError`), and the Serve controller kills a proxy that is not ready within its
+    ready check (5 s, then 10 s, 15 s, ... for each restart; the caller sees the proxy actor die). Both leave a
+    new proxy starting, so the call is made again until ``timeout_s`` is spent; then the last error is raised.
+    Any other error is raised at once."""
     deadline = clock() + timeout_s
     while True:
         try:
             return call()
-        except TimeoutError as exc:
-            if "proxies not available" not in str(exc).lower() or clock() >= deadline:
+        except (TimeoutError, ray.exceptions.RayActorError) as exc:
+            text = str(exc)
+            slow_proxy = "proxies not available" in text.lower() or "ProxyActor" in text
+            if not slow_proxy or clock() >= deadline:
                 raise
-            logger.warning("judgekit: Ray Serve's HTTP proxy is still starting ({}); waiting longer", exc)
+            logger.warning(
+                "judgekit: Ray Serve's HTTP proxy is still starting ({}); waiting longer",
+                text.splitlines()[0] if text else type(exc).__name__,
+            )
+
+
+def wait_for_route(
+    host: str, port: int, route_prefix: str, timeout_s: float, *, clock: Callable[[], float] = time.monotonic
+) -> None:
+    """Wait until Serve's HTTP proxy on ``host:port`` lists ``route_prefix`` (its ``/-/routes``): `serve.run`
+    returns once the replicas run, but a proxy the controller restarted may still be starting. Raises
+    `TimeoutError` naming the address after ``timeout_s``."""
+    address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{address}:{port}/-/routes"
+    deadline = clock() + timeout_s
+    last = "no answer yet"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                if route_prefix in json.loads(reply.read() or b"{}"):
+                    return
+                last = f"{route_prefix!r} not among its routes yet"
+        except (OSError, ValueError) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if clock() >= deadline:
+            raise TimeoutError(
+                f"Ray Serve's HTTP proxy at {url} did not serve {route_prefix!r} in {timeout_s:g}s: {last}"
+            )
+        time.sleep(0.5)
 
 
 def judge_handle(name: str = DEFAULT_APP) -> DeploymentHandle:
