@@ -147,11 +147,15 @@ def serve_judge(
     deployment = serve.deployment(
         JudgeDeployment, max_ongoing_requests=max_ongoing_requests, ray_actor_options=actor_options, **scale
     )
-    started = time.monotonic()
-    patiently(lambda: serve.start(http_options={"host": host, "port": port}), start_timeout_s)
+    deadline = time.monotonic() + start_timeout_s  # one budget for the three steps, not one each
+
+    def left() -> float:
+        return max(0.0, deadline - time.monotonic())
+
+    patiently(lambda: serve.start(http_options={"host": host, "port": port}), left())
     app = deployment.bind(make_judge, server_options)
-    handle = patiently(lambda: serve.run(app, name=name, route_prefix=route_prefix), start_timeout_s)
-    wait_for_route(host, port, route_prefix, max(30.0, start_timeout_s - (time.monotonic() - started)))
+    handle = patiently(lambda: serve.run(app, name=name, route_prefix=route_prefix), left())
+    wait_for_route(host, port, route_prefix, max(30.0, left()))
     return handle
 
 
