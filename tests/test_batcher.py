@@ -99,9 +99,8 @@ def test_async_process_with_several_batches_in_flight() -> None:
     async def main() -> list[int]:
         return await asyncio.gather(*(batcher.asubmit(i) for i in range(16)))
 
-    started = time.perf_counter()
     assert asyncio.run(main()) == [-i for i in range(16)]
-    assert peak > 1 and time.perf_counter() - started < 0.15 * 4
+    assert peak > 1  # batches overlapped (how much depends on how busy the machine is)
     batcher.close()
 
 

@@ -40,10 +40,13 @@ class ScriptedJudge(JudgeInterface):
         super().__init__(JudgeConfig(model_name="scripted-judge", num_retries=0, timeout=10))
         self.delay = delay
         self.calls = 0
+        self.gate: threading.Event | None = None  # when set up, each call waits for it after its delay
 
     async def _send(self, request: JudgeRequest, config: JudgeConfig) -> JudgeResponse:
         self.calls += 1
         await asyncio.sleep(self.delay)
+        while self.gate is not None and not self.gate.is_set():
+            await asyncio.sleep(0.01)
         task = request.task
         assert task is not None
         prediction = str(task.fields.get("prediction", task.fields.get("response", "")))
@@ -280,9 +283,20 @@ async def test_full_queue_answers_503_with_retry_after_and_the_client_retries() 
         full = [r for r in replies if r[0] == 503]
         assert full and all(r[1] == "0.05" and r[2]["type"] == "queue_full" for r in full)
         assert {r[0] for r in replies} == {200, 503}
-        # the provider retries a 503 after its Retry-After, so every item is judged in the end
+        # the provider retries a 503 after its Retry-After, so every item is judged in the end. The backend
+        # holds its replies until the server has turned one of the client's requests away, so the client sees a
+        # full queue however slowly a busy machine sends its five requests.
+        metrics = srv.app.state.judge_service.metrics
+        turned_away = metrics.requests["/judge", 503]
+        backend.gate = threading.Event()
         client = SimplifiedJudge(api_type="judge_server", base_url=srv.url, num_retries=40, max_concurrent=8)
-        results = await client.aevaluate_batch("binary", [{"question": "2+2?", "answer": "4", "prediction": "4"}] * 5)
+        batch = asyncio.ensure_future(
+            client.aevaluate_batch("binary", [{"question": "2+2?", "answer": "4", "prediction": "4"}] * 5)
+        )
+        while metrics.requests["/judge", 503] == turned_away and not batch.done():
+            await asyncio.sleep(0.01)
+        backend.gate.set()
+        results = await batch
         assert all(r["success"] and r["result"] == 1 for r in results)
         assert max(r["attempts"] for r in results) > 1
         await client.aclose()

@@ -330,15 +330,23 @@ def test_latency(srv: FakeLLMServer, oai: openai.OpenAI) -> None:
     assert 0.35 <= elapsed < 1.5
 
 
-async def test_max_in_flight(srv: FakeLLMServer) -> None:
-    srv.latency = 0.2
+async def test_max_in_flight_and_a_hold_until_that_many(srv: FakeLLMServer) -> None:
+    # replies wait until all 10 are in flight, however slowly a busy machine sends them
+    srv.hold_until_in_flight(10)
     async with openai.AsyncOpenAI(base_url=srv.base_url, api_key=KEY, max_retries=0) as client:
-        t0 = time.perf_counter()
         results = await asyncio.gather(*(client.chat.completions.create(model="m", messages=MSGS) for _ in range(10)))
-        elapsed = time.perf_counter() - t0
-    assert all(r.choices[0].message.content == "Yes" for r in results)
-    assert srv.max_in_flight == 10 and srv.count() == 10
-    assert elapsed < 1.5
+        assert all(r.choices[0].message.content == "Yes" for r in results)
+        assert srv.max_in_flight == 10 and srv.count() == 10
+        # a hold never reached lets each request go after its timeout
+        srv.reset()
+        srv.hold_until_in_flight(2, timeout=0.3)
+        t0 = time.perf_counter()
+        await client.chat.completions.create(model="m", messages=MSGS)
+        assert time.perf_counter() - t0 >= 0.3 and srv.max_in_flight == 1
+        srv.hold_until_in_flight(2, timeout=60)
+        srv.reset()  # lifts the hold: the next request is answered at once, not after a minute
+        reply = await client.with_options(timeout=10).chat.completions.create(model="m", messages=MSGS)
+        assert reply.choices[0].message.content == "Yes"
 
 
 def test_restart_reuses_port() -> None:

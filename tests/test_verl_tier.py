@@ -158,7 +158,8 @@ def test_async_path_overlaps_judgements_the_sync_path_cannot(
     judge: FakeLLMServer, tokenizer_dir: Path, ray_cluster: None
 ) -> None:
     """64 samples at 200 ms: the async twin puts them all in flight at once; the sync function is limited
-    by verl's thread pool. (The times are printed by benchmarks/verl_reward_loop.py.)"""
+    by verl's thread pool. The judge holds the async twin's replies until 32 are in flight, so a busy machine
+    that sends slowly still shows its overlap. (The times are printed by benchmarks/verl_reward_loop.py.)"""
     n = 64
     in_flight = {}
     for name in ("acompute_score", "compute_score"):
@@ -169,6 +170,8 @@ def test_async_path_overlaps_judgements_the_sync_path_cannot(
             tokenizer_dir=tokenizer_dir,
         )
         judge.reset()
+        if name == "acompute_score":
+            judge.hold_until_in_flight(32)
         out = run_reward_loop(config, make_batch(tokenizer_dir, samples(n, tag=name)))
         assert out.batch["rm_scores"].sum().item() == n // 2
         in_flight[name] = judge.max_in_flight

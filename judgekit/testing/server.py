@@ -111,6 +111,7 @@ class FakeLLMServer:
         self._port = port
         self.max_in_flight = 0
         self._in_flight = 0
+        self._hold: tuple[int, float] | None = None
         self._queue: collections.deque[ReplySource] = collections.deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -264,12 +265,19 @@ class FakeLLMServer:
         """Scripted items not consumed yet."""
         return len(self._queue)
 
+    def hold_until_in_flight(self, n: int, timeout: float = 30.0) -> None:
+        """Chat replies wait until `n` requests have been in flight at once (each waits at most `timeout`
+        seconds from its arrival): a client's concurrency shows however slowly a busy machine sends.
+        `reset()` lifts the hold."""
+        self._hold = (n, timeout)
+
     def reset(self) -> None:
-        """Clear the queue, the recorded requests and `max_in_flight`."""
+        """Clear the queue, the recorded requests, `max_in_flight` and a hold."""
         self._queue.clear()
         with self._lock:
             self._requests.clear()
         self.max_in_flight = self._in_flight
+        self._hold = None
 
     def next_item(self, rec: RecordedRequest) -> ReplyItem:
         """The item that answers ``rec``: the next one queued, else `default_reply` (a callable is called)."""
@@ -367,6 +375,11 @@ class FakeLLMServer:
         if error is None and self.stream_only and not stream:
             error = error_response(provider, 400, "This model only supports stream mode")
         item = self.next_item(rec) if error is None else None  # picked on arrival: FIFO by arrival
+        if self._hold is not None:
+            n, timeout = self._hold
+            deadline = time.monotonic() + timeout
+            while self.max_in_flight < n and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
         delay = self.latency
         if self.latency_per_token > 0 and isinstance(payload, dict):
             delay += self.latency_per_token * _prompt_words(payload)
