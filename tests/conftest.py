@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -37,6 +38,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in known_env_variables():
         if "{" not in name:  # an openai_compatible vendor's names are only known with its service
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_verl_rewards() -> Iterator[None]:
+    """The verl reward functions keep one reward system (judge, cache, circuit breaker) per set of settings for
+    the life of the process: a test that judged an item must not hand its cached verdict to the next test."""
+    yield
+    module = sys.modules.get("judgekit.reward.verl")
+    if module is not None:
+        module.reset()
 
 
 @pytest.fixture(scope="session")

@@ -35,15 +35,6 @@ def judge(server: FakeLLMServer) -> FakeLLMServer:
     return server
 
 
-@pytest.fixture(autouse=True)
-def fresh_systems() -> Iterator[None]:
-    """Each test starts without the reward systems (judge, cache, circuit breaker) earlier tests made."""
-    yield
-    for system in verl_reward._systems.values():
-        system.close()
-    verl_reward._systems.clear()
-
-
 @pytest.fixture
 def warnings() -> Iterator[list[str]]:
     verl_reward._warned.clear()

@@ -36,7 +36,7 @@ from judgekit.reward.rubric import RubricReward, RubricScore, hybrid_rubric
 from judgekit.reward.sandbox import DEFAULT_TIMEOUT_S
 from judgekit.reward.system import JudgeRewardSystem
 
-__all__ = ["GROUP_KEYWORDS", "acompute_group_score", "acompute_score", "compute_score"]
+__all__ = ["GROUP_KEYWORDS", "acompute_group_score", "acompute_score", "compute_score", "reset"]
 
 QUESTION_KEYS = ("question", "prompt", "problem")
 # keywords verl passes that need no judge setting: used, or knowingly ignored
@@ -79,6 +79,21 @@ def _system(kwargs: dict[str, Any]) -> JudgeRewardSystem:
         if system is None:
             system = _systems[key] = JudgeRewardSystem(settings)
         return system
+
+
+def reset() -> None:
+    """Close and forget the reward systems this process made (one per set of judge settings, each with its
+    judge, batcher, cache and circuit breaker, kept for the life of the process) and their rubric rewards.
+    The next call starts afresh: for a notebook that points the same settings at a restarted server, or
+    between tests."""
+    with _lock:
+        systems, rubrics = list(_systems.values()), list(_rubrics.values())
+        _systems.clear()
+        _rubrics.clear()
+    for rubric in rubrics:
+        rubric.close()
+    for system in systems:
+        system.close()
 
 
 def _rubric_reward(system: JudgeRewardSystem, kwargs: dict[str, Any]) -> RubricReward:
