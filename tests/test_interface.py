@@ -139,10 +139,12 @@ def test_batch_keeps_order_and_length_whatever_fails(server: FakeLLMServer, fast
 async def test_concurrency_is_bounded(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
     server.latency = 0.05
     judge = make_judge(fast_config, max_concurrent=4)
+    server.hold_until_in_flight(4)  # replies wait for that many in flight, however slowly a busy machine sends
     responses = await judge.aevaluate_batch([REQ] * 20)  # no batch bound: the judge's max_concurrent holds
     assert all(r.success for r in responses)
     assert server.max_in_flight == 4
     server.reset()
+    server.hold_until_in_flight(2)
     responses = await judge.aevaluate_batch([REQ] * 20, max_concurrency=2)
     assert all(r.success for r in responses) and server.max_in_flight == 2
     await judge.aclose()
@@ -154,6 +156,7 @@ async def test_batch_max_concurrency_is_the_batch_bound_even_above_max_concurren
     """Defect 3: a judge made with max_concurrent=4 and a batch asking for 16 runs 16 in flight."""
     server.latency = 0.1
     judge = make_judge(fast_config, max_concurrent=4)
+    server.hold_until_in_flight(16)  # replies wait for that many in flight, however slowly a busy machine sends
     responses = await judge.aevaluate_batch([REQ] * 32, max_concurrency=16)
     assert all(r.success for r in responses)
     assert server.max_in_flight == 16

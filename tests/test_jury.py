@@ -82,6 +82,7 @@ def test_two_endpoints_down_with_quorum_two_is_a_failure(panel):
 
 def test_jurors_run_concurrently():
     with FakeLLMServer(default_reply="1", latency=0.3) as server:
+        server.hold_until_in_flight(3)  # replies wait for that many in flight, however slowly a busy machine sends
         jury = Jury([_judge(server) for _ in range(3)])
         assert jury.evaluate_binary("q", "a", "p").n_votes == 3
         assert server.max_in_flight == 3

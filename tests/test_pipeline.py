@@ -121,6 +121,7 @@ def test_fallback_answers_when_the_primary_fails(server: FakeLLMServer) -> None:
 
 def test_shared_concurrency_bounds_several_judges_together(server: FakeLLMServer) -> None:
     server.latency = 0.1
+    server.hold_until_in_flight(3)  # replies wait for that many in flight, however slowly a busy machine sends
     shared = SharedLimit(3)
     judges = [JudgeFactory.create_judge(config=config_for(server, max_concurrent=8)) for _ in range(2)]
     for judge in judges:
@@ -175,12 +176,15 @@ def test_an_attempt_policy_sees_every_attempt_and_may_fail_fast(server: FakeLLMS
 def test_a_batch_concurrency_travels_as_its_scope(server: FakeLLMServer) -> None:
     server.latency = 0.1
     judge = JudgeFactory.create_judge(config=config_for(server, max_concurrent=2))
+    server.hold_until_in_flight(6)  # replies wait for that many in flight, however slowly a busy machine sends
     assert all(r.success for r in judge.evaluate_batch([ask(str(i)) for i in range(12)], max_concurrency=6))
     assert server.max_in_flight == 6  # the batch's own bound, above the judge's 2
     server.reset()
+    server.hold_until_in_flight(2)
     assert all(r.success for r in judge.evaluate_batch([ask(str(i)) for i in range(12)]))
     assert server.max_in_flight == 2  # no scope: the judge's own
     server.reset()
+    server.hold_until_in_flight(4)
     scope = judge.pipeline.scope(4)
 
     async def scoped() -> list[JudgeResponse]:
@@ -276,6 +280,7 @@ def test_a_provider_overriding_only_evaluate_gains_retries_limits_and_cache(
     again = judge.evaluate(ask())
     assert again.cached and server.count() == 2  # the cache answered
     server.latency = 0.05
+    server.hold_until_in_flight(2)
     results = judge.evaluate_batch([ask(str(i)) for i in range(8)])
     assert all(r.success for r in results) and server.max_in_flight == 2  # within max_concurrent
     judge.close()

@@ -167,6 +167,7 @@ def test_batch_shape(judge: FakeLLMServer) -> None:
 
 async def test_async_twin_shares_one_judge_across_concurrent_calls(judge: FakeLLMServer) -> None:
     judge.latency = 0.2
+    judge.hold_until_in_flight(16)  # replies wait for that many in flight, however slowly a busy machine sends
     kwargs = settings(judge, batch_timeout=0.02)
     outs = await asyncio.gather(
         *(acompute_score("x", f"so {i}", str(i), {"question": f"{i}?"}, **kwargs) for i in range(32))

@@ -480,6 +480,7 @@ def test_a_burst_of_429s_cuts_concurrency_which_then_recovers(server: FakeLLMSer
         return Fault.rate_limit(0.0) if len(seen) <= 16 else "1"
 
     server.default_reply = reply
+    server.hold_until_in_flight(16)  # replies wait for that many in flight, however slowly a busy machine sends
     judge = make(fast_config, max_concurrent=16)
     results = judge.evaluate_batch([req(i) for i in range(300)], max_concurrency=16)
     assert all(r.success for r in results)
@@ -495,9 +496,11 @@ def test_simplified_batch_max_concurrency_wins_over_the_default_max_concurrent(s
     server.latency = 0.3
     judge = SimplifiedJudge(base_url=server.base_url, api_key="sk-test", model_name="gpt-4o", retry_delay=0.01)
     assert judge.config.max_concurrent == 32
+    server.hold_until_in_flight(128)  # replies wait for that many in flight, however slowly a busy machine sends
     results = judge.evaluate_batch("binary", binary_items(128), max_concurrency=128)
     assert all(r["success"] for r in results) and server.max_in_flight == 128
     server.reset()
+    server.hold_until_in_flight(32)
     results = judge.evaluate_batch("binary", binary_items(64))
     assert all(r["success"] for r in results) and server.max_in_flight == 32
     server.reset()
@@ -509,6 +512,7 @@ def test_simplified_batch_max_concurrency_wins_over_the_default_max_concurrent(s
         return Fault.rate_limit(0.0) if len(seen) <= 64 else "1"
 
     server.default_reply = reply
+    server.hold_until_in_flight(64)
     results = judge.evaluate_batch("binary", binary_items(300), max_concurrency=64)
     assert all(r["success"] for r in results)
     assert max(seen[:64]) == 64 and max(seen[64:80]) <= 40  # cut to 32 by the first window of 429s
