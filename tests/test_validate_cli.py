@@ -217,6 +217,25 @@ def test_the_report_json_never_overwrites_the_calibrator(tmp_path):
     assert not (tmp_path / "r.json").exists()
 
 
+def test_a_judged_file_of_other_items_is_named_as_such(tmp_path):
+    """The journey from the README: `judgekit batch` on the demo file, then `validate --judged` without naming the
+    demo file: the shipped sample's items have no records, and the error says which file to pass."""
+    demo = Path(__file__).resolve().parents[1] / "judgekit" / "data" / "demo_sample.jsonl"
+    judged = tmp_path / "judged.jsonl"
+    out = run_cli("batch", str(demo), "-o", str(judged), "--api-type", "rules", "--meta", "id", "--meta", "label")
+    assert out.returncode == 0, out.stderr
+    out = run_cli("validate", "--judged", str(judged))
+    assert out.returncode == 2
+    assert "nor for any of the 320 items of the shipped sample: it holds 25 records of other items" in out.stderr
+    assert f"judgekit validate LABELLED.jsonl --judged {judged}" in out.stderr
+    assert json.loads(run_cli("validate", str(demo), "--judged", str(judged), "--json").stdout)["n"]["value"] == 25
+    # some items judged, others not: how many lack a record
+    lines = judged.read_text().splitlines()
+    judged.write_text("\n".join(lines[:20]) + "\n")
+    out = run_cli("validate", str(demo), "--judged", str(judged))
+    assert out.returncode == 2 and "(5 of the 25 items have none)" in out.stderr
+
+
 def test_part_and_threshold(tmp_path):
     """--part picks a part of the shipped sample; --threshold re-reads each verdict as P(yes) >= it."""
     common = ("validate", "--judged", str(SMOLLM2_JUDGED), "--part", "closed", "--json", "--resamples", "50")

@@ -113,7 +113,7 @@ def run(
         labels.append(label_of(group, row["label"], f"{source}: item {index}: label"))
     items = [row for _, row in rows]
     if args.judged:
-        results = _matched(rows, read_jsonl(args.judged), args.judged, usage_error)
+        results = _matched(rows, read_jsonl(args.judged), args.judged, source, usage_error)
         first = next((r for r in results if r.get("provider") or r.get("model")), {})
         made_by = " ".join(str(first[k]) for k in ("provider", "model") if first.get(k))
         judge_name = f"{made_by}, judged file {Path(args.judged).name}" if made_by else f"judged file {args.judged}"
@@ -169,15 +169,26 @@ def _matched(
     rows: list[tuple[int, dict[str, Any]]],
     records: list[tuple[int, dict[str, Any]]],
     where: str,
+    source: str,
     usage_error: type[Exception],
 ) -> list[dict[str, Any]]:
-    """The judged record of each labelled row: by "id" when both have one, else by the row's line number."""
+    """The judged record of each labelled row: by "id" when both have one, else by the row's line number.
+    A row without one is a usage error that names it, says how many lack one, and, when none has one, that
+    the judged file holds other items than ``source``."""
     latest = dict(_latest(records))
-    results = []
-    for index, row in rows:
-        key = ("id", json.dumps(row["id"], sort_keys=True)) if "id" in row else ("index", index)
-        record = latest.get(key)
-        if record is None:
-            raise usage_error(f"{where}: no judged record for item {row.get('id', index)!r}")
-        results.append(record)
-    return results
+    keys = [("id", json.dumps(row["id"], sort_keys=True)) if "id" in row else ("index", index) for index, row in rows]
+    missing = [(index, row) for (index, row), key in zip(rows, keys, strict=True) if key not in latest]
+    if missing:
+        index, row = missing[0]
+        message = f"{where}: no judged record for item {row.get('id', index)!r}"
+        if len(missing) == len(rows):
+            examples = ", ".join(repr(r.get("id", r.get("index", line))) for line, r in records[:2])
+            message += (
+                f" nor for any of the {len(rows)} items of {source}: it holds {len(records)} records of other items"
+                f"{f' ({examples}, ...)' if examples else ''}; pass the labelled file that was judged: "
+                f"judgekit validate LABELLED.jsonl --judged {where}"
+            )
+        elif len(missing) > 1:
+            message += f" ({len(missing)} of the {len(rows)} items have none)"
+        raise usage_error(message)
+    return [latest[key] for key in keys]
