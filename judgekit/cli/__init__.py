@@ -31,6 +31,7 @@ from judgekit.cli.models import cmd_models
 from judgekit.cli.probe import cmd_probe
 from judgekit.cli.providers import cmd_providers
 from judgekit.cli.serve import cmd_serve
+from judgekit.embedded_models import DEFAULT_MODEL
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -106,7 +107,7 @@ examples:
   judgekit judge --api-type rules -q "2+2?" -a 4 -p "The answer is 4"
   echo '{"question": "2+2?", "answer": "4", "prediction": "5"}' | judgekit judge --api-type rules --json
   judgekit batch items.jsonl -o judged.jsonl --kind binary --model gpt-4o-2024-08-06
-  judgekit serve --api-type torch --model smollm2 --port 8000
+  judgekit serve --api-type torch --port 8000          # the default judge, qwen2.5-coder-1.5b
   judgekit providers
   judgekit demo
 
@@ -156,7 +157,7 @@ are kept in OUTPUT.batch-state.json: re-run the same command after a kill and it
 
 _SERVE_EPILOG = """\
 examples:
-  judgekit serve --api-type torch --model smollm2
+  judgekit serve                                     # the default judge (torch, qwen2.5-coder-1.5b)
   JUDGE_SERVER_API_KEY=s3cret judgekit serve --host 0.0.0.0 --port 8888 --max-batch-size 32
   judgekit serve --api-type openai --model gpt-4o-mini --kind correctness --cache memory   # a shared front
   curl -s localhost:8000/judge -d '{"prompt": "2+2?", "completion": "4", "answer": "4"}'
@@ -302,7 +303,7 @@ def build_parser(*, with_demo: bool = False, with_validate: bool = False) -> arg
         metavar="JSON",
         help='Serve\'s autoscaling_config instead of --replicas, e.g. \'{"min_replicas": 1, "max_replicas": 8}\'',
     )
-    serve.set_defaults(handler=cmd_serve, model_default="smollm2")  # the torch judge's demo model
+    serve.set_defaults(handler=cmd_serve, model_default=DEFAULT_MODEL)  # the default judge, as `judgekit demo`
 
     providers = commands.add_parser(
         "providers",
