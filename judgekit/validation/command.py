@@ -181,11 +181,13 @@ def _matched(
     if missing:
         index, row = missing[0]
         message = f"{where}: no judged record for item {row.get('id', index)!r}"
-        if len(missing) == len(rows):
+        if not records:
+            message += " (it holds no records)"
+        elif len(missing) == len(rows):
             examples = ", ".join(repr(r.get("id", r.get("index", line))) for line, r in records[:2])
             message += (
                 f" nor for any of the {len(rows)} items of {source}: it holds {len(records)} records of other items"
-                f"{f' ({examples}, ...)' if examples else ''}; pass the labelled file that was judged: "
+                f" ({examples}, ...); pass the labelled file that was judged: "
                 f"judgekit validate LABELLED.jsonl --judged {where}"
             )
         elif len(missing) > 1:
