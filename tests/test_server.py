@@ -13,8 +13,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Awaitable, Iterator
+from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 import pytest
@@ -28,6 +28,8 @@ from judgekit.server import ServerThread, create_app
 from judgekit.testing import FakeLLMServer, Fault, Reply
 
 KEY = "sk-server-test-0123456789abcdef"
+
+T = TypeVar("T")
 
 
 class ScriptedJudge(JudgeInterface):
@@ -272,6 +274,19 @@ async def test_full_queue_answers_503_with_retry_after_and_the_client_retries() 
     with serving(
         backend, max_batch_size=1, max_concurrent_batches=1, max_queue=2, max_wait_s=0, retry_after_s=0.05
     ) as srv:
+        metrics = srv.app.state.judge_service.metrics
+
+        async def once_one_is_turned_away(work: Awaitable[T]) -> T:
+            """Run ``work`` with the backend holding its replies until the server has refused a request, so the
+            queue is full however slowly a busy machine sends."""
+            turned_away = metrics.requests["/judge", 503]
+            backend.gate = threading.Event()
+            running = asyncio.ensure_future(work)
+            while metrics.requests["/judge", 503] == turned_away and not running.done():
+                await asyncio.sleep(0.01)
+            backend.gate.set()
+            return await running
+
         item = {"prompt": "2+2?", "completion": "4", "answer": "4"}
         async with aiohttp.ClientSession() as session:
 
@@ -279,24 +294,14 @@ async def test_full_queue_answers_503_with_retry_after_and_the_client_retries() 
                 async with session.post(srv.url + "/judge", json=item) as resp:
                     return resp.status, resp.headers.get("Retry-After"), await resp.json()
 
-            replies = await asyncio.gather(*(post() for _ in range(8)))
+            replies = await once_one_is_turned_away(asyncio.gather(*(post() for _ in range(8))))
         full = [r for r in replies if r[0] == 503]
         assert full and all(r[1] == "0.05" and r[2]["type"] == "queue_full" for r in full)
         assert {r[0] for r in replies} == {200, 503}
-        # the provider retries a 503 after its Retry-After, so every item is judged in the end. The backend
-        # holds its replies until the server has turned one of the client's requests away, so the client sees a
-        # full queue however slowly a busy machine sends its five requests.
-        metrics = srv.app.state.judge_service.metrics
-        turned_away = metrics.requests["/judge", 503]
-        backend.gate = threading.Event()
+        # the provider retries a 503 after its Retry-After, so every item is judged in the end
         client = SimplifiedJudge(api_type="judge_server", base_url=srv.url, num_retries=40, max_concurrent=8)
-        batch = asyncio.ensure_future(
-            client.aevaluate_batch("binary", [{"question": "2+2?", "answer": "4", "prediction": "4"}] * 5)
-        )
-        while metrics.requests["/judge", 503] == turned_away and not batch.done():
-            await asyncio.sleep(0.01)
-        backend.gate.set()
-        results = await batch
+        batch = client.aevaluate_batch("binary", [{"question": "2+2?", "answer": "4", "prediction": "4"}] * 5)
+        results = await once_one_is_turned_away(batch)
         assert all(r["success"] and r["result"] == 1 for r in results)
         assert max(r["attempts"] for r in results) > 1
         await client.aclose()
