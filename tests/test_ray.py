@@ -5,7 +5,6 @@ Ray Serve (two replicas, the judge_server provider, the reward adapter, a deploy
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -37,21 +36,18 @@ def local_ray() -> Iterator[None]:
     # Serve's controller kills a proxy whose health check takes over 10 s (3 times running): on a 2-core machine
     # under load, with 1000 requests in flight, that dropped every request then in flight. Ray reads these from
     # the environment of the processes it starts (docs/scale-out.md: start-up on a busy machine).
-    patience = {"RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "60", "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "30"}
-    saved = {name: os.environ.get(name) for name in patience}
-    os.environ.update(patience)
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, object_store_memory=256 * 1024**2, log_to_driver=False)
-    yield
-    from ray import serve
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "60")
+        env.setenv("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "30")
+        ray.init(
+            num_cpus=2, num_gpus=2, include_dashboard=False, object_store_memory=256 * 1024**2, log_to_driver=False
+        )
+        yield
+        from ray import serve
 
-    serve.shutdown()
-    ray.shutdown()
+        serve.shutdown()
+        ray.shutdown()
     signal.signal(signal.SIGTERM, sigterm)
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 def verdict(rec: RecordedRequest) -> Any:

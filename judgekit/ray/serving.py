@@ -182,15 +182,13 @@ def patiently(call: Callable[[], T], timeout_s: float, *, clock: Callable[[], fl
             )
 
 
-def wait_for_route(
-    host: str, port: int, route_prefix: str, timeout_s: float, *, clock: Callable[[], float] = time.monotonic
-) -> None:
+def wait_for_route(host: str, port: int, route_prefix: str, timeout_s: float) -> None:
     """Wait until Serve's HTTP proxy on ``host:port`` lists ``route_prefix`` (its ``/-/routes``): `serve.run`
     returns once the replicas run, but a proxy the controller restarted may still be starting. Raises
     `TimeoutError` naming the address after ``timeout_s``."""
     address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{address}:{port}/-/routes"
-    deadline = clock() + timeout_s
+    deadline = time.monotonic() + timeout_s
     last = "no answer yet"
     while True:
         try:
@@ -200,7 +198,7 @@ def wait_for_route(
                 last = f"{route_prefix!r} not among its routes yet"
         except (OSError, ValueError) as exc:
             last = f"{type(exc).__name__}: {exc}"
-        if clock() >= deadline:
+        if time.monotonic() >= deadline:
             raise TimeoutError(
                 f"Ray Serve's HTTP proxy at {url} did not serve {route_prefix!r} in {timeout_s:g}s: {last}"
             )
