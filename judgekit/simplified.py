@@ -26,7 +26,7 @@ from judgekit.jury import combine_results
 from judgekit.kinds import CUSTOM, GROUP_KINDS, KINDS, REQUEST_OPTIONS, KindSpec, get_kind, kind_of_method
 from judgekit.pipeline import BatchScope
 from judgekit.prompts import build_prompt, load_template, template_fields
-from judgekit.types import FailureKind, ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask
+from judgekit.types import FailureKind, ImageInput, JudgeRequest, JudgeResponse, JudgeResult, JudgeTask, trusted
 
 if TYPE_CHECKING:
     from judgekit.batching.batch_api import BatchAPIOptions
@@ -71,14 +71,16 @@ class _Job:
         if self.built is not None:
             return self.built
         messages = [{"role": "user", "content": self.prompt}]
-        return JudgeRequest(messages=messages, images=self.images or [], task=self.task, config=self.config)
+        values = {"messages": messages, "images": self.images or [], "config": self.config, "task": self.task}
+        return trusted(JudgeRequest, values)  # made of checked parts: the prompt a string, the images loaded
 
     @property
     def task(self) -> JudgeTask | None:
         """The structured task of the request (what a decision backend's answers are read against)."""
         if self.built is not None:
             return self.built.task
-        return JudgeTask(kind=self.spec.name, fields=self.fields or {}, options=self.task_options or {})
+        values = {"kind": self.spec.name, "fields": self.fields or {}, "options": self.task_options or {}}
+        return trusted(JudgeTask, values)
 
 
 _Settings = tuple[Any, set[str], bool, dict[str, Any], int, JudgeConfig | None]

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from judgekit import ConfigError, JudgeConfig, JudgeFactory, JudgeRequest
+from judgekit import ConfigError, JudgeConfig, JudgeFactory, JudgeRequest, JudgeResponse
 from judgekit.providers.openai import is_reasoning_model
 from judgekit.testing import FakeLLMServer, Reply
 
@@ -83,6 +83,30 @@ def test_reasoning_content_is_kept_apart(server: FakeLLMServer, fast_config: Jud
     server.enqueue(Reply("0", reasoning_content="the prediction says 5, answer 4"))
     response = JudgeFactory.create_judge(config=fast_config).evaluate(REQ)
     assert response.content == "0" and response.reasoning == "the prediction says 5, answer 4"
+
+
+def test_a_parsed_reply_is_the_response_pydantic_would_make(server: FakeLLMServer, fast_config: JudgeConfig) -> None:
+    """Replies are built without pydantic's validation (`judgekit.types.reply`): the same object all the same."""
+    usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    server.enqueue(Reply("1", reasoning_content="it says 4", usage=usage, logprobs=[{"token": "1", "logprob": -0.1}]))
+    response = JudgeFactory.create_judge(config=fast_config).evaluate(REQ)
+    validated = JudgeResponse(**{name: getattr(response, name) for name in response.model_fields_set})
+    assert response.model_dump() == validated.model_dump() and response.model_fields_set == validated.model_fields_set
+    assert (response.content, response.reasoning, response.usage.total_tokens) == ("1", "it says 4", 15)
+    assert response.usage.model_fields_set == {"prompt_tokens", "completion_tokens", "total_tokens"}
+
+
+@pytest.mark.parametrize(
+    ("reply", "field"),
+    [(Reply("1", reasoning_content=5), "reasoning"), (Reply("1", logprobs=["-0.1"]), "logprobs.0")],  # type: ignore[arg-type,list-item]
+)
+def test_a_reply_field_of_the_wrong_type_fails_and_names_it(
+    server: FakeLLMServer, fast_config: JudgeConfig, reply: Reply, field: str
+) -> None:
+    server.enqueue(reply)
+    response = JudgeFactory.create_judge(config=fast_config).evaluate(REQ)
+    assert not response.success and "validation error for JudgeResponse" in response.error_message
+    assert field in response.error_message
 
 
 def test_model_reported_by_server_is_returned(server: FakeLLMServer, fast_config: JudgeConfig) -> None:

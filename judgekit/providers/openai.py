@@ -13,7 +13,7 @@ from judgekit.errors import ConfigError, EmptyReplyError, ProviderResponseError
 from judgekit.images import load_image, to_openai_part
 from judgekit.interface import JudgeInterface
 from judgekit.pool import EndpointPool, Policy
-from judgekit.types import JudgeRequest, JudgeResponse, Usage
+from judgekit.types import JudgeRequest, JudgeResponse, Usage, reply, trusted
 
 __all__ = ["OpenAIJudge", "build_messages", "is_reasoning_model"]
 
@@ -227,11 +227,11 @@ class OpenAIJudge(JudgeInterface):
                 model=model,
                 retryable=False,
             )
-        return JudgeResponse(
-            content=content.strip(),
+        return reply(
+            content.strip(),
+            _usage(usage),
             reasoning=reasoning,
             finish_reason=finish_reason,
-            usage=_usage(usage),
             model_used=model,
             logprobs=logprobs,
             raw_response=raw,
@@ -282,8 +282,5 @@ def _usage(raw: dict[str, Any] | None) -> Usage:
         return Usage()
     prompt = int(raw.get("prompt_tokens") or raw.get("input_tokens") or 0)
     completion = int(raw.get("completion_tokens") or raw.get("output_tokens") or 0)
-    return Usage(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=int(raw.get("total_tokens") or prompt + completion),
-    )
+    total = int(raw.get("total_tokens") or prompt + completion)
+    return trusted(Usage, {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total})
