@@ -162,6 +162,10 @@ class HTTPTransport:
         try:
             return from_json(body)
         except ValueError:
+            pass
+        try:  # what pydantic-core refuses and the standard library reads: a byte-order mark, UTF-16
+            return json.loads(body)
+        except ValueError:
             raise ProviderResponseError(
                 f"unreadable response body (not JSON): {body[:120]!r}",
                 provider=self.provider,

@@ -196,3 +196,37 @@ def test_wrong_key_is_reported_not_retried(server: FakeLLMServer, fast_config: J
     response = JudgeFactory.create_judge(config=fast_config.merged(api_key="wrong-key")).evaluate(REQ)
     assert not response.success and response.status_code == 401 and response.attempts == 1
     assert "wrong-key" not in (response.error_message or "")
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [lambda text: b"\xef\xbb\xbf" + text.encode(), lambda text: text.encode("utf-16")],
+    ids=["utf-8 with a byte-order mark", "utf-16"],
+)
+async def test_a_reply_body_the_standard_library_reads_is_read(encode) -> None:
+    """Bodies are decoded with pydantic-core's JSON; one it refuses (a byte-order mark, UTF-16) is read the way
+    the standard library reads it, not reported unreadable."""
+    from aiohttp import web
+
+    from judgekit._transport import HTTPTransport
+
+    body = '{"choices": [{"message": {"content": "1"}}]}'
+
+    async def chat(request: web.Request) -> web.Response:
+        return web.Response(body=encode(body), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    transport = HTTPTransport("openai")
+    try:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        data = await transport.request_json("POST", url, payload={}, timeout=5)
+    finally:
+        await transport.aclose()
+        await runner.cleanup()
+    assert data == {"choices": [{"message": {"content": "1"}}]}
