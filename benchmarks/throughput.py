@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=int,
         default=11,
-        help="rounds per async client (the openai SDK: at most 3); the median is shown (default 11: the A/A row "
-        "of 5 rounds strayed up to 5%% from 1.00x)",
+        help="rounds per async client (the openai SDK: at most 3); the median is shown (default 11; read the "
+        "ratios against the A/A row, which strays a few percent from 1.00x by noise alone)",
     )
     parser.add_argument("--only", default=",".join(CLIENTS), help=f"comma-separated subset of {','.join(CLIENTS)}")
     args = parser.parse_args(argv)
