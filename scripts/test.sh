@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up on a fresh machine and run the checks: ruff (lint and format) + the test suite.
 set -euo pipefail
+# a crash (even one at interpreter exit, after the tests passed) prints every thread's Python stack
+export PYTHONFAULTHANDLER=1
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 . .venv/bin/activate

@@ -439,6 +439,84 @@ def test_timeout_counts_from_the_batch_start_and_a_timed_out_batch_is_not_retrie
     assert len(calls) == 1  # not retried: the model was still running it
 
 
+_EXIT_MID_BATCH = """
+import sys, threading
+import torch
+from judgekit import SimplifiedJudge
+
+judge = SimplifiedJudge(api_type="torch", model_name=sys.argv[1], torch_batch_size=1, max_tokens=4)
+model = judge.judge.load()
+generate, started = model.generate, threading.Event()
+
+
+def slow(*args, **kwargs):
+    started.set()
+    x = torch.randn(400, 400)
+    for _ in range(300):  # native code, the interpreter's lock released: where a killed thread aborts the process
+        x = torch.tanh(x @ x)
+    out = generate(*args, **kwargs)
+    print("batch finished", flush=True)
+    return out
+
+
+model.generate = slow
+item = ("What is the capital of France?", "Paris", "Paris")
+for _ in range(2):  # the second waits in the queue behind the first
+    threading.Thread(target=judge.evaluate_binary, args=item, daemon=True).start()
+started.wait()
+print("program ended", flush=True)
+"""
+
+
+def test_a_batch_running_when_the_program_ends_finishes_before_the_interpreter_stops(
+    replies: dict[str, Path],
+) -> None:
+    """A program that ends while the model is inside a batch (its callers daemon threads) exits cleanly: the
+    running batch ends first, the queued one is dropped. Killed mid-batch instead, the worker thread aborts the
+    process after the program has ended ("terminate called without an active exception", or SIGSEGV)."""
+    run = subprocess.run(
+        [sys.executable, "-c", _EXIT_MID_BATCH, str(replies["binary"])], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["program", "ended", "batch", "finished"]
+
+
+_EXIT_IDLE = """
+import atexit, sys, threading
+
+
+@atexit.register  # registered first, so it runs last: after judgekit's own exit hooks
+def workers_left():
+    print("workers left:", [t.name for t in threading.enumerate() if t.name.startswith("judgekit-torch")])
+
+
+from judgekit import SimplifiedJudge
+
+judges = [SimplifiedJudge(api_type="torch", model_name=sys.argv[1], max_tokens=4) for _ in range(3)]
+assert all(j.evaluate_binary("What is the capital of France?", "Paris", "Paris").result == 1 for j in judges)
+start = threading.Thread.start
+
+
+def noted(self):  # Python 3.12 refuses a thread started at interpreter shutdown; 3.11 may crash on it
+    print("thread started at exit:", self.name)
+    start(self)
+
+
+threading.Thread.start = noted
+"""
+
+
+def test_the_program_ending_stops_idle_workers_without_starting_a_thread(replies: dict[str, Path]) -> None:
+    """Judges still alive when the program ends: their workers are stopped by the exiting thread itself. (Before,
+    each judge's finalizer started a thread at exit to close its worker: at interpreter shutdown that thread can
+    crash the process, and Python 3.12 refuses to start it.)"""
+    run = subprocess.run(
+        [sys.executable, "-c", _EXIT_IDLE, str(replies["binary"])], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.splitlines() == ["workers left: []"]
+
+
 def test_a_prompt_longer_than_the_context_fails_with_the_reason(replies: dict[str, Path], tmp_path: Path) -> None:
     """A small-context copy of the tiny model: an input past its context fails that item (never a verdict),
     in generate and logprob mode, while the short item beside it in the batch is judged."""

@@ -9,14 +9,18 @@ one worker), the judge server (concurrent HTTP requests into one model call) and
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import inspect
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
+
+from loguru import logger
 
 from judgekit._deadline import deadline
 from judgekit._sync import run_sync
@@ -137,6 +141,8 @@ class DynamicBatcher(Generic[T, R]):
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                     self._thread.start()
+                    if not self._is_async:
+                        _in_worker_thread.add(self)
 
     def _run(self) -> None:
         while True:
@@ -194,7 +200,43 @@ class DynamicBatcher(Generic[T, R]):
 
     def close(self) -> None:
         """Finish what is queued, then stop the worker."""
+        self._stop(wait_s=30)
+
+    def _stop(self, *, wait_s: float, drop_queued: bool = False) -> bool:
+        """Stop taking items and let the worker end, waiting up to ``wait_s`` (False if it still runs). With
+        ``drop_queued``, the items not yet in a batch are cancelled instead of judged."""
         self._closed = True
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
+        if self._thread is None:
+            return True
+        while drop_queued:
+            try:
+                entry = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if entry is not None:
+                entry[1].cancel()
+        self._queue.put(None)
+        self._thread.join(timeout=wait_s)
+        return not self._thread.is_alive()
+
+
+_in_worker_thread: weakref.WeakSet[DynamicBatcher[Any, Any]] = weakref.WeakSet()  # a plain ``process``: a model
+_EXIT_WAIT_S = 60.0
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """Let a model's batch still running end before the interpreter finalizes.
+
+    A daemon thread still inside a batch when Python finalizes is stopped where it stands; inside a model's native
+    code that aborts the whole process after the user's program has finished ("terminate called without an active
+    exception", or a segmentation fault). So at exit each batcher whose ``process`` runs in its worker thread cancels
+    the items still waiting and gives its running batch up to a minute to end. (A coroutine ``process`` runs on
+    the event loop, where stopping mid-call is harmless.)
+    """
+    for batcher in list(_in_worker_thread):
+        if not batcher._stop(wait_s=_EXIT_WAIT_S, drop_queued=True):
+            logger.warning(
+                f"judgekit: {batcher.name} was still running a batch {_EXIT_WAIT_S:.0f} s after the program ended; "
+                "the interpreter may abort when it stops that thread"
+            )

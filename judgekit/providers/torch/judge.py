@@ -148,8 +148,10 @@ class TorchJudge(GenerateMode, LogprobMode, RewardMode, JudgeInterface):
                     concurrency=1,
                     name="judgekit-torch",
                 )
-                # stop the worker thread when the judge is garbage (without blocking the collector)
+                # stop the worker thread when the judge is garbage (without blocking the collector); at exit the
+                # batcher's own exit hook stops it in the exiting thread instead
                 self._finalizer = weakref.finalize(self, _close_in_background, self._batcher)
+                self._finalizer.atexit = False
             return self._batcher
 
     async def aclose(self) -> None:
