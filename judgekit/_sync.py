@@ -21,15 +21,17 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
 _closers: list[Callable[[], Awaitable[None]]] = []
 
 
 def _private_loop() -> asyncio.AbstractEventLoop:
-    global _loop
+    global _loop, _thread
     with _lock:
         if _loop is None or _loop.is_closed():
             loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="judgekit-loop", daemon=True).start()
+            _thread = threading.Thread(target=loop.run_forever, name="judgekit-loop", daemon=True)
+            _thread.start()
             _loop = loop
         return _loop
 
@@ -108,8 +110,11 @@ def on_private_loop_exit(closer: Callable[[], Awaitable[None]]) -> None:
 
 @atexit.register
 def _shutdown() -> None:
-    loop = _loop
-    if loop is None or loop.is_closed() or not loop.is_running():
+    """At exit: run the registered clean-ups on the private loop, then stop it and let its thread end. A daemon
+    thread that wakes while Python finalizes (the loop's timers would wake it) can crash the interpreter (CPython
+    gh-110052, gh-87135). Requests that threads the program abandoned still have in flight are left unfinished."""
+    loop, thread = _loop, _thread
+    if loop is None or thread is None or loop.is_closed() or not loop.is_running():
         return
 
     async def close_all() -> None:
@@ -119,6 +124,10 @@ def _shutdown() -> None:
 
     with contextlib.suppress(Exception):
         asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout=5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    if not thread.is_alive():
+        loop.close()
 
 
 class LoopLocal(Generic[T]):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -154,6 +156,51 @@ async def _until(condition: object, timeout: float = 3.0) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- the cache
+
+
+_EXIT_AFTER_JUDGING = """
+import atexit, sys, threading
+
+
+@atexit.register  # registered first, so it runs last: after judgekit's own exit hooks
+def threads_left():
+    print("left:", sorted({t.name for t in threading.enumerate() if t.name.startswith("judgekit")}), flush=True)
+
+
+from judgekit import JudgeFactory, JudgeRequest
+
+judge = JudgeFactory.create_judge(
+    api_type="openai", base_url=sys.argv[1], api_key="sk-test-key", model_name="gpt-4o", timeout=60, num_retries=0
+)
+print("judged:", judge.evaluate(JudgeRequest(messages=[{"role": "user", "content": "2+2=4?"}])).content, flush=True)
+abandoned = threading.Thread(target=judge.evaluate, args=(JudgeRequest(messages=[{"role": "user", "content": "?"}]),))
+abandoned.daemon = True
+abandoned.start()
+sys.stdin.read()  # the test closes it once the abandoned request is in flight
+"""
+
+
+def test_the_program_ending_stops_the_private_loop_before_python_finalizes() -> None:
+    """A script that judged synchronously, and ends with a request in flight in a daemon thread, ends without
+    waiting for it; the private loop's thread has ended before the interpreter finalizes (a daemon thread woken by
+    the loop's timers while Python finalizes can crash it at exit)."""
+    with FakeLLMServer(default_reply="1") as server:  # its own: it is left with a request in flight
+        server.enqueue(Reply("1"), Reply("1", delay=600))
+        script = subprocess.Popen(
+            [sys.executable, "-c", _EXIT_AFTER_JUDGING, server.base_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            asyncio.run(_until(lambda: server.in_flight > 0 or script.poll() is not None, timeout=120.0))
+            out, err = script.communicate("", timeout=120)
+        finally:
+            script.kill()
+        assert script.returncode == 0, err[-2000:]
+        assert out.splitlines() == ["judged: 1", "left: []"]
+        assert server.count() == 2  # it ended with the second request in flight, far from its reply (600 s)
 
 
 REPLY_CHANGING = [
