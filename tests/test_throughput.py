@@ -168,11 +168,13 @@ def threads_left():
 
 
 from judgekit import JudgeFactory, JudgeRequest
+from judgekit.reward import JudgeRewardSystem
 
 judge = JudgeFactory.create_judge(
     api_type="openai", base_url=sys.argv[1], api_key="sk-test-key", model_name="gpt-4o", timeout=60, num_retries=0
 )
 print("judged:", judge.evaluate(JudgeRequest(messages=[{"role": "user", "content": "2+2=4?"}])).content, flush=True)
+print("reward:", JudgeRewardSystem(judge=judge).reward("2+2?", "4", "4")["reward"], flush=True)
 abandoned = threading.Thread(target=judge.evaluate, args=(JudgeRequest(messages=[{"role": "user", "content": "?"}]),))
 abandoned.daemon = True
 abandoned.start()
@@ -181,11 +183,11 @@ sys.stdin.read()  # the test closes it once the abandoned request is in flight
 
 
 def test_the_program_ending_stops_the_private_loop_before_python_finalizes() -> None:
-    """A script that judged synchronously, and ends with a request in flight in a daemon thread, ends without
-    waiting for it; the private loop's thread has ended before the interpreter finalizes (a daemon thread woken by
-    the loop's timers while Python finalizes can crash it at exit)."""
+    """A script that judged synchronously and through a reward system (whose batcher has a worker thread), and
+    ends with a request in flight in a daemon thread, ends without waiting for it; no judgekit thread is left when
+    the interpreter finalizes (a daemon thread woken then, by the loop's timers say, can crash it at exit)."""
     with FakeLLMServer(default_reply="1") as server:  # its own: it is left with a request in flight
-        server.enqueue(Reply("1"), Reply("1", delay=600))
+        server.enqueue(Reply("1"), Reply("1"), Reply("1", delay=600))
         script = subprocess.Popen(
             [sys.executable, "-c", _EXIT_AFTER_JUDGING, server.base_url],
             stdin=subprocess.PIPE,
@@ -199,8 +201,8 @@ def test_the_program_ending_stops_the_private_loop_before_python_finalizes() -> 
         finally:
             script.kill()
         assert script.returncode == 0, err[-2000:]
-        assert out.splitlines() == ["judged: 1", "left: []"]
-        assert server.count() == 2  # it ended with the second request in flight, far from its reply (600 s)
+        assert out.splitlines() == ["judged: 1", "reward: 1.0", "left: []"]
+        assert server.count() == 3  # it ended with the last request in flight, far from its reply (600 s)
 
 
 REPLY_CHANGING = [

@@ -141,8 +141,7 @@ class DynamicBatcher(Generic[T, R]):
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                     self._thread.start()
-                    if not self._is_async:
-                        _in_worker_thread.add(self)
+                    _with_workers.add(self)
 
     def _run(self) -> None:
         while True:
@@ -220,23 +219,23 @@ class DynamicBatcher(Generic[T, R]):
         return not self._thread.is_alive()
 
 
-_in_worker_thread: weakref.WeakSet[DynamicBatcher[Any, Any]] = weakref.WeakSet()  # a plain ``process``: a model
+_with_workers: weakref.WeakSet[DynamicBatcher[Any, Any]] = weakref.WeakSet()
 _EXIT_WAIT_S = 60.0
 
 
 @atexit.register
 def _stop_at_exit() -> None:
-    """Let a model's batch still running end before the interpreter finalizes.
+    """Stop every batcher's worker before the interpreter finalizes, in the exiting thread.
 
-    A daemon thread still inside a batch when Python finalizes is stopped where it stands; inside a model's native
-    code that aborts the whole process after the user's program has finished ("terminate called without an active
-    exception", or a segmentation fault). So at exit each batcher whose ``process`` runs in its worker thread cancels
-    the items still waiting and gives its running batch up to a minute to end. (A coroutine ``process`` runs on
-    the event loop, where stopping mid-call is harmless.)
+    A daemon thread that runs while Python finalizes is stopped where it stands: inside a model's native code that
+    aborts the whole process after the user's program has finished ("terminate called without an active
+    exception"), and merely waking then can crash it (CPython gh-110052). So at exit each batcher cancels the items
+    still waiting and its worker ends; a model's running batch (a plain ``process``, run by the worker) is given up
+    to a minute to finish. A coroutine ``process`` runs its batches on the event loop, not in the worker.
     """
-    for batcher in list(_in_worker_thread):
-        if not batcher._stop(wait_s=_EXIT_WAIT_S, drop_queued=True):
+    for batcher in list(_with_workers):
+        if not batcher._stop(wait_s=5.0 if batcher._is_async else _EXIT_WAIT_S, drop_queued=True):
             logger.warning(
-                f"judgekit: {batcher.name} was still running a batch {_EXIT_WAIT_S:.0f} s after the program ended; "
+                f"judgekit: {batcher.name} was still running a batch when the program ended; "
                 "the interpreter may abort when it stops that thread"
             )
