@@ -497,7 +497,7 @@ assert all(j.evaluate_binary("What is the capital of France?", "Paris", "Paris")
 start = threading.Thread.start
 
 
-def noted(self):  # Python 3.12 refuses a thread started at interpreter shutdown; 3.11 may crash on it
+def noted(self):  # a thread started at interpreter shutdown can crash Python (CPython gh-104690)
     print("thread started at exit:", self.name)
     start(self)
 
@@ -508,8 +508,8 @@ threading.Thread.start = noted
 
 def test_the_program_ending_stops_idle_workers_without_starting_a_thread(replies: dict[str, Path]) -> None:
     """Judges still alive when the program ends: their workers are stopped by the exiting thread itself. (Before,
-    each judge's finalizer started a thread at exit to close its worker: at interpreter shutdown that thread can
-    crash the process, and Python 3.12 refuses to start it.)"""
+    each judge's finalizer started a thread at exit to close its worker: a thread started at interpreter shutdown
+    races with the freeing of thread states and can crash the process; Python 3.12.0 made it an error.)"""
     run = subprocess.run(
         [sys.executable, "-c", _EXIT_IDLE, str(replies["binary"])], capture_output=True, text=True, timeout=300
     )
